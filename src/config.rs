@@ -1,0 +1,134 @@
+//! Server settings: built-in defaults, overridden by a TOML file (`--config`), then by
+//! environment variables and flags (the CLI in `main.rs` applies those).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Everything `berth serve` needs. Every field has a default that works with no configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where blobs (`blobs/`, `uploads/`) and metadata (`meta.db`) live.
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    /// TLS, when both a certificate chain and a key (PEM) are given; plain HTTP otherwise.
+    pub tls: Option<TlsConfig>,
+    pub timeouts: Timeouts,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Limits that stop slow or stalled clients from holding connections forever.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timeouts {
+    /// Seconds a client may take to send a request's headers (also the keep-alive idle limit).
+    pub header_read_secs: u64,
+    /// Seconds an upload body may send nothing before the request fails.
+    pub body_idle_secs: u64,
+    /// Seconds in-flight requests get to finish after a shutdown signal.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            data_dir: PathBuf::from("berth-data"),
+            log_format: LogFormat::Text,
+            tls: None,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            header_read_secs: 30,
+            body_idle_secs: 60,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Timeouts {
+    pub fn header_read(&self) -> Duration {
+        Duration::from_secs(self.header_read_secs)
+    }
+
+    pub fn body_idle(&self) -> Duration {
+        Duration::from_secs(self.body_idle_secs)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+/// The configuration file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML of the expected shape.
+    #[error("parsing {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+}
+
+impl Config {
+    /// Reads a TOML configuration file; absent keys keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_only_what_it_names() {
+        let config: Config = toml::from_str(
+            "listen = \"0.0.0.0:6000\"\n[timeouts]\nbody_idle_secs = 5\n[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.listen.port(), 6000);
+        assert_eq!(config.timeouts.body_idle_secs, 5);
+        assert_eq!(config.timeouts.header_read_secs, 30);
+        assert_eq!(config.data_dir, PathBuf::from("berth-data"));
+        assert!(config.tls.is_some());
+        assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! The one place where errors become responses: an OCI error code, an HTTP status and the
+//! `{"errors":[{"code","message","detail"}]}` body of the OCI Distribution Spec v1.1.
+//!
+//! The code catalogue follows the spec's "Error Codes" table, plus Distribution's `TAG_INVALID`,
+//! `RANGE_INVALID`, `PAGINATION_NUMBER_INVALID` and `UNKNOWN` (see Distribution's
+//! `registry/api/errcode/register.go`). Internal errors never reach the client: it sees
+//! `UNKNOWN` and the server logs the cause.
+
+use std::io;
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::registry;
+
+/// Why an API request failed: the registry's errors plus those of HTTP parsing.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Registry(#[from] registry::Error),
+    /// No API endpoint has this path.
+    #[error("no such endpoint")]
+    NotFound,
+    /// The endpoint does not support this method.
+    #[error("method not allowed on this endpoint")]
+    MethodNotAllowed,
+    /// `Content-Range` of a chunk is not `<start>-<end>`.
+    #[error("malformed Content-Range {0:?}")]
+    ContentRangeInvalid(String),
+    /// An upload was closed without `?digest=`.
+    #[error("the digest query parameter is required")]
+    DigestMissing,
+    /// `n` is not a non-negative number.
+    #[error("invalid page size {0:?}")]
+    PaginationNumberInvalid(String),
+    /// A manifest body over the size limit.
+    #[error("manifest larger than {limit} bytes")]
+    ManifestTooLarge { limit: usize },
+    /// Reading a manifest body failed.
+    #[error("reading the manifest body: {0}")]
+    ManifestBody(io::Error),
+    /// The stored manifest's media type is not among those the client accepts.
+    #[error("manifest media type {0} is not in the Accept header")]
+    NotAcceptable(String),
+}
+
+impl ApiError {
+    pub fn oci_code(&self) -> &'static str {
+        use registry::Error as R;
+        match self {
+            ApiError::Registry(e) => match e {
+                R::NameInvalid(_) => "NAME_INVALID",
+                R::NameUnknown(_) => "NAME_UNKNOWN",
+                R::TagInvalid(_) => "TAG_INVALID",
+                R::DigestInvalid(_) | R::DigestMismatch { .. } => "DIGEST_INVALID",
+                R::BlobUnknown(_) => "BLOB_UNKNOWN",
+                R::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
+                R::ChunkOutOfOrder { .. } | R::RangeNotSatisfiable { .. } => "RANGE_INVALID",
+                R::SizeInvalid { .. } => "SIZE_INVALID",
+                R::UploadBusy | R::Body(_) => "BLOB_UPLOAD_INVALID",
+                R::ManifestUnknown => "MANIFEST_UNKNOWN",
+                R::ManifestInvalid(_) => "MANIFEST_INVALID",
+                R::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
+                R::Storage(_) => "UNKNOWN",
+            },
+            ApiError::NotFound | ApiError::MethodNotAllowed => "UNSUPPORTED",
+            ApiError::ContentRangeInvalid(_) => "BLOB_UPLOAD_INVALID",
+            ApiError::DigestMissing => "DIGEST_INVALID",
+            ApiError::PaginationNumberInvalid(_) => "PAGINATION_NUMBER_INVALID",
+            ApiError::ManifestTooLarge { .. } => "SIZE_INVALID",
+            ApiError::ManifestBody(_) => "MANIFEST_INVALID",
+            ApiError::NotAcceptable(_) => "MANIFEST_UNKNOWN",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        use registry::Error as R;
+        match self {
+            ApiError::Registry(e) => match e {
+                R::NameInvalid(_)
+                | R::TagInvalid(_)
+                | R::DigestInvalid(_)
+                | R::DigestMismatch { .. }
+                | R::SizeInvalid { .. }
+                | R::Body(_)
+                | R::ManifestInvalid(_)
+                | R::ManifestBlobUnknown(_) => StatusCode::BAD_REQUEST,
+                R::NameUnknown(_)
+                | R::BlobUnknown(_)
+                | R::BlobUploadUnknown
+                | R::ManifestUnknown => StatusCode::NOT_FOUND,
+                R::ChunkOutOfOrder { .. } | R::RangeNotSatisfiable { .. } => {
+                    StatusCode::RANGE_NOT_SATISFIABLE
+                }
+                R::UploadBusy => StatusCode::CONFLICT,
+                R::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ApiError::NotFound | ApiError::NotAcceptable(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::ContentRangeInvalid(_)
+            | ApiError::DigestMissing
+            | ApiError::PaginationNumberInvalid(_)
+            | ApiError::ManifestBody(_) => StatusCode::BAD_REQUEST,
+            ApiError::ManifestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+}
+
+/// The cause of an internal error, for the logging middleware; never sent to the client.
+#[derive(Debug, Clone)]
+pub struct InternalError(pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let internal = status.is_server_error();
+        let message = if internal {
+            "internal error".to_owned()
+        } else {
+            self.to_string()
+        };
+        let body =
+            json!({"errors": [{"code": self.oci_code(), "message": message, "detail": null}]});
+        let mut response = (status, Json(body)).into_response();
+        if internal {
+            response
+                .extensions_mut()
+                .insert(InternalError(error_chain(&self)));
+        }
+        if let ApiError::Registry(registry::Error::RangeNotSatisfiable { size }) = self {
+            let value = format!("bytes */{size}")
+                .parse()
+                .expect("ASCII header value");
+            response
+                .headers_mut()
+                .insert(axum::http::header::CONTENT_RANGE, value);
+        }
+        response
+    }
+}
+
+/// The error and its sources, one after the other.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

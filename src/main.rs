@@ -1,0 +1,123 @@
+//! The `berth` command line: a thin layer over the library. This is the only place that uses
+//! `anyhow`; it prints the error chain and exits non-zero.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use berth::config::{Config, LogFormat, TlsConfig};
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "A private container registry for Go services"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry server.
+    Serve(ServeArgs),
+}
+
+/// Flags override environment variables, which override the config file, which overrides the
+/// defaults.
+#[derive(Args)]
+struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "BERTH_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:5000].
+    #[arg(long, env = "BERTH_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Data directory for blobs and metadata [default: ./berth-data].
+    #[arg(long, env = "BERTH_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Log format [default: text].
+    #[arg(long, env = "BERTH_LOG_FORMAT")]
+    log_format: Option<LogFormat>,
+    /// PEM certificate chain; with --tls-key, serve HTTPS.
+    #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.command {
+        Command::Serve(args) => serve(args),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berth: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    config.listen = args.listen.unwrap_or(config.listen);
+    config.data_dir = args.data_dir.unwrap_or(config.data_dir);
+    config.log_format = args.log_format.unwrap_or(config.log_format);
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = Some(TlsConfig { cert, key });
+    }
+    init_tracing(config.log_format);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let tls = match &config.tls {
+        Some(tls) => Some(berth::server::tls_acceptor(&tls.cert, &tls.key)?),
+        None => None,
+    };
+    let app = berth::app(&config)
+        .await
+        .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(data_dir = %config.data_dir.display(), "berth listening on {scheme}://{}", listener.local_addr()?);
+    let options = berth::server::ServeOptions {
+        header_read_timeout: config.timeouts.header_read(),
+        shutdown_grace: config.timeouts.shutdown_grace(),
+        tls,
+    };
+    berth::server::serve(listener, app, options, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,355 @@
+//! Blobs and uploads: pull by digest (with ranges), delete, cross-repository mount, and
+//! monolithic or chunked uploads whose bytes are hashed while they are written.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use tokio::io::AsyncReadExt;
+
+use super::names::validate_name;
+use super::{Error, Registry, Result};
+use crate::digest::{Algorithm, Digest, Hasher};
+use crate::storage::{self, BlobReader, ByteStream, UploadSession};
+
+/// A byte range of a blob as requested: `start-end` (inclusive), `start-` or `-suffix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobRange {
+    From { start: u64, end: Option<u64> },
+    Suffix(u64),
+}
+
+/// An open blob, or part of one.
+pub struct BlobRead {
+    /// Total size of the blob.
+    pub size: u64,
+    /// The inclusive byte range being returned, when a range was requested.
+    pub range: Option<(u64, u64)>,
+    pub reader: BlobReader,
+}
+
+/// Where an upload session stands.
+#[derive(Debug, Clone)]
+pub struct UploadState {
+    pub id: String,
+    /// Bytes received so far.
+    pub offset: u64,
+}
+
+/// The outcome of a mount request.
+#[derive(Debug)]
+pub enum Mount {
+    /// The blob is now in the repository.
+    Mounted,
+    /// It could not be mounted; the client uploads it in this new session instead.
+    Upload(UploadState),
+}
+
+impl Registry {
+    /// The size of a blob the repository holds.
+    pub async fn stat_blob(&self, name: &str, digest: &Digest) -> Result<u64> {
+        validate_name(name)?;
+        let size = self.meta.linked_blob(name, digest).await?;
+        size.ok_or_else(|| Error::BlobUnknown(digest.clone()))
+    }
+
+    /// Opens a blob the repository holds, or the requested range of it.
+    pub async fn read_blob(
+        &self,
+        name: &str,
+        digest: &Digest,
+        range: Option<BlobRange>,
+    ) -> Result<BlobRead> {
+        let size = self.stat_blob(name, digest).await?;
+        let range = range.map(|range| resolve_range(range, size)).transpose()?;
+        let (offset, len) = match range {
+            Some((start, end)) => (start, end - start + 1),
+            None => (0, size),
+        };
+        let reader = match self.blobs.read(digest, offset, len).await {
+            Err(storage::Error::NotFound) => return Err(Error::BlobUnknown(digest.clone())),
+            res => res?,
+        };
+        Ok(BlobRead {
+            size,
+            range,
+            reader,
+        })
+    }
+
+    /// Removes a blob from the repository. Its bytes stay until garbage collection.
+    pub async fn delete_blob(&self, name: &str, digest: &Digest) -> Result<()> {
+        validate_name(name)?;
+        if !self.meta.unlink_blob(name, digest).await? {
+            return Err(Error::BlobUnknown(digest.clone()));
+        }
+        Ok(())
+    }
+
+    /// Makes a blob of repository `from` available in `name` without uploading it again, or
+    /// opens an upload session when `from` does not hold it.
+    pub async fn mount_blob(&self, name: &str, digest: &Digest, from: &str) -> Result<Mount> {
+        validate_name(name)?;
+        if validate_name(from).is_ok()
+            && let Some(size) = self.meta.linked_blob(from, digest).await?
+            && self.blobs.stat(digest).await?.is_some()
+        {
+            self.meta.link_blob(name, digest, size).await?;
+            return Ok(Mount::Mounted);
+        }
+        Ok(Mount::Upload(self.start_upload(name).await?))
+    }
+
+    /// Opens an upload session.
+    pub async fn start_upload(&self, name: &str) -> Result<UploadState> {
+        validate_name(name)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        self.blobs.upload_create(&id).await?;
+        let session = UploadSession {
+            id: id.clone(),
+            repository: name.to_owned(),
+            offset: 0,
+            hash_state: Hasher::new(Algorithm::Sha256).save(),
+        };
+        self.meta.upload_insert(&session).await?;
+        Ok(UploadState { id, offset: 0 })
+    }
+
+    /// Uploads a whole blob in one request (`POST ?digest=`).
+    pub async fn upload_blob(
+        &self,
+        name: &str,
+        digest: &Digest,
+        body: ByteStream<'_>,
+    ) -> Result<()> {
+        validate_name(name)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        self.blobs.upload_create(&id).await?;
+        let res = async {
+            let mut hasher = Hasher::new(digest.algorithm());
+            let size = self
+                .blobs
+                .upload_write(&id, 0, hashing(body, &mut hasher))
+                .await?;
+            self.commit(name, &id, size, hasher, digest).await
+        }
+        .await;
+        if res.is_err() {
+            self.blobs.upload_delete(&id).await?;
+        }
+        res
+    }
+
+    /// Where an upload session stands.
+    pub async fn upload_status(&self, name: &str, id: &str) -> Result<UploadState> {
+        validate_name(name)?;
+        let session = self.meta.upload_get(id).await?;
+        match session {
+            Some(session) if session.repository == name => Ok(UploadState {
+                id: session.id,
+                offset: session.offset,
+            }),
+            _ => Err(Error::BlobUploadUnknown),
+        }
+    }
+
+    /// Appends a chunk to an upload (`PATCH`). `start` is where the client says the chunk
+    /// begins (`Content-Range`), `declared` how long it says it is; Docker sends neither.
+    pub async fn append_upload(
+        &self,
+        name: &str,
+        id: &str,
+        start: Option<u64>,
+        declared: Option<u64>,
+        body: ByteStream<'_>,
+    ) -> Result<UploadState> {
+        let session = self.lease(name, id).await?;
+        let res = async {
+            if let Some(start) = start
+                && start != session.offset
+            {
+                return Err(Error::ChunkOutOfOrder {
+                    start,
+                    offset: session.offset,
+                });
+            }
+            let (offset, hasher) = self.write_chunk(&session, declared, body).await?;
+            self.meta.upload_advance(id, offset, &hasher.save()).await?;
+            Ok(UploadState {
+                id: id.to_owned(),
+                offset,
+            })
+        }
+        .await;
+        if res.is_err() {
+            self.meta.upload_release(id).await?;
+        }
+        res
+    }
+
+    /// Completes an upload (`PUT ?digest=`), with an optional last chunk in `body`. The blob
+    /// becomes visible only if everything received hashes to `digest`; otherwise the session is
+    /// dropped and nothing is stored.
+    pub async fn finish_upload(
+        &self,
+        name: &str,
+        id: &str,
+        digest: &Digest,
+        declared: Option<u64>,
+        body: ByteStream<'_>,
+    ) -> Result<()> {
+        let session = self.lease(name, id).await?;
+        let res = async {
+            let (size, hasher) = self.write_chunk(&session, declared, body).await?;
+            self.commit(name, id, size, hasher, digest).await
+        }
+        .await;
+        match &res {
+            // The client may still send the missing bytes, or retry the body.
+            Err(Error::Body(_) | Error::SizeInvalid { .. }) => self.meta.upload_release(id).await?,
+            _ => {
+                self.meta.upload_delete(id).await?;
+                self.blobs.upload_delete(id).await?;
+            }
+        }
+        res
+    }
+
+    /// Cancels an upload session and frees what it received.
+    pub async fn cancel_upload(&self, name: &str, id: &str) -> Result<()> {
+        self.upload_status(name, id).await?;
+        self.meta.upload_delete(id).await?;
+        self.blobs.upload_delete(id).await?;
+        Ok(())
+    }
+
+    /// Takes the session's lease, so that no other request on any replica writes concurrently.
+    async fn lease(&self, name: &str, id: &str) -> Result<UploadSession> {
+        self.upload_status(name, id).await?;
+        let now = unix_millis();
+        let until = now + self.options.upload_lease.as_millis() as i64;
+        match self.meta.upload_lease(id, now, until).await? {
+            Some(session) => Ok(session),
+            None if self.meta.upload_get(id).await?.is_some() => Err(Error::UploadBusy),
+            None => Err(Error::BlobUploadUnknown),
+        }
+    }
+
+    /// Writes `body` after what the session holds, hashing it on the way; returns the new size
+    /// and hash state.
+    async fn write_chunk(
+        &self,
+        session: &UploadSession,
+        declared: Option<u64>,
+        body: ByteStream<'_>,
+    ) -> Result<(u64, Hasher)> {
+        let mut hasher = Hasher::restore(&session.hash_state).ok_or_else(|| {
+            Error::Storage(storage::Error::Corrupt(format!(
+                "hash state of upload {}",
+                session.id
+            )))
+        })?;
+        let offset = self
+            .blobs
+            .upload_write(&session.id, session.offset, hashing(body, &mut hasher))
+            .await?;
+        let actual = offset - session.offset;
+        if let Some(declared) = declared
+            && declared != actual
+        {
+            return Err(Error::SizeInvalid { declared, actual });
+        }
+        Ok((offset, hasher))
+    }
+
+    /// Verifies the staged bytes against `digest`, then makes them visible and links them.
+    async fn commit(
+        &self,
+        name: &str,
+        id: &str,
+        size: u64,
+        hasher: Hasher,
+        digest: &Digest,
+    ) -> Result<()> {
+        let computed = if hasher.algorithm() == digest.algorithm() {
+            hasher.finish()
+        } else {
+            self.rehash(id, size, digest.algorithm()).await?
+        };
+        if &computed != digest {
+            return Err(Error::DigestMismatch {
+                expected: digest.clone(),
+                computed,
+            });
+        }
+        self.blobs.upload_commit(id, size, digest).await?;
+        self.meta.link_blob(name, digest, size).await?;
+        Ok(())
+    }
+
+    /// Hashes staged bytes again, for a digest of another algorithm than the running hash.
+    async fn rehash(&self, id: &str, size: u64, algorithm: Algorithm) -> Result<Digest> {
+        let mut reader = self.blobs.upload_read(id, size).await?;
+        let mut hasher = Hasher::new(algorithm);
+        let mut buf = vec![0; 256 * 1024];
+        loop {
+            let n = reader.read(&mut buf).await.map_err(storage::Error::Io)?;
+            if n == 0 {
+                return Ok(hasher.finish());
+            }
+            hasher.update(&buf[..n]);
+        }
+    }
+}
+
+/// Feeds every chunk of `body` to `hasher` as the store consumes it: one pass over the bytes.
+fn hashing<'a>(body: ByteStream<'a>, hasher: &'a mut Hasher) -> ByteStream<'a> {
+    Box::pin(body.map(move |chunk| {
+        if let Ok(bytes) = &chunk {
+            hasher.update(bytes);
+        }
+        chunk
+    }))
+}
+
+/// Turns a requested range into an inclusive `(start, end)` within a blob of `size` bytes.
+fn resolve_range(range: BlobRange, size: u64) -> Result<(u64, u64)> {
+    let unsatisfiable = Error::RangeNotSatisfiable { size };
+    match range {
+        BlobRange::From { start, end } => {
+            if start >= size || end.is_some_and(|end| end < start) {
+                return Err(unsatisfiable);
+            }
+            Ok((start, end.map_or(size - 1, |end| end.min(size - 1))))
+        }
+        BlobRange::Suffix(len) => {
+            if len == 0 || size == 0 {
+                return Err(unsatisfiable);
+            }
+            Ok((size - len.min(size), size - 1))
+        }
+    }
+}
+
+fn unix_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_resolve_within_the_blob() {
+        let from = |start, end| BlobRange::From { start, end };
+        assert_eq!(resolve_range(from(0, Some(9)), 100).unwrap(), (0, 9));
+        assert_eq!(resolve_range(from(90, None), 100).unwrap(), (90, 99));
+        assert_eq!(resolve_range(from(90, Some(500)), 100).unwrap(), (90, 99));
+        assert_eq!(resolve_range(BlobRange::Suffix(10), 100).unwrap(), (90, 99));
+        assert_eq!(resolve_range(BlobRange::Suffix(500), 100).unwrap(), (0, 99));
+        assert!(resolve_range(from(100, None), 100).is_err());
+        assert!(resolve_range(from(5, Some(4)), 100).is_err());
+        assert!(resolve_range(BlobRange::Suffix(0), 100).is_err());
+    }
+}

@@ -1,0 +1,345 @@
+//! Manifests, tags, the catalog and the referrers API.
+//!
+//! A manifest is validated before it is stored: it must be JSON of a manifest media type berth
+//! understands (OCI image manifest or index, Docker schema 2 manifest or manifest list; any
+//! `artifactType` or config media type inside them), its digest must match when pushed by
+//! digest, and every blob and child manifest it names must already be in the repository.
+
+use bytes::Bytes;
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
+
+use super::names::{Reference, validate_name};
+use super::{Error, Registry, Result};
+use crate::digest::{Algorithm, Digest};
+use crate::storage::{ManifestPut, ManifestRecord, NewManifest, Referrer};
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// The most a page of tags or repositories holds, whatever `n` asks for.
+const PAGE_MAX: u32 = 10_000;
+
+/// A manifest as stored and served.
+pub type StoredManifest = ManifestRecord;
+
+/// What a successful manifest push reports back.
+#[derive(Debug)]
+pub struct PutManifest {
+    pub digest: Digest,
+    /// The `subject` the manifest names, echoed as `OCI-Subject`.
+    pub subject: Option<Digest>,
+}
+
+/// One page of a lexically ordered listing.
+#[derive(Debug)]
+pub struct Page {
+    pub items: Vec<String>,
+    /// The `last` to ask for the next page with, when there is one.
+    pub next: Option<String>,
+}
+
+/// What validation extracts from a manifest.
+#[derive(Debug)]
+struct Parsed {
+    media_type: String,
+    blobs: Vec<Digest>,
+    manifests: Vec<Digest>,
+    subject: Option<Digest>,
+    artifact_type: Option<String>,
+    annotations: Option<String>,
+}
+
+impl Registry {
+    /// Validates and stores a manifest, pointing `reference` at it when it is a tag.
+    pub async fn put_manifest(
+        &self,
+        name: &str,
+        reference: &Reference,
+        content_type: Option<&str>,
+        content: Bytes,
+    ) -> Result<PutManifest> {
+        validate_name(name)?;
+        let (digest, tag) = match reference {
+            Reference::Tag(tag) => (Digest::of(Algorithm::Sha256, &content), Some(tag.as_str())),
+            Reference::Digest(expected) => {
+                let computed = Digest::of(expected.algorithm(), &content);
+                if &computed != expected {
+                    return Err(Error::DigestMismatch {
+                        expected: expected.clone(),
+                        computed,
+                    });
+                }
+                (computed, None)
+            }
+        };
+        let parsed = parse(content_type, &content)?;
+        let record = ManifestRecord {
+            digest: digest.clone(),
+            media_type: parsed.media_type,
+            content,
+            subject: parsed.subject.clone(),
+            artifact_type: parsed.artifact_type,
+            annotations: parsed.annotations,
+        };
+        let manifest = NewManifest {
+            record: &record,
+            blobs: &parsed.blobs,
+            manifests: &parsed.manifests,
+            tag,
+        };
+        match self.meta.put_manifest(name, manifest).await? {
+            ManifestPut::Stored => Ok(PutManifest {
+                digest,
+                subject: parsed.subject,
+            }),
+            ManifestPut::MissingReference(missing) => Err(Error::ManifestBlobUnknown(missing)),
+        }
+    }
+
+    pub async fn get_manifest(&self, name: &str, reference: &Reference) -> Result<StoredManifest> {
+        validate_name(name)?;
+        let found = match reference {
+            Reference::Tag(tag) => self.meta.manifest_by_tag(name, tag).await?,
+            Reference::Digest(digest) => self.meta.manifest_by_digest(name, digest).await?,
+        };
+        found.ok_or(Error::ManifestUnknown)
+    }
+
+    /// Deletes a manifest (and its tags) by digest, or only the tag when given a tag.
+    pub async fn delete_manifest(&self, name: &str, reference: &Reference) -> Result<()> {
+        validate_name(name)?;
+        let deleted = match reference {
+            Reference::Tag(tag) => self.meta.delete_tag(name, tag).await?,
+            Reference::Digest(digest) => self.meta.delete_manifest(name, digest).await?,
+        };
+        if deleted {
+            Ok(())
+        } else {
+            Err(Error::ManifestUnknown)
+        }
+    }
+
+    /// A page of the repository's tags in lexical order.
+    pub async fn tags(&self, name: &str, last: Option<&str>, n: Option<u32>) -> Result<Page> {
+        validate_name(name)?;
+        let limit = n.unwrap_or(PAGE_MAX).min(PAGE_MAX);
+        let tags = self.meta.tags(name, last, limit + 1).await?;
+        let tags = tags.ok_or_else(|| Error::NameUnknown(name.to_owned()))?;
+        Ok(page(tags, limit))
+    }
+
+    /// A page of repository names in lexical order.
+    pub async fn catalog(&self, last: Option<&str>, n: Option<u32>) -> Result<Page> {
+        let limit = n.unwrap_or(PAGE_MAX).min(PAGE_MAX);
+        let names = self.meta.repositories(last, limit + 1).await?;
+        Ok(page(names, limit))
+    }
+
+    /// The manifests in the repository whose `subject` is `digest`.
+    pub async fn referrers(
+        &self,
+        name: &str,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>> {
+        validate_name(name)?;
+        Ok(self.meta.referrers(name, digest, artifact_type).await?)
+    }
+}
+
+/// Cuts a listing fetched with one extra item down to `limit`, noting whether more follow.
+fn page(mut items: Vec<String>, limit: u32) -> Page {
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next = if more { items.last().cloned() } else { None };
+    Page { items, next }
+}
+
+fn parse(content_type: Option<&str>, content: &[u8]) -> Result<Parsed> {
+    let invalid = |why: String| Error::ManifestInvalid(why);
+    let json: serde_json::Value =
+        serde_json::from_slice(content).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let object = json
+        .as_object()
+        .ok_or_else(|| invalid("not a JSON object".into()))?;
+    if object.get("schemaVersion").and_then(|v| v.as_u64()) != Some(2) {
+        return Err(invalid("schemaVersion must be 2".into()));
+    }
+    let declared = object.get("mediaType").and_then(|v| v.as_str());
+    let header = content_type
+        .map(|ct| ct.split(';').next().unwrap_or("").trim())
+        .filter(|ct| {
+            [
+                OCI_MANIFEST,
+                OCI_INDEX,
+                DOCKER_MANIFEST,
+                DOCKER_MANIFEST_LIST,
+            ]
+            .contains(ct)
+        });
+    let media_type = match (declared, header) {
+        (Some(declared), Some(header)) if declared != header => {
+            return Err(invalid(format!(
+                "mediaType {declared} does not match Content-Type {header}"
+            )));
+        }
+        (Some(declared), _) => declared,
+        (None, Some(header)) => header,
+        (None, None) if object.contains_key("manifests") => OCI_INDEX,
+        (None, None) => OCI_MANIFEST,
+    }
+    .to_owned();
+    match media_type.as_str() {
+        OCI_MANIFEST | DOCKER_MANIFEST => {
+            let manifest: ImageManifest =
+                serde_json::from_value(json).map_err(|e| invalid(e.to_string()))?;
+            let mut blobs = vec![digest_of(manifest.config())?];
+            for layer in manifest.layers() {
+                if !is_foreign(layer) {
+                    blobs.push(digest_of(layer)?);
+                }
+            }
+            let artifact_type = manifest
+                .artifact_type()
+                .as_ref()
+                .unwrap_or(manifest.config().media_type())
+                .to_string();
+            Ok(Parsed {
+                media_type,
+                blobs,
+                manifests: vec![],
+                subject: manifest.subject().as_ref().map(digest_of).transpose()?,
+                artifact_type: Some(artifact_type),
+                annotations: annotations_json(manifest.annotations()),
+            })
+        }
+        OCI_INDEX | DOCKER_MANIFEST_LIST => {
+            let index: ImageIndex =
+                serde_json::from_value(json).map_err(|e| invalid(e.to_string()))?;
+            let manifests = index
+                .manifests()
+                .iter()
+                .map(digest_of)
+                .collect::<Result<_>>()?;
+            Ok(Parsed {
+                media_type,
+                blobs: vec![],
+                manifests,
+                subject: index.subject().as_ref().map(digest_of).transpose()?,
+                artifact_type: index.artifact_type().as_ref().map(|t| t.to_string()),
+                annotations: annotations_json(index.annotations()),
+            })
+        }
+        other => Err(invalid(format!("unsupported manifest media type {other}"))),
+    }
+}
+
+fn digest_of(descriptor: &Descriptor) -> Result<Digest> {
+    let text = descriptor.digest().to_string();
+    text.parse()
+        .map_err(|_| Error::ManifestInvalid(format!("unsupported digest {text}")))
+}
+
+/// Foreign (non-distributable) layers are fetched from their URLs, not from the registry.
+fn is_foreign(layer: &Descriptor) -> bool {
+    let media_type = layer.media_type().to_string();
+    let foreign = media_type.contains("foreign") || media_type.contains("nondistributable");
+    foreign && layer.urls().as_ref().is_some_and(|urls| !urls.is_empty())
+}
+
+fn annotations_json(
+    annotations: &Option<std::collections::HashMap<String, String>>,
+) -> Option<String> {
+    let annotations = annotations.as_ref().filter(|a| !a.is_empty())?;
+    let sorted: std::collections::BTreeMap<_, _> = annotations.iter().collect();
+    Some(serde_json::to_string(&sorted).expect("string maps serialize"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
+    const LAYER: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+    fn image(extra: &str) -> String {
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}",
+            "config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{CONFIG}","size":2}},
+            "layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{LAYER}","size":0}}]{extra}}}"#
+        )
+    }
+
+    #[test]
+    fn image_manifest_names_its_blobs() {
+        let parsed = parse(Some(OCI_MANIFEST), image("").as_bytes()).unwrap();
+        let blobs: Vec<_> = parsed.blobs.iter().map(Digest::to_string).collect();
+        assert_eq!(blobs, [CONFIG, LAYER]);
+        assert_eq!(
+            parsed.artifact_type.as_deref(),
+            Some("application/vnd.oci.image.config.v1+json")
+        );
+        assert!(parsed.subject.is_none());
+    }
+
+    #[test]
+    fn artifact_with_subject_reports_both() {
+        let extra = format!(
+            r#","artifactType":"application/spdx+json","annotations":{{"b":"2","a":"1"}},
+            "subject":{{"mediaType":"{OCI_MANIFEST}","digest":"{LAYER}","size":7}}"#
+        );
+        let parsed = parse(None, image(&extra).as_bytes()).unwrap();
+        assert_eq!(
+            parsed.artifact_type.as_deref(),
+            Some("application/spdx+json")
+        );
+        assert_eq!(parsed.subject.unwrap().to_string(), LAYER);
+        assert_eq!(parsed.annotations.as_deref(), Some(r#"{"a":"1","b":"2"}"#));
+    }
+
+    #[test]
+    fn bad_manifests_are_invalid() {
+        let cases = [
+            (Some(OCI_MANIFEST), "{".to_owned()),
+            (Some(OCI_MANIFEST), "[]".to_owned()),
+            (Some(OCI_MANIFEST), r#"{"schemaVersion":1}"#.to_owned()),
+            (Some(OCI_INDEX), image("")),
+            (
+                None,
+                r#"{"schemaVersion":2,"mediaType":"application/x-unknown"}"#.to_owned(),
+            ),
+            (None, image("").replace(CONFIG, "sha256:abc")),
+            (None, image("").replace("\"size\":2", "\"size\":\"two\"")),
+        ];
+        for (content_type, body) in cases {
+            let res = parse(content_type, body.as_bytes());
+            assert!(
+                matches!(res, Err(Error::ManifestInvalid(_))),
+                "{body}: {res:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn index_names_its_children() {
+        let body = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{DOCKER_MANIFEST_LIST}","manifests":[
+            {{"mediaType":"{DOCKER_MANIFEST}","digest":"{LAYER}","size":3,
+              "platform":{{"architecture":"amd64","os":"linux"}}}}]}}"#
+        );
+        let parsed = parse(Some(DOCKER_MANIFEST_LIST), body.as_bytes()).unwrap();
+        assert_eq!(parsed.manifests.len(), 1);
+        assert!(parsed.blobs.is_empty());
+    }
+
+    #[test]
+    fn pages_say_where_the_next_starts() {
+        let items = |n: usize| (0..n).map(|i| format!("t{i}")).collect::<Vec<_>>();
+        let full = page(items(3), 2);
+        assert_eq!((full.items.len(), full.next.as_deref()), (2, Some("t1")));
+        let last = page(items(2), 2);
+        assert_eq!((last.items.len(), last.next), (2, None));
+    }
+}

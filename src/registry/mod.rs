@@ -1,0 +1,122 @@
+//! The registry service: blobs, uploads, manifests, tags, catalog and referrers, as the OCI
+//! Distribution Specification v1.1 defines them, over the `BlobStore` and `MetaStore` ports.
+//!
+//! Architecture invariant: nothing here knows about HTTP (no `axum` or `http` types) or about
+//! files and SQL; handlers call one method of `Registry` and map its `Error`.
+
+mod blobs;
+mod manifests;
+pub mod names;
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::storage::Referrer;
+pub use blobs::{BlobRange, BlobRead, Mount, UploadState};
+pub use manifests::{
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, Page, PutManifest,
+    StoredManifest,
+};
+
+use crate::digest::Digest;
+use crate::storage::{self, BlobStore, MetaStore};
+
+/// Why a registry operation failed. Each variant maps to one OCI error code in `http/error.rs`;
+/// the codes are those of the OCI Distribution Spec v1.1, "Error Codes":
+/// <https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes>
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The repository name does not follow the grammar.
+    #[error("invalid repository name {0:?}")]
+    NameInvalid(String),
+    /// The repository is not known to the registry.
+    #[error("repository {0:?} is not known to the registry")]
+    NameUnknown(String),
+    /// The tag does not follow the grammar.
+    #[error("invalid tag {0:?}")]
+    TagInvalid(String),
+    /// The digest is malformed or of an algorithm berth cannot verify.
+    #[error("invalid digest {0:?}")]
+    DigestInvalid(String),
+    /// The uploaded content does not hash to the digest the client gave.
+    #[error("content digest {computed} does not match {expected}")]
+    DigestMismatch { expected: Digest, computed: Digest },
+    /// The repository holds no blob with this digest.
+    #[error("blob {0} is not known to the repository")]
+    BlobUnknown(Digest),
+    /// No upload session with this id exists in the repository.
+    #[error("upload session is not known")]
+    BlobUploadUnknown,
+    /// A chunk does not start where the upload stands (the client must resume from `offset`).
+    #[error("chunk starts at {start}, but the upload stands at {offset}")]
+    ChunkOutOfOrder { start: u64, offset: u64 },
+    /// The body held fewer or more bytes than the client declared.
+    #[error("the body held {actual} bytes, {declared} were declared")]
+    SizeInvalid { declared: u64, actual: u64 },
+    /// Another request is writing to this upload session right now.
+    #[error("another request is writing to this upload session")]
+    UploadBusy,
+    /// The request body failed: the client went away, stalled past the timeout, or was cut off.
+    #[error("reading the upload body: {0}")]
+    Body(#[source] io::Error),
+    /// A byte range outside the blob was requested.
+    #[error("range not satisfiable for a blob of {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
+    /// No manifest with this tag or digest exists in the repository.
+    #[error("manifest unknown")]
+    ManifestUnknown,
+    /// The manifest is not valid JSON or not a manifest berth understands.
+    #[error("invalid manifest: {0}")]
+    ManifestInvalid(String),
+    /// The manifest references a blob or child manifest the repository does not hold.
+    #[error("manifest references {0}, which is not in the repository")]
+    ManifestBlobUnknown(Digest),
+    /// The storage layer failed; details stay in the server's log.
+    #[error(transparent)]
+    Storage(storage::Error),
+}
+
+impl From<storage::Error> for Error {
+    fn from(e: storage::Error) -> Error {
+        match e {
+            storage::Error::Body(e) => Error::Body(e),
+            e => Error::Storage(e),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Settings of the registry service.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long one request may hold an upload session before another may take it over.
+    pub upload_lease: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            upload_lease: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The registry service. Cheap to clone; every replica builds one over the shared stores.
+#[derive(Clone)]
+pub struct Registry {
+    blobs: Arc<dyn BlobStore>,
+    meta: Arc<dyn MetaStore>,
+    options: Options,
+}
+
+impl Registry {
+    pub fn new(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>, options: Options) -> Registry {
+        Registry {
+            blobs,
+            meta,
+            options,
+        }
+    }
+}

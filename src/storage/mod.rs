@@ -1,0 +1,235 @@
+//! Ports: the `BlobStore` and `MetaStore` traits, and their adapters.
+//!
+//! Services talk to storage only through these two traits, held as `Arc<dyn …>` so that
+//! handlers are not generic over the store. Only this module imports `sqlx` (or, later,
+//! `object_store`); nothing here knows about HTTP or policy.
+//!
+//! Architecture invariant: blobs are immutable and content-addressed. A blob becomes visible
+//! only after its digest has been verified and the bytes are atomically in place, and the
+//! metadata store is the source of truth for what a repository contains.
+
+pub mod fs;
+pub mod sqlite;
+
+use std::io;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::Stream;
+use tokio::io::AsyncRead;
+
+use crate::digest::Digest;
+
+/// A stream of body chunks, as a service hands it to a store.
+pub type ByteStream<'a> = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'a>>;
+
+/// A reader over stored bytes.
+pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
+
+/// What went wrong in a store. Adapters map their own failures onto these.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The blob, upload or record does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The upload's data does not end where the session says it does.
+    #[error("upload data is {actual} bytes, expected {expected}")]
+    UploadSizeMismatch { expected: u64, actual: u64 },
+    /// The body stream failed (the client went away, stalled, or sent too much).
+    #[error("reading the request body: {0}")]
+    Body(#[source] io::Error),
+    /// A filesystem operation failed.
+    #[error("blob store I/O: {0}")]
+    Io(#[from] io::Error),
+    /// The metadata database failed.
+    #[error("metadata store: {0}")]
+    Db(#[from] sqlx::Error),
+    /// Applying the metadata migrations failed.
+    #[error("metadata migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored metadata is not what berth wrote.
+    #[error("corrupt metadata: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Content-addressed blob bytes plus the staging area of uploads in progress.
+///
+/// Layout of the filesystem adapter (keys of other adapters follow it):
+///
+/// ```text
+/// <root>
+/// ├── blobs
+/// │   └── sha256
+/// │       └── e3
+/// │           └── e3b0c442…   committed blob, named by its verified digest
+/// └── uploads
+///     └── <upload id>         bytes received so far for one upload session
+/// ```
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// The size of a committed blob, or `None` if it is not stored.
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>>;
+
+    /// Reads `len` bytes of a committed blob from `offset`. `Error::NotFound` if absent.
+    async fn read(&self, digest: &Digest, offset: u64, len: u64) -> Result<BlobReader>;
+
+    /// Creates the empty staging area of a new upload.
+    async fn upload_create(&self, id: &str) -> Result<()>;
+
+    /// Writes `body` at `offset` of an upload, discarding whatever lies beyond `offset` (bytes
+    /// of an earlier request that failed half way), and returns the new size. Nothing is
+    /// visible under any digest until `upload_commit`.
+    async fn upload_write(&self, id: &str, offset: u64, body: ByteStream<'_>) -> Result<u64>;
+
+    /// Reads the first `len` bytes staged for an upload (to hash them with another algorithm).
+    async fn upload_read(&self, id: &str, len: u64) -> Result<BlobReader>;
+
+    /// Makes the first `size` bytes of an upload durable and visible under `digest`, atomically,
+    /// and removes the staging area. The caller has verified the digest. If the blob already
+    /// exists the staged copy is dropped (content is deduplicated). Fails with
+    /// `UploadSizeMismatch` if fewer bytes were staged.
+    async fn upload_commit(&self, id: &str, size: u64, digest: &Digest) -> Result<()>;
+
+    /// Removes an upload's staging area. Idempotent.
+    async fn upload_delete(&self, id: &str) -> Result<()>;
+}
+
+/// An upload session: where a chunked upload stands, kept in the metadata store so that any
+/// replica can continue it and a restart loses nothing.
+#[derive(Debug, Clone)]
+pub struct UploadSession {
+    pub id: String,
+    pub repository: String,
+    /// Bytes received and hashed so far.
+    pub offset: u64,
+    /// `Hasher::save` of the bytes received so far.
+    pub hash_state: Vec<u8>,
+}
+
+/// A manifest as stored: its bytes plus what the referrers API and lookups need.
+#[derive(Debug, Clone)]
+pub struct ManifestRecord {
+    pub digest: Digest,
+    pub media_type: String,
+    pub content: Bytes,
+    /// The manifest this one refers to (`subject`), for the referrers API.
+    pub subject: Option<Digest>,
+    /// `artifactType`, or else the config's media type, as the referrers API reports it.
+    pub artifact_type: Option<String>,
+    /// The manifest's `annotations` as JSON text, copied into referrers descriptors.
+    pub annotations: Option<String>,
+}
+
+/// A manifest to store, with what it references.
+#[derive(Debug)]
+pub struct NewManifest<'a> {
+    pub record: &'a ManifestRecord,
+    /// Blobs (config, layers) that must be in the repository.
+    pub blobs: &'a [Digest],
+    /// Child manifests (of an index) that must be in the repository.
+    pub manifests: &'a [Digest],
+    /// The tag to point at it, if pushed by tag.
+    pub tag: Option<&'a str>,
+}
+
+/// A manifest that names a subject, as listed by the referrers API.
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<String>,
+}
+
+/// Outcome of storing a manifest.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ManifestPut {
+    Stored,
+    /// A referenced blob or child manifest is not in the repository; nothing was stored.
+    MissingReference(Digest),
+}
+
+/// The source of truth for repositories, blob links, manifests, tags and upload sessions.
+///
+/// Every method is one transaction. Names and tags are validated by the caller.
+#[async_trait]
+pub trait MetaStore: Send + Sync {
+    /// Records that `repository` holds the committed blob `digest` of `size` bytes.
+    async fn link_blob(&self, repository: &str, digest: &Digest, size: u64) -> Result<()>;
+
+    /// The size of `digest` if `repository` holds it.
+    async fn linked_blob(&self, repository: &str, digest: &Digest) -> Result<Option<u64>>;
+
+    /// Removes the blob from `repository`; `false` if it was not there. The bytes stay until GC.
+    async fn unlink_blob(&self, repository: &str, digest: &Digest) -> Result<bool>;
+
+    async fn upload_insert(&self, session: &UploadSession) -> Result<()>;
+
+    async fn upload_get(&self, id: &str) -> Result<Option<UploadSession>>;
+
+    /// Takes the session's lease until `until_ms` (unix milliseconds), so that no other request
+    /// on any replica writes to the upload meanwhile. `None` if the session does not exist or
+    /// another request holds an unexpired lease.
+    async fn upload_lease(
+        &self,
+        id: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Option<UploadSession>>;
+
+    /// Stores the new offset and hash state and releases the lease.
+    async fn upload_advance(&self, id: &str, offset: u64, hash_state: &[u8]) -> Result<()>;
+
+    /// Releases the lease without changing the session.
+    async fn upload_release(&self, id: &str) -> Result<()>;
+
+    /// Forgets the session; `false` if it did not exist.
+    async fn upload_delete(&self, id: &str) -> Result<bool>;
+
+    /// Stores a manifest (and its tag) if everything it references is in the repository.
+    async fn put_manifest(
+        &self,
+        repository: &str,
+        manifest: NewManifest<'_>,
+    ) -> Result<ManifestPut>;
+
+    async fn manifest_by_digest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<ManifestRecord>>;
+
+    async fn manifest_by_tag(&self, repository: &str, tag: &str) -> Result<Option<ManifestRecord>>;
+
+    /// Deletes a manifest and every tag that points at it; `false` if it was not there.
+    async fn delete_manifest(&self, repository: &str, digest: &Digest) -> Result<bool>;
+
+    /// Deletes a tag (not the manifest); `false` if it was not there.
+    async fn delete_tag(&self, repository: &str, tag: &str) -> Result<bool>;
+
+    /// Up to `limit` tags after `last`, in lexical order; `None` if the repository is unknown.
+    async fn tags(
+        &self,
+        repository: &str,
+        last: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<Vec<String>>>;
+
+    /// Up to `limit` repository names (those holding a manifest) after `last`, in lexical order.
+    async fn repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>>;
+
+    /// Manifests in `repository` whose subject is `subject`, optionally of one artifact type.
+    async fn referrers(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>>;
+}
+
+#[cfg(test)]
+mod testsuite;

@@ -1,0 +1,416 @@
+//! `MetaStore` on SQLite, the embedded default.
+//!
+//! One writer connection and a pool of read-only connections in WAL mode, so reads never wait
+//! for writes. Write transactions start with `BEGIN IMMEDIATE`: a second process on the same
+//! file waits for the lock (`busy_timeout`) instead of failing on a read-to-write upgrade.
+//!
+//! `synchronous = NORMAL` under WAL: a crash of the process or the machine never corrupts the
+//! database or loses an earlier commit; a power loss may drop the last commits before the next
+//! checkpoint. Blob bytes are fsynced before they become visible either way.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+
+use super::{
+    Error, ManifestPut, ManifestRecord, MetaStore, NewManifest, Referrer, Result, UploadSession,
+};
+use crate::digest::Digest;
+
+pub struct SqliteMetaStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteMetaStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<SqliteMetaStore> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options.read_only(true))
+            .await?;
+        Ok(SqliteMetaStore { writer, reader })
+    }
+}
+
+fn now_secs() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn parse_digest(text: &str) -> Result<Digest> {
+    Digest::from_str(text).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
+/// Returns the id of `name`, creating the repository if needed.
+async fn repository_id(conn: &mut SqliteConnection, name: &str) -> Result<i64> {
+    let row = sqlx::query(
+        "INSERT INTO repositories (name) VALUES (?1)
+         ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
+    )
+    .bind(name)
+    .fetch_one(conn)
+    .await?;
+    Ok(row.get(0))
+}
+
+/// The columns `manifest_from_row` reads, as a literal so that queries stay `&'static str`.
+macro_rules! select_manifest {
+    () => {
+        "SELECT m.digest, m.media_type, m.content, m.subject, m.artifact_type, m.annotations
+         FROM manifests m JOIN repositories r ON r.id = m.repository_id "
+    };
+}
+
+fn manifest_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ManifestRecord> {
+    let subject: Option<String> = row.get(3);
+    Ok(ManifestRecord {
+        digest: parse_digest(row.get(0))?,
+        media_type: row.get(1),
+        content: Bytes::from(row.get::<Vec<u8>, _>(2)),
+        subject: subject.as_deref().map(parse_digest).transpose()?,
+        artifact_type: row.get(4),
+        annotations: row.get(5),
+    })
+}
+
+fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> UploadSession {
+    UploadSession {
+        id: row.get(0),
+        repository: row.get(1),
+        offset: row.get::<i64, _>(2) as u64,
+        hash_state: row.get(3),
+    }
+}
+
+#[async_trait]
+impl MetaStore for SqliteMetaStore {
+    async fn link_blob(&self, repository: &str, digest: &Digest, size: u64) -> Result<()> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let repo = repository_id(&mut tx, repository).await?;
+        let now = now_secs();
+        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
+            .bind(digest.to_string())
+            .bind(size as i64)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(repo)
+        .bind(digest.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn linked_blob(&self, repository: &str, digest: &Digest) -> Result<Option<u64>> {
+        let row = sqlx::query(
+            "SELECT b.size FROM repository_blobs rb
+             JOIN repositories r ON r.id = rb.repository_id
+             JOIN blobs b ON b.digest = rb.digest
+             WHERE r.name = ?1 AND rb.digest = ?2",
+        )
+        .bind(repository)
+        .bind(digest.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        Ok(row.map(|row| row.get::<i64, _>(0) as u64))
+    }
+
+    async fn unlink_blob(&self, repository: &str, digest: &Digest) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM repository_blobs WHERE digest = ?2
+             AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
+        )
+        .bind(repository)
+        .bind(digest.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn upload_insert(&self, session: &UploadSession) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO uploads (id, repository, received, hash_state, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&session.id)
+        .bind(&session.repository)
+        .bind(session.offset as i64)
+        .bind(&session.hash_state)
+        .bind(now_secs())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn upload_get(&self, id: &str) -> Result<Option<UploadSession>> {
+        let row =
+            sqlx::query("SELECT id, repository, received, hash_state FROM uploads WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(row.as_ref().map(session_from_row))
+    }
+
+    async fn upload_lease(
+        &self,
+        id: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Option<UploadSession>> {
+        let row = sqlx::query(
+            "UPDATE uploads SET lease_until = ?3 WHERE id = ?1 AND lease_until <= ?2
+             RETURNING id, repository, received, hash_state",
+        )
+        .bind(id)
+        .bind(now_ms)
+        .bind(until_ms)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.as_ref().map(session_from_row))
+    }
+
+    async fn upload_advance(&self, id: &str, offset: u64, hash_state: &[u8]) -> Result<()> {
+        sqlx::query(
+            "UPDATE uploads SET received = ?2, hash_state = ?3, lease_until = 0 WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(offset as i64)
+        .bind(hash_state)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn upload_release(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE uploads SET lease_until = 0 WHERE id = ?1")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn upload_delete(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM uploads WHERE id = ?1")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn put_manifest(
+        &self,
+        repository: &str,
+        manifest: NewManifest<'_>,
+    ) -> Result<ManifestPut> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let repo = repository_id(&mut tx, repository).await?;
+        for digest in manifest.blobs {
+            let found = sqlx::query(
+                "SELECT 1 FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2",
+            )
+            .bind(repo)
+            .bind(digest.to_string())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if found.is_none() {
+                return Ok(ManifestPut::MissingReference(digest.clone()));
+            }
+        }
+        for digest in manifest.manifests {
+            let found =
+                sqlx::query("SELECT 1 FROM manifests WHERE repository_id = ?1 AND digest = ?2")
+                    .bind(repo)
+                    .bind(digest.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if found.is_none() {
+                return Ok(ManifestPut::MissingReference(digest.clone()));
+            }
+        }
+        let record = manifest.record;
+        let digest = record.digest.to_string();
+        let now = now_secs();
+        sqlx::query(
+            "INSERT INTO manifests
+             (repository_id, digest, media_type, content, subject, artifact_type, annotations, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
+        )
+        .bind(repo)
+        .bind(&digest)
+        .bind(&record.media_type)
+        .bind(record.content.as_ref())
+        .bind(record.subject.as_ref().map(Digest::to_string))
+        .bind(&record.artifact_type)
+        .bind(&record.annotations)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(tag) = manifest.tag {
+            sqlx::query(
+                "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (repository_id, name)
+                 DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+            )
+            .bind(repo)
+            .bind(tag)
+            .bind(&digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ManifestPut::Stored)
+    }
+
+    async fn manifest_by_digest(
+        &self,
+        repository: &str,
+        digest: &Digest,
+    ) -> Result<Option<ManifestRecord>> {
+        let row = sqlx::query(concat!(
+            select_manifest!(),
+            "WHERE r.name = ?1 AND m.digest = ?2"
+        ))
+        .bind(repository)
+        .bind(digest.to_string())
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(manifest_from_row).transpose()
+    }
+
+    async fn manifest_by_tag(&self, repository: &str, tag: &str) -> Result<Option<ManifestRecord>> {
+        let row = sqlx::query(concat!(
+            select_manifest!(),
+            "JOIN tags t ON t.repository_id = m.repository_id AND t.digest = m.digest
+             WHERE r.name = ?1 AND t.name = ?2"
+        ))
+        .bind(repository)
+        .bind(tag)
+        .fetch_optional(&self.reader)
+        .await?;
+        row.as_ref().map(manifest_from_row).transpose()
+    }
+
+    async fn delete_manifest(&self, repository: &str, digest: &Digest) -> Result<bool> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let repo: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?1")
+            .bind(repository)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(repo) = repo else { return Ok(false) };
+        sqlx::query("DELETE FROM tags WHERE repository_id = ?1 AND digest = ?2")
+            .bind(repo)
+            .bind(digest.to_string())
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query("DELETE FROM manifests WHERE repository_id = ?1 AND digest = ?2")
+            .bind(repo)
+            .bind(digest.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_tag(&self, repository: &str, tag: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM tags WHERE name = ?2
+             AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
+        )
+        .bind(repository)
+        .bind(tag)
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn tags(
+        &self,
+        repository: &str,
+        last: Option<&str>,
+        limit: u32,
+    ) -> Result<Option<Vec<String>>> {
+        let repo: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?1")
+            .bind(repository)
+            .fetch_optional(&self.reader)
+            .await?;
+        let Some(repo) = repo else { return Ok(None) };
+        let tags = sqlx::query_scalar(
+            "SELECT name FROM tags WHERE repository_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+        )
+        .bind(repo)
+        .bind(last.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(Some(tags))
+    }
+
+    async fn repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
+        let names = sqlx::query_scalar(
+            "SELECT name FROM repositories r WHERE name > ?1
+             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+             ORDER BY name LIMIT ?2",
+        )
+        .bind(last.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(names)
+    }
+
+    async fn referrers(
+        &self,
+        repository: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>> {
+        let rows = sqlx::query(
+            "SELECT m.digest, m.media_type, length(m.content), m.artifact_type, m.annotations
+             FROM manifests m JOIN repositories r ON r.id = m.repository_id
+             WHERE r.name = ?1 AND m.subject = ?2 AND (?3 IS NULL OR m.artifact_type = ?3)
+             ORDER BY m.digest",
+        )
+        .bind(repository)
+        .bind(subject.to_string())
+        .bind(artifact_type)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(Referrer {
+                    digest: parse_digest(row.get(0))?,
+                    media_type: row.get(1),
+                    size: row.get::<i64, _>(2) as u64,
+                    artifact_type: row.get(3),
+                    annotations: row.get(4),
+                })
+            })
+            .collect()
+    }
+}

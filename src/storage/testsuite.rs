@@ -1,1 +1,349 @@
+//! One suite per port, run against every adapter (as Distribution's driver `testsuites` are):
+//! a new adapter passes these before anything else uses it.
 
+use std::io;
+
+use bytes::Bytes;
+use futures_util::stream;
+use tokio::io::AsyncReadExt;
+
+use super::fs::FsBlobStore;
+use super::sqlite::SqliteMetaStore;
+use super::*;
+use crate::digest::{Algorithm, Digest};
+
+fn body(chunks: &[&'static [u8]]) -> ByteStream<'static> {
+    let chunks: Vec<io::Result<Bytes>> = chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
+    Box::pin(stream::iter(chunks))
+}
+
+async fn read_all(mut reader: BlobReader) -> Vec<u8> {
+    let mut out = vec![];
+    reader.read_to_end(&mut out).await.unwrap();
+    out
+}
+
+fn sha256(bytes: &[u8]) -> Digest {
+    Digest::of(Algorithm::Sha256, bytes)
+}
+
+async fn blob_store_suite(store: &dyn BlobStore) {
+    let digest = sha256(b"hello, world");
+    assert_eq!(store.stat(&digest).await.unwrap(), None);
+    assert!(matches!(
+        store.read(&digest, 0, 1).await,
+        Err(Error::NotFound)
+    ));
+
+    // Chunks append; a rewrite from an earlier offset drops what followed it.
+    store.upload_create("u1").await.unwrap();
+    assert_eq!(
+        store
+            .upload_write("u1", 0, body(&[b"hello", b", "]))
+            .await
+            .unwrap(),
+        7
+    );
+    assert_eq!(
+        store
+            .upload_write("u1", 7, body(&[b"wrong"]))
+            .await
+            .unwrap(),
+        12
+    );
+    assert_eq!(
+        store
+            .upload_write("u1", 7, body(&[b"world"]))
+            .await
+            .unwrap(),
+        12
+    );
+    let beyond = store.upload_write("u1", 20, body(&[b"!"])).await;
+    assert!(matches!(
+        beyond,
+        Err(Error::UploadSizeMismatch {
+            expected: 20,
+            actual: 12
+        })
+    ));
+    assert_eq!(
+        read_all(store.upload_read("u1", 12).await.unwrap()).await,
+        b"hello, world"
+    );
+
+    // Nothing is visible before the commit, and a commit of more than was staged fails.
+    assert_eq!(store.stat(&digest).await.unwrap(), None);
+    let short = store.upload_commit("u1", 13, &digest).await;
+    assert!(matches!(
+        short,
+        Err(Error::UploadSizeMismatch {
+            expected: 13,
+            actual: 12
+        })
+    ));
+    assert_eq!(store.stat(&digest).await.unwrap(), None);
+    store.upload_commit("u1", 12, &digest).await.unwrap();
+    assert_eq!(store.stat(&digest).await.unwrap(), Some(12));
+    assert_eq!(
+        read_all(store.read(&digest, 7, 5).await.unwrap()).await,
+        b"world"
+    );
+    assert!(matches!(
+        store.upload_read("u1", 1).await,
+        Err(Error::NotFound)
+    ));
+
+    // The same content again is deduplicated; the first copy stays intact.
+    store.upload_create("u2").await.unwrap();
+    store
+        .upload_write("u2", 0, body(&[b"hello, world"]))
+        .await
+        .unwrap();
+    store.upload_commit("u2", 12, &digest).await.unwrap();
+    assert_eq!(
+        read_all(store.read(&digest, 0, 12).await.unwrap()).await,
+        b"hello, world"
+    );
+
+    // A failing body surfaces as `Body` and leaves nothing visible.
+    store.upload_create("u3").await.unwrap();
+    let failing: ByteStream<'static> = Box::pin(stream::iter(vec![
+        Ok(Bytes::from_static(b"partial")),
+        Err(io::Error::new(
+            io::ErrorKind::ConnectionReset,
+            "client went away",
+        )),
+    ]));
+    assert!(matches!(
+        store.upload_write("u3", 0, failing).await,
+        Err(Error::Body(_))
+    ));
+    assert_eq!(store.stat(&sha256(b"partial")).await.unwrap(), None);
+    store.upload_delete("u3").await.unwrap();
+    store.upload_delete("u3").await.unwrap();
+    assert!(matches!(
+        store.upload_write("../escape", 0, body(&[])).await,
+        Err(Error::NotFound)
+    ));
+}
+
+fn record(content: &'static [u8], subject: Option<Digest>, artifact_type: &str) -> ManifestRecord {
+    ManifestRecord {
+        digest: sha256(content),
+        media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+        content: Bytes::from_static(content),
+        subject,
+        artifact_type: Some(artifact_type.into()),
+        annotations: None,
+    }
+}
+
+async fn meta_store_suite(store: &dyn MetaStore) {
+    let layer = sha256(b"layer");
+    assert_eq!(store.linked_blob("a", &layer).await.unwrap(), None);
+    store.link_blob("a", &layer, 5).await.unwrap();
+    store.link_blob("a", &layer, 5).await.unwrap();
+    assert_eq!(store.linked_blob("a", &layer).await.unwrap(), Some(5));
+    assert_eq!(store.linked_blob("b", &layer).await.unwrap(), None);
+
+    // Upload sessions: one lease at a time, released by advance or release, taken over on expiry.
+    let session = UploadSession {
+        id: "s1".into(),
+        repository: "a".into(),
+        offset: 0,
+        hash_state: vec![1, 2],
+    };
+    store.upload_insert(&session).await.unwrap();
+    assert!(store.upload_lease("s1", 100, 200).await.unwrap().is_some());
+    assert!(store.upload_lease("s1", 150, 250).await.unwrap().is_none());
+    store.upload_advance("s1", 42, &[3]).await.unwrap();
+    let leased = store.upload_lease("s1", 150, 250).await.unwrap().unwrap();
+    assert_eq!((leased.offset, leased.hash_state), (42, vec![3]));
+    assert!(
+        store.upload_lease("s1", 251, 300).await.unwrap().is_some(),
+        "expired leases are taken over"
+    );
+    store.upload_release("s1").await.unwrap();
+    assert!(store.upload_delete("s1").await.unwrap());
+    assert!(!store.upload_delete("s1").await.unwrap());
+    assert!(store.upload_get("s1").await.unwrap().is_none());
+    assert!(store.upload_lease("s1", 0, 1).await.unwrap().is_none());
+
+    // Manifests need everything they reference; a refused one leaves no trace.
+    let image = record(b"image", None, "application/vnd.oci.image.config.v1+json");
+    let missing = sha256(b"missing");
+    let refused = NewManifest {
+        record: &image,
+        blobs: &[layer.clone(), missing.clone()],
+        manifests: &[],
+        tag: Some("v1"),
+    };
+    assert_eq!(
+        store.put_manifest("a", refused).await.unwrap(),
+        ManifestPut::MissingReference(missing)
+    );
+    assert_eq!(store.tags("a", None, 10).await.unwrap(), Some(vec![]));
+    let stored = NewManifest {
+        record: &image,
+        blobs: std::slice::from_ref(&layer),
+        manifests: &[],
+        tag: Some("v1"),
+    };
+    assert_eq!(
+        store.put_manifest("a", stored).await.unwrap(),
+        ManifestPut::Stored
+    );
+    assert_eq!(
+        store
+            .manifest_by_tag("a", "v1")
+            .await
+            .unwrap()
+            .unwrap()
+            .content
+            .as_ref(),
+        b"image"
+    );
+    assert!(
+        store
+            .manifest_by_digest("a", &image.digest)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .manifest_by_digest("b", &image.digest)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let index = record(b"index", None, "");
+    let child = std::slice::from_ref(&image.digest);
+    let put = NewManifest {
+        record: &index,
+        blobs: &[],
+        manifests: child,
+        tag: Some("all"),
+    };
+    assert_eq!(
+        store.put_manifest("a", put).await.unwrap(),
+        ManifestPut::Stored
+    );
+    let put = NewManifest {
+        record: &index,
+        blobs: &[],
+        manifests: child,
+        tag: None,
+    };
+    assert!(matches!(
+        store.put_manifest("b", put).await.unwrap(),
+        ManifestPut::MissingReference(_)
+    ));
+
+    // Tags move, list in order, paginate; deletes by tag and by digest.
+    let moved = NewManifest {
+        record: &index,
+        blobs: &[],
+        manifests: child,
+        tag: Some("v1"),
+    };
+    store.put_manifest("a", moved).await.unwrap();
+    assert_eq!(
+        store
+            .manifest_by_tag("a", "v1")
+            .await
+            .unwrap()
+            .unwrap()
+            .digest,
+        index.digest
+    );
+    for tag in ["c", "b"] {
+        let put = NewManifest {
+            record: &image,
+            blobs: &[],
+            manifests: &[],
+            tag: Some(tag),
+        };
+        store.put_manifest("a", put).await.unwrap();
+    }
+    assert_eq!(
+        store.tags("a", None, 10).await.unwrap().unwrap(),
+        ["all", "b", "c", "v1"]
+    );
+    assert_eq!(store.tags("a", Some("b"), 1).await.unwrap().unwrap(), ["c"]);
+    assert_eq!(store.tags("nobody", None, 10).await.unwrap(), None);
+    assert!(store.delete_tag("a", "c").await.unwrap());
+    assert!(!store.delete_tag("a", "c").await.unwrap());
+    assert!(store.delete_manifest("a", &image.digest).await.unwrap());
+    assert_eq!(
+        store.tags("a", None, 10).await.unwrap().unwrap(),
+        ["all", "v1"]
+    );
+    assert!(
+        !store
+            .delete_manifest("nobody", &image.digest)
+            .await
+            .unwrap()
+    );
+
+    // Only repositories holding a manifest are listed.
+    store.link_blob("only-blobs", &layer, 5).await.unwrap();
+    assert_eq!(store.repositories(None, 10).await.unwrap(), ["a"]);
+    assert!(store.unlink_blob("a", &layer).await.unwrap());
+    assert!(!store.unlink_blob("a", &layer).await.unwrap());
+
+    // Referrers by subject, optionally by artifact type.
+    let sbom = record(b"sbom", Some(index.digest.clone()), "application/spdx+json");
+    let sig = record(
+        b"sig",
+        Some(index.digest.clone()),
+        "application/vnd.dev.cosign",
+    );
+    for referrer in [&sbom, &sig] {
+        let put = NewManifest {
+            record: referrer,
+            blobs: &[],
+            manifests: &[],
+            tag: None,
+        };
+        store.put_manifest("a", put).await.unwrap();
+    }
+    assert_eq!(
+        store
+            .referrers("a", &index.digest, None)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let filtered = store
+        .referrers("a", &index.digest, Some("application/spdx+json"))
+        .await
+        .unwrap();
+    assert_eq!((filtered.len(), filtered[0].size), (1, 4));
+    assert!(
+        store
+            .referrers("b", &index.digest, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn fs_blob_store_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    blob_store_suite(&FsBlobStore::open(dir.path()).unwrap()).await;
+}
+
+#[tokio::test]
+async fn sqlite_meta_store_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    meta_store_suite(
+        &SqliteMetaStore::open(&dir.path().join("meta.db"))
+            .await
+            .unwrap(),
+    )
+    .await;
+}

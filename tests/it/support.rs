@@ -1,0 +1,212 @@
+//! Shared test fixtures: in-process servers on temp data directories, the `berth` binary as a
+//! child process, and helpers for real command-line clients.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use berth::config::Config;
+use sha2::{Digest as _, Sha256};
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// An in-process server on `127.0.0.1:<random port>` over a data directory.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    /// Starts a server over `data_dir`.
+    pub async fn start(data_dir: &Path) -> TestServer {
+        let config = Config {
+            data_dir: data_dir.to_owned(),
+            ..Config::default()
+        };
+        let app = berth::app(&config).await.expect("stores open");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let options = berth::server::ServeOptions {
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
+            tls: None,
+        };
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            berth::server::serve(listener, app, options, shutdown)
+                .await
+                .unwrap();
+        });
+        TestServer {
+            addr,
+            client: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server and waits until it has let go of its connections.
+    pub async fn stop(mut self) {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.task.take().unwrap().await.unwrap();
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// A fresh data directory with a server on it.
+pub async fn server() -> (TempDir, TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path()).await;
+    (dir, server)
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The `berth serve` binary as a child process, as users run it.
+pub struct BerthProcess {
+    pub addr: SocketAddr,
+    pub child: tokio::process::Child,
+    _data: TempDir,
+}
+
+impl BerthProcess {
+    pub async fn start() -> BerthProcess {
+        let data = tempfile::tempdir().unwrap();
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data.path())
+            .env("NO_COLOR", "1")
+            .env("BERTH_LOG_FORMAT", "json")
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the berth binary starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let addr = loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("berth logs its address within 30 s")
+                .unwrap()
+                .expect("berth exited before listening");
+            if let Some((_, rest)) = line.split_once("berth listening on http://") {
+                break rest.split('"').next().unwrap().parse().unwrap();
+            }
+        };
+        // Keep draining the log so that the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        BerthProcess {
+            addr,
+            child,
+            _data: data,
+        }
+    }
+
+    /// `127.0.0.1:<port>`, the registry host as clients name it.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    /// Peak resident set size so far (`VmHWM`), in bytes.
+    pub fn peak_rss(&self) -> u64 {
+        status_kib(self.child.id().unwrap(), "VmHWM:") * 1024
+    }
+
+    /// Current resident set size (`VmRSS`), in bytes.
+    pub fn rss(&self) -> u64 {
+        status_kib(self.child.id().unwrap(), "VmRSS:") * 1024
+    }
+}
+
+fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Runs a command to completion and returns its stdout; fails the test with its output if the
+/// command is missing or fails. Real components are required: missing means broken, not skipped.
+pub async fn run(program: &str, args: &[&str]) -> String {
+    run_in(program, args, None).await
+}
+
+pub async fn run_in(program: &str, args: &[&str], dir: Option<&Path>) -> String {
+    let mut command = tokio::process::Command::new(program);
+    command.args(args).env("DOCKER_BUILDKIT", "0");
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let output = command.output().await.unwrap_or_else(|e| {
+        panic!("{program} is required (run the README's test command, which installs it): {e}")
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{program} {args:?} failed with {}:\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// A directory with a Docker build context: a static Go program, compiled here with the host's
+/// Go toolchain, and a Dockerfile that builds a three-layer image `FROM scratch` around it.
+pub async fn go_image_context(greeting: &str) -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let program = r#"package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	data, err := os.ReadFile("/etc/greeting")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%s from a Go program\n", data)
+}
+"#;
+    std::fs::write(root.join("main.go"), program).unwrap();
+    std::fs::write(
+        root.join("go.mod"),
+        "module example.com/greeter\n\ngo 1.19\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("greeting"), greeting).unwrap();
+    std::fs::write(root.join("payload.bin"), vec![7u8; 256 * 1024]).unwrap();
+    let dockerfile = "FROM scratch\nCOPY greeter /greeter\nCOPY greeting /etc/greeting\n\
+                      COPY payload.bin /payload.bin\nENTRYPOINT [\"/greeter\"]\n";
+    std::fs::write(root.join("Dockerfile"), dockerfile).unwrap();
+    let gocache = std::env::temp_dir().join("berth-test-gocache");
+    let output = tokio::process::Command::new("go")
+        .args(["build", "-trimpath", "-o", "greeter", "."])
+        .current_dir(&root)
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", &gocache)
+        .env("GOFLAGS", "-mod=mod")
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("go (golang-go) is required: {e}"));
+    assert!(
+        output.status.success(),
+        "go build: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (dir, root)
+}

@@ -1,0 +1,29 @@
+//! Tidy checks run with the tests: every Rust file starts with a `//!` doc comment saying what
+//! it is for (after rust-analyzer's `TidyDocs`).
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_file_starts_with_a_module_doc() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![];
+    for dir in ["src", "tests", "bench"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let missing: Vec<_> = files
+        .iter()
+        .filter(|path| !std::fs::read_to_string(path).unwrap().starts_with("//!"))
+        .collect();
+    assert!(missing.is_empty(), "Missing docs strings: {missing:?}");
+}

@@ -1,1 +1,798 @@
-fn main() {}
+//! The registry benchmark: berth (release build) and CNCF Distribution (`docker-registry`) on
+//! loopback, measured in one run with rounds interleaved, each figure checked (status, digest)
+//! before it counts. Run it with `bench/run`, which installs and starts what it needs; see
+//! `bench/README.md` for the rows and how to read them.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use sha2::{Digest as _, Sha256};
+
+const MIB: usize = 1 << 20;
+const BIG_BLOB: usize = 256 * MIB;
+const CHUNK: usize = 8 * MIB;
+const ROUNDS: usize = 3;
+const LOAD_CONNECTIONS: usize = 64;
+const LOAD_DURATION: Duration = Duration::from_secs(4);
+const SMALL_PUSHES: usize = 2000;
+const SMALL_PUSHERS: usize = 16;
+const SMALL_BLOB: usize = 4096;
+const TAGS: usize = 100;
+
+/// One registry under test, running as a child process.
+struct Target {
+    name: &'static str,
+    addr: SocketAddr,
+    child: Child,
+    _data: tempfile::TempDir,
+}
+
+impl Target {
+    fn rss_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_berth() -> Target {
+    let data = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
+        .arg(data.path())
+        .env("BERTH_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("berth starts");
+    Target {
+        name: "berth",
+        addr,
+        child,
+        _data: data,
+    }
+}
+
+fn start_distribution() -> Target {
+    let data = tempfile::tempdir().unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let config = data.path().join("config.yml");
+    let root = data.path().join("storage");
+    // Access logs and info logs off, as for berth: neither pays for logging per request.
+    let yaml = format!(
+        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+        root.display()
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("docker-registry (Debian package) is installed: run bench/run");
+    Target {
+        name: "distribution",
+        addr,
+        child,
+        _data: data,
+    }
+}
+
+async fn wait_ready(addr: SocketAddr) {
+    for _ in 0..100 {
+        if let Ok(mut conn) = connect(addr).await
+            && request(&mut conn, Method::GET, "/v2/", &[], Bytes::new())
+                .await
+                .0
+                == StatusCode::OK
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("registry at {addr} did not come up");
+}
+
+type Conn = SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> std::io::Result<Conn> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(std::io::Error::other)?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+/// A response with its body hashed as it streams in (never held whole).
+struct Reply {
+    status: StatusCode,
+    headers: hyper::HeaderMap,
+    body_digest: String,
+    body_len: usize,
+}
+
+async fn send(
+    conn: &mut Conn,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> Reply {
+    conn.ready().await.unwrap();
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "127.0.0.1");
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let response = conn
+        .send_request(builder.body(Full::new(body)).unwrap())
+        .await
+        .unwrap();
+    let (parts, mut body) = response.into_parts();
+    let mut hasher = Sha256::new();
+    let mut body_len = 0;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.unwrap().into_data() {
+            hasher.update(&data);
+            body_len += data.len();
+        }
+    }
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body_digest: format!("sha256:{}", hex::encode(hasher.finalize())),
+        body_len,
+    }
+}
+
+async fn request(
+    conn: &mut Conn,
+    method: Method,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Bytes,
+) -> (StatusCode, hyper::HeaderMap) {
+    let reply = send(conn, method, path, headers, body).await;
+    (reply.status, reply.headers)
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// The path (and query) of an upload `Location`, absolute (Distribution) or relative (berth).
+fn location(headers: &hyper::HeaderMap) -> String {
+    let value = headers["location"].to_str().unwrap();
+    match value.strip_prefix("http://") {
+        Some(rest) => rest[rest.find('/').unwrap()..].to_owned(),
+        None => value.to_owned(),
+    }
+}
+
+fn with_digest(location: &str, digest: &str) -> String {
+    let separator = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{separator}digest={digest}")
+}
+
+/// Uploads `blob` in one PUT (`chunk == None`) or in PATCHes of `chunk` bytes; checks the digest.
+async fn push_blob(conn: &mut Conn, repo: &str, blob: &Bytes, digest: &str, chunk: Option<usize>) {
+    let (status, headers) = request(
+        conn,
+        Method::POST,
+        &format!("/v2/{repo}/blobs/uploads/"),
+        &[],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mut at = location(&headers);
+    let mut last = blob.clone();
+    if let Some(chunk) = chunk {
+        for start in (0..blob.len()).step_by(chunk) {
+            let end = (start + chunk).min(blob.len());
+            let range = format!("{start}-{}", end - 1);
+            let headers = [
+                ("content-range", range.as_str()),
+                ("content-type", "application/octet-stream"),
+            ];
+            let (status, headers) =
+                request(conn, Method::PATCH, &at, &headers, blob.slice(start..end)).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "PATCH {range}");
+            at = location(&headers);
+        }
+        last = Bytes::new();
+    }
+    let headers = [("content-type", "application/octet-stream")];
+    let (status, headers) =
+        request(conn, Method::PUT, &with_digest(&at, digest), &headers, last).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(headers["docker-content-digest"], digest);
+}
+
+/// Deterministic pseudo-random bytes (xorshift): incompressible, no RNG dependency.
+fn pseudo_random(len: usize, seed: u64) -> Bytes {
+    let mut state = seed | 1;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out.into()
+}
+
+/// Pushes the image used by the manifest and tag rows; returns the manifest and its digest.
+async fn seed_image(addr: SocketAddr) -> (Bytes, String) {
+    let mut conn = connect(addr).await.unwrap();
+    let config = Bytes::from_static(
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
+    );
+    let layer = pseudo_random(4096, 42);
+    for blob in [&config, &layer] {
+        push_blob(&mut conn, "bench/app", blob, &sha256(blob), None).await;
+    }
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": sha256(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": sha256(&layer), "size": layer.len()}],
+    })
+    .to_string();
+    let manifest = Bytes::from(manifest);
+    let content_type = [(
+        "content-type",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )];
+    for i in 0..TAGS {
+        let path = format!("/v2/bench/app/manifests/v1.{i}.0");
+        let (status, _) = request(
+            &mut conn,
+            Method::PUT,
+            &path,
+            &content_type,
+            manifest.clone(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let digest = sha256(&manifest);
+    (manifest, digest)
+}
+
+/// Throughput and tail latency of a request hammered from many connections.
+struct Load {
+    per_second: f64,
+    p99: Duration,
+}
+
+/// Sends `method path` from `LOAD_CONNECTIONS` connections for `LOAD_DURATION`; `check` must hold
+/// for every reply or the run panics.
+async fn load(
+    addr: SocketAddr,
+    method: Method,
+    path: &str,
+    check: Arc<dyn Fn(&Reply) -> bool + Send + Sync>,
+) -> Load {
+    let accept = "application/vnd.docker.distribution.manifest.v2+json";
+    let deadline = Instant::now() + LOAD_DURATION;
+    let mut tasks = vec![];
+    for _ in 0..LOAD_CONNECTIONS {
+        let (method, path, check) = (method.clone(), path.to_owned(), check.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = connect(addr).await.unwrap();
+            let mut latencies = vec![];
+            while Instant::now() < deadline {
+                let start = Instant::now();
+                let reply = send(
+                    &mut conn,
+                    method.clone(),
+                    &path,
+                    &[("accept", accept)],
+                    Bytes::new(),
+                )
+                .await;
+                latencies.push(start.elapsed());
+                assert!(
+                    check(&reply),
+                    "{method} {path}: unexpected reply {}",
+                    reply.status
+                );
+            }
+            latencies
+        }));
+    }
+    let started = Instant::now();
+    let mut latencies = vec![];
+    for task in tasks {
+        latencies.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed().max(LOAD_DURATION);
+    latencies.sort();
+    let p99 = latencies[latencies.len() * 99 / 100];
+    Load {
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p99,
+    }
+}
+
+/// `SMALL_PUSHES` pushes of distinct 4 KiB blobs (POST, PATCH, PUT as Docker does) from
+/// `SMALL_PUSHERS` connections; returns pushes per second.
+async fn small_pushes(addr: SocketAddr, round: usize) -> f64 {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = vec![];
+    for _ in 0..SMALL_PUSHERS {
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut conn = connect(addr).await.unwrap();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= SMALL_PUSHES {
+                    break;
+                }
+                let blob = pseudo_random(SMALL_BLOB, (round * SMALL_PUSHES + i) as u64 + 7);
+                let (status, headers) = request(
+                    &mut conn,
+                    Method::POST,
+                    "/v2/bench/small/blobs/uploads/",
+                    &[],
+                    Bytes::new(),
+                )
+                .await;
+                assert_eq!(status, StatusCode::ACCEPTED);
+                let (status, headers) = request(
+                    &mut conn,
+                    Method::PATCH,
+                    &location(&headers),
+                    &[],
+                    blob.clone(),
+                )
+                .await;
+                assert_eq!(status, StatusCode::ACCEPTED);
+                let digest = sha256(&blob);
+                let (status, headers) = request(
+                    &mut conn,
+                    Method::PUT,
+                    &with_digest(&location(&headers), &digest),
+                    &[],
+                    Bytes::new(),
+                )
+                .await;
+                assert_eq!(status, StatusCode::CREATED);
+                assert_eq!(headers["docker-content-digest"], digest.as_str());
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    SMALL_PUSHES as f64 / started.elapsed().as_secs_f64()
+}
+
+fn mib_per_second(bytes: usize, elapsed: Duration) -> f64 {
+    bytes as f64 / MIB as f64 / elapsed.as_secs_f64()
+}
+
+fn run(program: &str, args: &[&str], dir: Option<&Path>) {
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .env("DOCKER_BUILDKIT", "0")
+        .stdout(Stdio::null());
+    if let Some(dir) = dir {
+        command.current_dir(dir);
+    }
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("{program}: {e} (run bench/run)"));
+    assert!(status.success(), "{program} {args:?} failed");
+}
+
+fn timed(program: &str, args: &[&str]) -> Duration {
+    let start = Instant::now();
+    run(program, args, None);
+    start.elapsed()
+}
+
+/// Builds the greeter image (testdata/greeter) with a payload unique to `round`.
+fn build_image(round: usize) -> String {
+    let context = tempfile::tempdir().unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/greeter");
+    for file in ["main.go", "go.mod", "Dockerfile"] {
+        std::fs::copy(source.join(file), context.path().join(file)).unwrap();
+    }
+    std::fs::write(context.path().join("greeting"), format!("round {round}")).unwrap();
+    std::fs::write(
+        context.path().join("payload.bin"),
+        pseudo_random(2 * MIB, round as u64 + 99),
+    )
+    .unwrap();
+    let status = Command::new("go")
+        .args(["build", "-trimpath", "-o", "greeter", "."])
+        .current_dir(context.path())
+        .env("CGO_ENABLED", "0")
+        .status()
+        .expect("go (golang-go) is installed: run bench/run");
+    assert!(status.success());
+    let tag = format!("berth-bench/greeter:{round}");
+    run(
+        "docker",
+        &["build", "-q", "-t", &tag, "."],
+        Some(context.path()),
+    );
+    tag
+}
+
+/// One row of the table: the samples of each target over the rounds.
+struct Row {
+    name: String,
+    unit: &'static str,
+    higher_is_better: bool,
+    berth: Vec<f64>,
+    distribution: Vec<f64>,
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
+#[derive(Default)]
+struct Table {
+    rows: Vec<Row>,
+}
+
+impl Table {
+    fn add(
+        &mut self,
+        row: &str,
+        target: &str,
+        value: f64,
+        unit: &'static str,
+        higher_is_better: bool,
+    ) {
+        let index = match self.rows.iter().position(|r| r.name == row) {
+            Some(index) => index,
+            None => {
+                let name = row.to_owned();
+                self.rows.push(Row {
+                    name,
+                    unit,
+                    higher_is_better,
+                    berth: vec![],
+                    distribution: vec![],
+                });
+                self.rows.len() - 1
+            }
+        };
+        let entry = &mut self.rows[index];
+        if target == "berth" {
+            entry.berth.push(value)
+        } else {
+            entry.distribution.push(value)
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        writeln!(
+            out,
+            "| row | unit | berth | distribution | berth/distribution |"
+        )
+        .unwrap();
+        writeln!(out, "|---|---|---:|---:|---:|").unwrap();
+        for row in &self.rows {
+            let (b, d) = (median(&row.berth), median(&row.distribution));
+            let better = if row.higher_is_better {
+                "higher is better"
+            } else {
+                "lower is better"
+            };
+            writeln!(
+                out,
+                "| {} | {} ({better}) | {b:.2} | {d:.2} | {:.2}x |",
+                row.name,
+                row.unit,
+                b / d
+            )
+            .unwrap();
+        }
+        out
+    }
+}
+
+/// The single-core SHA-256 rate in MiB/s from `openssl speed -evp sha256` (16 KiB blocks).
+fn openssl_sha256_rate() -> Option<f64> {
+    let output = Command::new("openssl")
+        .args(["speed", "-seconds", "2", "-evp", "sha256"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.to_ascii_lowercase().starts_with("sha256"))?;
+    let last = line.split_whitespace().last()?.trim_end_matches('k');
+    Some(last.parse::<f64>().ok()? * 1000.0 / MIB as f64)
+}
+
+#[tokio::main]
+async fn main() {
+    let docker = std::env::var_os("DOCKER_HOST").is_some();
+    let sha_rate = openssl_sha256_rate();
+    let mut targets = [start_berth(), start_distribution()];
+    for target in &targets {
+        wait_ready(target.addr).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut table = Table::default();
+    for target in &targets {
+        table.add(
+            "server RSS at idle",
+            target.name,
+            target.rss_kib("VmRSS:") as f64 / 1024.0,
+            "MiB",
+            false,
+        );
+    }
+
+    let blob = pseudo_random(BIG_BLOB, 1);
+    let digest = sha256(&blob);
+    for round in 0..ROUNDS {
+        // Interleave: who goes first alternates between rounds.
+        if round % 2 == 1 {
+            targets.reverse();
+        }
+        for target in &targets {
+            let mut conn = connect(target.addr).await.unwrap();
+            let repo = format!("bench/big{round}");
+            let start = Instant::now();
+            push_blob(&mut conn, &format!("{repo}-mono"), &blob, &digest, None).await;
+            table.add(
+                "256 MiB blob push, monolithic",
+                target.name,
+                mib_per_second(BIG_BLOB, start.elapsed()),
+                "MiB/s",
+                true,
+            );
+            let start = Instant::now();
+            push_blob(
+                &mut conn,
+                &format!("{repo}-chunked"),
+                &blob,
+                &digest,
+                Some(CHUNK),
+            )
+            .await;
+            table.add(
+                "256 MiB blob push, 8 MiB chunks",
+                target.name,
+                mib_per_second(BIG_BLOB, start.elapsed()),
+                "MiB/s",
+                true,
+            );
+            let start = Instant::now();
+            let reply = send(
+                &mut conn,
+                Method::GET,
+                &format!("/v2/{repo}-mono/blobs/{digest}"),
+                &[],
+                Bytes::new(),
+            )
+            .await;
+            let elapsed = start.elapsed();
+            assert_eq!((reply.status, reply.body_len), (StatusCode::OK, BIG_BLOB));
+            assert_eq!(reply.body_digest, digest);
+            table.add(
+                "256 MiB blob pull",
+                target.name,
+                mib_per_second(BIG_BLOB, elapsed),
+                "MiB/s",
+                true,
+            );
+        }
+    }
+    for target in &targets {
+        table.add(
+            "server peak RSS after 256 MiB pushes",
+            target.name,
+            target.rss_kib("VmHWM:") as f64 / 1024.0,
+            "MiB",
+            false,
+        );
+    }
+
+    let mut seeded = vec![];
+    for target in &targets {
+        seeded.push((target.name, seed_image(target.addr).await));
+    }
+    for round in 0..ROUNDS {
+        if round % 2 == 1 {
+            targets.reverse();
+        }
+        for target in &targets {
+            let (_, (manifest, digest)) = seeded
+                .iter()
+                .find(|(name, _)| *name == target.name)
+                .unwrap();
+            let (manifest_len, digest) = (manifest.len(), digest.clone());
+            let expected = digest.clone();
+            let get = load(
+                target.addr,
+                Method::GET,
+                "/v2/bench/app/manifests/v1.7.0",
+                Arc::new(move |reply: &Reply| {
+                    reply.status == StatusCode::OK
+                        && reply.body_digest == expected
+                        && reply.headers["docker-content-digest"] == expected.as_str()
+                }),
+            )
+            .await;
+            table.add(
+                "manifest GET by tag, 64 connections",
+                target.name,
+                get.per_second,
+                "req/s",
+                true,
+            );
+            table.add(
+                "manifest GET by tag, p99",
+                target.name,
+                get.p99.as_secs_f64() * 1000.0,
+                "ms",
+                false,
+            );
+            let head = load(
+                target.addr,
+                Method::HEAD,
+                "/v2/bench/app/manifests/v1.7.0",
+                Arc::new(move |reply: &Reply| {
+                    reply.status == StatusCode::OK
+                        && reply.headers["docker-content-digest"] == digest.as_str()
+                        && reply.headers["content-length"] == manifest_len.to_string().as_str()
+                }),
+            )
+            .await;
+            table.add(
+                "manifest HEAD by tag, 64 connections",
+                target.name,
+                head.per_second,
+                "req/s",
+                true,
+            );
+            table.add(
+                "manifest HEAD by tag, p99",
+                target.name,
+                head.p99.as_secs_f64() * 1000.0,
+                "ms",
+                false,
+            );
+            let tags = load(
+                target.addr,
+                Method::GET,
+                "/v2/bench/app/tags/list",
+                Arc::new(|reply: &Reply| {
+                    reply.status == StatusCode::OK && reply.body_len > TAGS * 8
+                }),
+            )
+            .await;
+            table.add(
+                "tags list (100 tags), 64 connections",
+                target.name,
+                tags.per_second,
+                "req/s",
+                true,
+            );
+            let pushes = small_pushes(target.addr, round).await;
+            table.add(
+                "4 KiB blob pushes, 16 pushers",
+                target.name,
+                pushes,
+                "pushes/s",
+                true,
+            );
+        }
+    }
+
+    if docker {
+        for round in 0..ROUNDS {
+            let image = build_image(round);
+            if round % 2 == 1 {
+                targets.reverse();
+            }
+            let tags: Vec<(&'static str, String)> = targets
+                .iter()
+                .map(|t| (t.name, format!("{}/bench/greeter:{round}", t.addr)))
+                .collect();
+            for (name, tag) in &tags {
+                run("docker", &["tag", &image, tag], None);
+                table.add(
+                    "docker push, small image",
+                    name,
+                    timed("docker", &["push", tag]).as_secs_f64(),
+                    "s",
+                    false,
+                );
+            }
+            let mut remove: Vec<&str> = vec!["rmi", &image];
+            remove.extend(tags.iter().map(|(_, tag)| tag.as_str()));
+            run("docker", &remove, None);
+            for (name, tag) in &tags {
+                table.add(
+                    "docker pull, small image",
+                    name,
+                    timed("docker", &["pull", tag]).as_secs_f64(),
+                    "s",
+                    false,
+                );
+                run("docker", &["rmi", tag], None);
+            }
+        }
+    } else {
+        eprintln!(
+            "DOCKER_HOST is not set: the docker push/pull rows are left out (bench/run sets it)"
+        );
+    }
+    for target in &targets {
+        table.add(
+            "server peak RSS over the whole run",
+            target.name,
+            target.rss_kib("VmHWM:") as f64 / 1024.0,
+            "MiB",
+            false,
+        );
+    }
+
+    println!("{}", table.render());
+    match sha_rate {
+        Some(rate) => {
+            let push = table
+                .rows
+                .iter()
+                .find(|r| r.name == "256 MiB blob push, monolithic")
+                .unwrap();
+            let median = median(&push.berth);
+            println!(
+                "single-core SHA-256 (openssl speed -evp sha256, 16 KiB blocks): {rate:.0} MiB/s"
+            );
+            println!(
+                "berth monolithic push: {:.0}% of that ceiling",
+                median / rate * 100.0
+            );
+        }
+        None => println!("openssl speed did not run: no SHA-256 ceiling"),
+    }
+}

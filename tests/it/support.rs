@@ -162,44 +162,24 @@ pub async fn run_in(program: &str, args: &[&str], dir: Option<&Path>) -> String 
     stdout
 }
 
-/// A directory with a Docker build context: a static Go program, compiled here with the host's
-/// Go toolchain, and a Dockerfile that builds a three-layer image `FROM scratch` around it.
+/// A directory with a Docker build context: `testdata/greeter`, a static Go program compiled
+/// here with the host's Go toolchain, and a Dockerfile that builds a three-layer image
+/// `FROM scratch` around it.
 pub async fn go_image_context(greeting: &str) -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_owned();
-    let program = r#"package main
-
-import (
-	"fmt"
-	"os"
-)
-
-func main() {
-	data, err := os.ReadFile("/etc/greeting")
-	if err != nil {
-		panic(err)
-	}
-	fmt.Printf("%s from a Go program\n", data)
-}
-"#;
-    std::fs::write(root.join("main.go"), program).unwrap();
-    std::fs::write(
-        root.join("go.mod"),
-        "module example.com/greeter\n\ngo 1.19\n",
-    )
-    .unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/greeter");
+    for file in ["main.go", "go.mod", "Dockerfile"] {
+        std::fs::copy(source.join(file), root.join(file)).unwrap();
+    }
     std::fs::write(root.join("greeting"), greeting).unwrap();
     std::fs::write(root.join("payload.bin"), vec![7u8; 256 * 1024]).unwrap();
-    let dockerfile = "FROM scratch\nCOPY greeter /greeter\nCOPY greeting /etc/greeting\n\
-                      COPY payload.bin /payload.bin\nENTRYPOINT [\"/greeter\"]\n";
-    std::fs::write(root.join("Dockerfile"), dockerfile).unwrap();
     let gocache = std::env::temp_dir().join("berth-test-gocache");
     let output = tokio::process::Command::new("go")
         .args(["build", "-trimpath", "-o", "greeter", "."])
         .current_dir(&root)
         .env("CGO_ENABLED", "0")
         .env("GOCACHE", &gocache)
-        .env("GOFLAGS", "-mod=mod")
         .output()
         .await
         .unwrap_or_else(|e| panic!("go (golang-go) is required: {e}"));

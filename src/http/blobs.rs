@@ -3,7 +3,6 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tokio_util::io::ReaderStream;
 
 use super::error::ApiError;
 use super::metrics::UploadInProgress;
@@ -12,8 +11,6 @@ use crate::digest::Digest;
 use crate::registry::{BlobRange, Mount, UploadState};
 
 const DOCKER_UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
-/// Read size when streaming a blob out: large enough to keep syscalls and frames few.
-const READ_CHUNK: usize = 256 * 1024;
 
 /// `GET|HEAD /v2/<name>/blobs/<digest>` with an optional `Range: bytes=<start>-<end>`.
 /// 200 (or 206 with `Content-Range`) with the bytes, `Docker-Content-Digest`, `Content-Length`.
@@ -35,8 +32,7 @@ pub async fn get(
         response
     } else {
         let blob = state.registry.read_blob(name, digest, range).await?;
-        let stream = ReaderStream::with_capacity(blob.reader, READ_CHUNK);
-        let mut response = Body::from_stream(stream).into_response();
+        let mut response = Body::from_stream(blob.body).into_response();
         let headers = response.headers_mut();
         match blob.range {
             Some((start, end)) => {

@@ -3,13 +3,15 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::names::validate_name;
 use super::{Error, Registry, Result};
 use crate::digest::{Algorithm, Digest, Hasher};
-use crate::storage::{self, BlobReader, ByteStream, UploadSession};
+use crate::storage::{self, ByteStream, UploadSession};
 
 /// A byte range of a blob as requested: `start-end` (inclusive), `start-` or `-suffix`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +26,7 @@ pub struct BlobRead {
     pub size: u64,
     /// The inclusive byte range being returned, when a range was requested.
     pub range: Option<(u64, u64)>,
-    pub reader: BlobReader,
+    pub body: ByteStream<'static>,
 }
 
 /// Where an upload session stands.
@@ -65,15 +67,11 @@ impl Registry {
             Some((start, end)) => (start, end - start + 1),
             None => (0, size),
         };
-        let reader = match self.blobs.read(digest, offset, len).await {
+        let body = match self.blobs.read(digest, offset, len).await {
             Err(storage::Error::NotFound) => return Err(Error::BlobUnknown(digest.clone())),
             res => res?,
         };
-        Ok(BlobRead {
-            size,
-            range,
-            reader,
-        })
+        Ok(BlobRead { size, range, body })
     }
 
     /// Removes a blob from the repository. Its bytes stay until garbage collection.
@@ -125,12 +123,10 @@ impl Registry {
         let id = uuid::Uuid::new_v4().to_string();
         self.blobs.upload_create(&id).await?;
         let res = async {
-            let mut hasher = Hasher::new(digest.algorithm());
-            let size = self
-                .blobs
-                .upload_write(&id, 0, hashing(body, &mut hasher))
-                .await?;
-            self.commit(name, &id, size, hasher, digest).await
+            let mut hashing = Hashing::new(Hasher::new(digest.algorithm()));
+            let size = self.blobs.upload_write(&id, 0, hashing.wrap(body)).await;
+            let hasher = hashing.finish().await?;
+            self.commit(name, &id, size?, hasher, digest).await
         }
         .await;
         if res.is_err() {
@@ -242,16 +238,19 @@ impl Registry {
         declared: Option<u64>,
         body: ByteStream<'_>,
     ) -> Result<(u64, Hasher)> {
-        let mut hasher = Hasher::restore(&session.hash_state).ok_or_else(|| {
+        let hasher = Hasher::restore(&session.hash_state).ok_or_else(|| {
             Error::Storage(storage::Error::Corrupt(format!(
                 "hash state of upload {}",
                 session.id
             )))
         })?;
+        let mut hashing = Hashing::new(hasher);
         let offset = self
             .blobs
-            .upload_write(&session.id, session.offset, hashing(body, &mut hasher))
-            .await?;
+            .upload_write(&session.id, session.offset, hashing.wrap(body))
+            .await;
+        let hasher = hashing.finish().await?;
+        let offset = offset?;
         let actual = offset - session.offset;
         if let Some(declared) = declared
             && declared != actual
@@ -288,27 +287,92 @@ impl Registry {
 
     /// Hashes staged bytes again, for a digest of another algorithm than the running hash.
     async fn rehash(&self, id: &str, size: u64, algorithm: Algorithm) -> Result<Digest> {
-        let mut reader = self.blobs.upload_read(id, size).await?;
-        let mut hasher = Hasher::new(algorithm);
-        let mut buf = vec![0; 256 * 1024];
-        loop {
-            let n = reader.read(&mut buf).await.map_err(storage::Error::Io)?;
-            if n == 0 {
-                return Ok(hasher.finish());
-            }
-            hasher.update(&buf[..n]);
+        let mut staged = self.blobs.upload_read(id, size).await?;
+        let mut hashing = Hashing::new(Hasher::new(algorithm));
+        while let Some(chunk) = staged.next().await {
+            hashing.feed(&chunk.map_err(storage::Error::Io)?).await;
         }
+        Ok(hashing.finish().await?.finish())
     }
 }
 
-/// Feeds every chunk of `body` to `hasher` as the store consumes it: one pass over the bytes.
-fn hashing<'a>(body: ByteStream<'a>, hasher: &'a mut Hasher) -> ByteStream<'a> {
-    Box::pin(body.map(move |chunk| {
-        if let Ok(bytes) = &chunk {
-            hasher.update(bytes);
+/// Bodies up to this size are hashed inline; larger ones on a thread of their own.
+const INLINE_HASH_LIMIT: u64 = 1 << 20;
+/// How many chunks may wait for the hashing thread. Bounds memory per upload.
+const HASH_QUEUE: usize = 16;
+
+/// Hashes a body on its way to the store, in the same single pass over its bytes.
+///
+/// SHA-256 is the slowest stage of a push, so once a body passes `INLINE_HASH_LIMIT` the
+/// hashing moves to a blocking thread of its own and overlaps with receiving and writing
+/// (Garage hashes in `spawn_blocking` for the same reason). Small bodies stay inline, where a
+/// thread hand-off would cost more than the hash.
+enum Hashing {
+    Inline {
+        hasher: Box<Hasher>,
+        seen: u64,
+    },
+    Background {
+        queue: mpsc::Sender<Bytes>,
+        task: JoinHandle<Hasher>,
+    },
+}
+
+impl Hashing {
+    fn new(hasher: Hasher) -> Hashing {
+        Hashing::Inline {
+            hasher: Box::new(hasher),
+            seen: 0,
         }
-        chunk
-    }))
+    }
+
+    async fn feed(&mut self, chunk: &Bytes) {
+        if let Hashing::Inline { hasher, seen } = self {
+            *seen += chunk.len() as u64;
+            if *seen <= INLINE_HASH_LIMIT {
+                return hasher.update(chunk);
+            }
+            let (queue, mut chunks) = mpsc::channel::<Bytes>(HASH_QUEUE);
+            let mut hasher = (**hasher).clone();
+            let task = tokio::task::spawn_blocking(move || {
+                while let Some(chunk) = chunks.blocking_recv() {
+                    hasher.update(&chunk);
+                }
+                hasher
+            });
+            *self = Hashing::Background { queue, task };
+        }
+        if let Hashing::Background { queue, .. } = self {
+            // A send fails only if the hashing thread died; `finish` reports that.
+            let _ = queue.send(chunk.clone()).await;
+        }
+    }
+
+    /// Wraps `body` so that every chunk is fed to the hash as the store consumes it.
+    fn wrap<'a>(&'a mut self, body: ByteStream<'a>) -> ByteStream<'a> {
+        Box::pin(futures_util::stream::unfold(
+            (body, self),
+            |(mut body, hashing)| async move {
+                let chunk = body.next().await?;
+                if let Ok(bytes) = &chunk {
+                    hashing.feed(bytes).await;
+                }
+                Some((chunk, (body, hashing)))
+            },
+        ))
+    }
+
+    /// The hash of everything fed, once the hashing thread (if any) has caught up.
+    async fn finish(self) -> Result<Hasher> {
+        match self {
+            Hashing::Inline { hasher, .. } => Ok(*hasher),
+            Hashing::Background { queue, task } => {
+                drop(queue);
+                task.await
+                    .map_err(|e| Error::Storage(storage::Error::Io(std::io::Error::other(e))))
+            }
+        }
+    }
 }
 
 /// Turns a requested range into an inclusive `(start, end)` within a blob of `size` bytes.

@@ -5,19 +5,22 @@
 //! complete, verified bytes, whatever crashes in between.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::{BlobReader, BlobStore, ByteStream, Error, Result};
+use super::{BlobStore, ByteStream, Error, Result};
 use crate::digest::Digest;
 
 /// How many body chunks may wait for the writer thread. Bounds memory per upload.
 const WRITE_QUEUE: usize = 16;
+/// Bytes per read when streaming a blob out: few syscalls and frames, bounded memory.
+const READ_CHUNK: u64 = 1 << 20;
+/// How many read chunks may wait for the client. Bounds memory per download.
+const READ_QUEUE: usize = 4;
 
 pub struct FsBlobStore {
     root: PathBuf,
@@ -62,7 +65,7 @@ impl BlobStore for FsBlobStore {
         }
     }
 
-    async fn read(&self, digest: &Digest, offset: u64, len: u64) -> Result<BlobReader> {
+    async fn read(&self, digest: &Digest, offset: u64, len: u64) -> Result<ByteStream<'static>> {
         open_range(&self.blob_path(digest), offset, len).await
     }
 
@@ -125,7 +128,7 @@ impl BlobStore for FsBlobStore {
         Ok(offset + written)
     }
 
-    async fn upload_read(&self, id: &str, len: u64) -> Result<BlobReader> {
+    async fn upload_read(&self, id: &str, len: u64) -> Result<ByteStream<'static>> {
         open_range(&self.upload_path(id)?, 0, len).await
     }
 
@@ -170,12 +173,53 @@ impl BlobStore for FsBlobStore {
     }
 }
 
-async fn open_range(path: &Path, offset: u64, len: u64) -> Result<BlobReader> {
-    let mut file = tokio::fs::File::open(path).await.map_err(not_found)?;
-    if offset > 0 {
-        file.seek(SeekFrom::Start(offset)).await?;
+/// Streams `len` bytes of the file at `path` from `offset`. A blocking thread reads ahead in
+/// `READ_CHUNK` pieces straight into the buffers that go out (one copy from the page cache), at
+/// most `READ_QUEUE` pieces ahead of the client. A range of one chunk is read in the call.
+async fn open_range(path: &Path, offset: u64, len: u64) -> Result<ByteStream<'static>> {
+    let path = path.to_owned();
+    let (file, first) = blocking(move || {
+        let mut file = File::open(&path).map_err(not_found)?;
+        file.seek(SeekFrom::Start(offset))?;
+        let first = read_chunk(&mut file, len.min(READ_CHUNK))?;
+        Ok((file, first))
+    })
+    .await?;
+    let first_len = first.len() as u64;
+    let head = futures_util::stream::iter([Ok(first)]);
+    if first_len == len {
+        return Ok(Box::pin(head));
     }
-    Ok(Box::pin(file.take(len)))
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(READ_QUEUE);
+    tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        let mut left = len - first_len;
+        while left > 0 {
+            let chunk = read_chunk(&mut file, left.min(READ_CHUNK));
+            left -= chunk.as_ref().map_or(left, |c| c.len() as u64);
+            // A closed channel means the client went away: stop reading.
+            if tx.blocking_send(chunk).is_err() {
+                break;
+            }
+        }
+    });
+    let rest = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Ok(Box::pin(head.chain(rest)))
+}
+
+/// Reads exactly `len` bytes; a file shorter than its recorded size is an error, not a short blob.
+fn read_chunk(file: &mut File, len: u64) -> io::Result<Bytes> {
+    let mut buf = Vec::with_capacity(len as usize);
+    file.take(len).read_to_end(&mut buf)?;
+    if (buf.len() as u64) < len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "blob file is shorter than its size",
+        ));
+    }
+    Ok(Bytes::from(buf))
 }
 
 fn not_found(e: io::Error) -> Error {

@@ -17,15 +17,11 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
-use tokio::io::AsyncRead;
 
 use crate::digest::Digest;
 
 /// A stream of body chunks, as a service hands it to a store.
 pub type ByteStream<'a> = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'a>>;
-
-/// A reader over stored bytes.
-pub type BlobReader = Pin<Box<dyn AsyncRead + Send>>;
 
 /// What went wrong in a store. Adapters map their own failures onto these.
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +70,7 @@ pub trait BlobStore: Send + Sync {
     async fn stat(&self, digest: &Digest) -> Result<Option<u64>>;
 
     /// Reads `len` bytes of a committed blob from `offset`. `Error::NotFound` if absent.
-    async fn read(&self, digest: &Digest, offset: u64, len: u64) -> Result<BlobReader>;
+    async fn read(&self, digest: &Digest, offset: u64, len: u64) -> Result<ByteStream<'static>>;
 
     /// Creates the empty staging area of a new upload.
     async fn upload_create(&self, id: &str) -> Result<()>;
@@ -85,7 +81,7 @@ pub trait BlobStore: Send + Sync {
     async fn upload_write(&self, id: &str, offset: u64, body: ByteStream<'_>) -> Result<u64>;
 
     /// Reads the first `len` bytes staged for an upload (to hash them with another algorithm).
-    async fn upload_read(&self, id: &str, len: u64) -> Result<BlobReader>;
+    async fn upload_read(&self, id: &str, len: u64) -> Result<ByteStream<'static>>;
 
     /// Makes the first `size` bytes of an upload durable and visible under `digest`, atomically,
     /// and removes the staging area. The caller has verified the digest. If the blob already

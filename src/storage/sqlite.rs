@@ -92,6 +92,15 @@ fn manifest_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ManifestRecord> {
     })
 }
 
+/// Splits a `group_concat(…, char(10))` result. Listing queries aggregate their page into one
+/// row because sqlx hands every row across a thread: one row instead of a hundred is most of
+/// the cost of a tag list. Names and tags cannot contain newlines (their grammars forbid it).
+fn split_lines(joined: Option<String>) -> Vec<String> {
+    joined.map_or_else(Vec::new, |joined| {
+        joined.split('\n').map(str::to_owned).collect()
+    })
+}
+
 fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> UploadSession {
     UploadSession {
         id: row.get(0),
@@ -355,33 +364,36 @@ impl MetaStore for SqliteMetaStore {
         last: Option<&str>,
         limit: u32,
     ) -> Result<Option<Vec<String>>> {
-        let repo: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?1")
-            .bind(repository)
-            .fetch_optional(&self.reader)
-            .await?;
-        let Some(repo) = repo else { return Ok(None) };
-        let tags = sqlx::query_scalar(
-            "SELECT name FROM tags WHERE repository_id = ?1 AND name > ?2 ORDER BY name LIMIT ?3",
+        // One row: NULL id for an unknown repository, else the page joined by newlines.
+        let row = sqlx::query(
+            "SELECT r.id, (SELECT group_concat(name, char(10) ORDER BY name) FROM (
+                 SELECT name FROM tags WHERE repository_id = r.id AND name > ?2
+                 ORDER BY name LIMIT ?3))
+             FROM (SELECT 1) LEFT JOIN repositories r ON r.name = ?1",
         )
-        .bind(repo)
+        .bind(repository)
         .bind(last.unwrap_or(""))
         .bind(i64::from(limit))
-        .fetch_all(&self.reader)
+        .fetch_one(&self.reader)
         .await?;
-        Ok(Some(tags))
+        if row.get::<Option<i64>, _>(0).is_none() {
+            return Ok(None);
+        }
+        Ok(Some(split_lines(row.get(1))))
     }
 
     async fn repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
         let names = sqlx::query_scalar(
-            "SELECT name FROM repositories r WHERE name > ?1
-             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
-             ORDER BY name LIMIT ?2",
+            "SELECT group_concat(name, char(10) ORDER BY name) FROM (
+                 SELECT name FROM repositories r WHERE name > ?1
+                 AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+                 ORDER BY name LIMIT ?2)",
         )
         .bind(last.unwrap_or(""))
         .bind(i64::from(limit))
-        .fetch_all(&self.reader)
+        .fetch_one(&self.reader)
         .await?;
-        Ok(names)
+        Ok(split_lines(names))
     }
 
     async fn referrers(

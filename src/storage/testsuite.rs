@@ -4,8 +4,7 @@
 use std::io;
 
 use bytes::Bytes;
-use futures_util::stream;
-use tokio::io::AsyncReadExt;
+use futures_util::{StreamExt, stream};
 
 use super::fs::FsBlobStore;
 use super::sqlite::SqliteMetaStore;
@@ -17,9 +16,11 @@ fn body(chunks: &[&'static [u8]]) -> ByteStream<'static> {
     Box::pin(stream::iter(chunks))
 }
 
-async fn read_all(mut reader: BlobReader) -> Vec<u8> {
+async fn read_all(mut stream: ByteStream<'static>) -> Vec<u8> {
     let mut out = vec![];
-    reader.read_to_end(&mut out).await.unwrap();
+    while let Some(chunk) = stream.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
     out
 }
 

@@ -45,6 +45,8 @@ pub struct Timeouts {
     pub body_idle_secs: u64,
     /// Seconds in-flight requests get to finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
+    /// Seconds an upload session stays blocked after the process writing to it dies.
+    pub upload_lease_secs: u64,
 }
 
 impl Default for Config {
@@ -65,6 +67,7 @@ impl Default for Timeouts {
             header_read_secs: 30,
             body_idle_secs: 60,
             shutdown_grace_secs: 30,
+            upload_lease_secs: 30,
         }
     }
 }
@@ -80,6 +83,10 @@ impl Timeouts {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    pub fn upload_lease(&self) -> Duration {
+        Duration::from_secs(self.upload_lease_secs)
     }
 }
 

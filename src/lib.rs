@@ -23,7 +23,10 @@ pub async fn app(config: &Config) -> Result<axum::Router, storage::Error> {
     std::fs::create_dir_all(&config.data_dir)?;
     let blobs = Arc::new(FsBlobStore::open(&config.data_dir)?);
     let meta = Arc::new(SqliteMetaStore::open(&config.data_dir.join("meta.db")).await?);
-    let registry = Registry::new(blobs, meta, registry::Options::default());
+    let options = registry::Options {
+        upload_lease: config.timeouts.upload_lease(),
+    };
+    let registry = Registry::new(blobs, meta, options);
     Ok(http::router(http::AppState {
         registry,
         metrics: http::metrics::install(),

@@ -51,6 +51,8 @@ CREATE TABLE uploads (
     repository  TEXT NOT NULL,
     received    INTEGER NOT NULL,
     hash_state  BLOB NOT NULL,
+    -- The request that may write to the upload now, and until when (unix ms) unless renewed.
+    lease_holder TEXT,
     lease_until INTEGER NOT NULL DEFAULT 0,
     created_at  INTEGER NOT NULL
 ) STRICT;

@@ -158,7 +158,8 @@ impl Registry {
         declared: Option<u64>,
         body: ByteStream<'_>,
     ) -> Result<UploadState> {
-        let session = self.lease(name, id).await?;
+        let lease = self.lease(name, id).await?;
+        let session = &lease.session;
         let res = async {
             if let Some(start) = start
                 && start != session.offset
@@ -168,8 +169,14 @@ impl Registry {
                     offset: session.offset,
                 });
             }
-            let (offset, hasher) = self.write_chunk(&session, declared, body).await?;
-            self.meta.upload_advance(id, offset, &hasher.save()).await?;
+            let (offset, hasher) = self.write_chunk(session, declared, body).await?;
+            if !self
+                .meta
+                .upload_advance(id, &lease.holder, offset, &hasher.save())
+                .await?
+            {
+                return Err(Error::UploadBusy);
+            }
             Ok(UploadState {
                 id: id.to_owned(),
                 offset,
@@ -177,7 +184,7 @@ impl Registry {
         }
         .await;
         if res.is_err() {
-            self.meta.upload_release(id).await?;
+            self.meta.upload_release(id, &lease.holder).await?;
         }
         res
     }
@@ -193,15 +200,17 @@ impl Registry {
         declared: Option<u64>,
         body: ByteStream<'_>,
     ) -> Result<()> {
-        let session = self.lease(name, id).await?;
+        let lease = self.lease(name, id).await?;
         let res = async {
-            let (size, hasher) = self.write_chunk(&session, declared, body).await?;
+            let (size, hasher) = self.write_chunk(&lease.session, declared, body).await?;
             self.commit(name, id, size, hasher, digest).await
         }
         .await;
         match &res {
             // The client may still send the missing bytes, or retry the body.
-            Err(Error::Body(_) | Error::SizeInvalid { .. }) => self.meta.upload_release(id).await?,
+            Err(Error::Body(_) | Error::SizeInvalid { .. }) => {
+                self.meta.upload_release(id, &lease.holder).await?
+            }
             _ => {
                 self.meta.upload_delete(id).await?;
                 self.blobs.upload_delete(id).await?;
@@ -219,15 +228,42 @@ impl Registry {
     }
 
     /// Takes the session's lease, so that no other request on any replica writes concurrently.
-    async fn lease(&self, name: &str, id: &str) -> Result<UploadSession> {
+    ///
+    /// The lease is short and renewed in the background while the request lives, so a replica
+    /// that dies holding it blocks the session for one lease period at most.
+    async fn lease(&self, name: &str, id: &str) -> Result<Lease> {
         self.upload_status(name, id).await?;
+        let holder = uuid::Uuid::new_v4().to_string();
+        let period = self.options.upload_lease;
         let now = unix_millis();
-        let until = now + self.options.upload_lease.as_millis() as i64;
-        match self.meta.upload_lease(id, now, until).await? {
-            Some(session) => Ok(session),
-            None if self.meta.upload_get(id).await?.is_some() => Err(Error::UploadBusy),
-            None => Err(Error::BlobUploadUnknown),
-        }
+        let session = match self
+            .meta
+            .upload_lease(id, &holder, now, now + millis(period))
+            .await?
+        {
+            Some(session) => session,
+            None if self.meta.upload_get(id).await?.is_some() => return Err(Error::UploadBusy),
+            None => return Err(Error::BlobUploadUnknown),
+        };
+        let (meta, renewed_id, renewed_holder) = (self.meta.clone(), id.to_owned(), holder.clone());
+        let renewer = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(period / 3).await;
+                let until = unix_millis() + millis(period);
+                // Lost or gone: the request finds out when it tries to advance the session.
+                if !matches!(
+                    meta.upload_renew(&renewed_id, &renewed_holder, until).await,
+                    Ok(true)
+                ) {
+                    break;
+                }
+            }
+        });
+        Ok(Lease {
+            session,
+            holder,
+            renewer,
+        })
     }
 
     /// Writes `body` after what the session holds, hashing it on the way; returns the new size
@@ -294,6 +330,24 @@ impl Registry {
         }
         Ok(hashing.finish().await?.finish())
     }
+}
+
+/// A held upload lease; dropping it stops the renewals.
+struct Lease {
+    session: UploadSession,
+    /// Identifies this request as the holder in the metadata store.
+    holder: String,
+    renewer: JoinHandle<()>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.renewer.abort();
+    }
+}
+
+fn millis(duration: std::time::Duration) -> i64 {
+    duration.as_millis() as i64
 }
 
 /// Bodies up to this size are hashed inline; larger ones on a thread of their own.

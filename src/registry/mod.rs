@@ -91,16 +91,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Settings of the registry service.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// How long one request may hold an upload session before another may take it over.
+    /// How long an upload lease lasts without renewal: the longest a session stays blocked
+    /// after the process writing to it dies. Renewed every third of it while a request lives.
     pub upload_lease: Duration,
-}
-
-impl Default for Options {
-    fn default() -> Options {
-        Options {
-            upload_lease: Duration::from_secs(3600),
-        }
-    }
 }
 
 /// The registry service. Cheap to clone; every replica builds one over the shared stores.

@@ -167,21 +167,32 @@ pub trait MetaStore: Send + Sync {
 
     async fn upload_get(&self, id: &str) -> Result<Option<UploadSession>>;
 
-    /// Takes the session's lease until `until_ms` (unix milliseconds), so that no other request
-    /// on any replica writes to the upload meanwhile. `None` if the session does not exist or
-    /// another request holds an unexpired lease.
+    /// Takes the session's lease for `holder` until `until_ms` (unix milliseconds), so that no
+    /// other request on any replica writes to the upload meanwhile. `None` if the session does
+    /// not exist or another holder's lease has not expired at `now_ms`.
     async fn upload_lease(
         &self,
         id: &str,
+        holder: &str,
         now_ms: i64,
         until_ms: i64,
     ) -> Result<Option<UploadSession>>;
 
-    /// Stores the new offset and hash state and releases the lease.
-    async fn upload_advance(&self, id: &str, offset: u64, hash_state: &[u8]) -> Result<()>;
+    /// Extends `holder`'s lease to `until_ms`; `false` if `holder` no longer holds it.
+    async fn upload_renew(&self, id: &str, holder: &str, until_ms: i64) -> Result<bool>;
 
-    /// Releases the lease without changing the session.
-    async fn upload_release(&self, id: &str) -> Result<()>;
+    /// Stores the new offset and hash state and releases the lease, if `holder` still holds it;
+    /// otherwise changes nothing and returns `false`.
+    async fn upload_advance(
+        &self,
+        id: &str,
+        holder: &str,
+        offset: u64,
+        hash_state: &[u8],
+    ) -> Result<bool>;
+
+    /// Releases `holder`'s lease without changing the session.
+    async fn upload_release(&self, id: &str, holder: &str) -> Result<()>;
 
     /// Forgets the session; `false` if it did not exist.
     async fn upload_delete(&self, id: &str) -> Result<bool>;

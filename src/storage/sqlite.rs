@@ -188,14 +188,16 @@ impl MetaStore for SqliteMetaStore {
     async fn upload_lease(
         &self,
         id: &str,
+        holder: &str,
         now_ms: i64,
         until_ms: i64,
     ) -> Result<Option<UploadSession>> {
         let row = sqlx::query(
-            "UPDATE uploads SET lease_until = ?3 WHERE id = ?1 AND lease_until <= ?2
+            "UPDATE uploads SET lease_holder = ?2, lease_until = ?4 WHERE id = ?1 AND lease_until <= ?3
              RETURNING id, repository, received, hash_state",
         )
         .bind(id)
+        .bind(holder)
         .bind(now_ms)
         .bind(until_ms)
         .fetch_optional(&self.writer)
@@ -203,21 +205,41 @@ impl MetaStore for SqliteMetaStore {
         Ok(row.as_ref().map(session_from_row))
     }
 
-    async fn upload_advance(&self, id: &str, offset: u64, hash_state: &[u8]) -> Result<()> {
-        sqlx::query(
-            "UPDATE uploads SET received = ?2, hash_state = ?3, lease_until = 0 WHERE id = ?1",
+    async fn upload_renew(&self, id: &str, holder: &str, until_ms: i64) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE uploads SET lease_until = ?3 WHERE id = ?1 AND lease_holder = ?2")
+                .bind(id)
+                .bind(holder)
+                .bind(until_ms)
+                .execute(&self.writer)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn upload_advance(
+        &self,
+        id: &str,
+        holder: &str,
+        offset: u64,
+        hash_state: &[u8],
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE uploads SET received = ?3, hash_state = ?4, lease_holder = NULL, lease_until = 0
+             WHERE id = ?1 AND lease_holder = ?2",
         )
         .bind(id)
+        .bind(holder)
         .bind(offset as i64)
         .bind(hash_state)
         .execute(&self.writer)
         .await?;
-        Ok(())
+        Ok(done.rows_affected() > 0)
     }
 
-    async fn upload_release(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE uploads SET lease_until = 0 WHERE id = ?1")
+    async fn upload_release(&self, id: &str, holder: &str) -> Result<()> {
+        sqlx::query("UPDATE uploads SET lease_holder = NULL, lease_until = 0 WHERE id = ?1 AND lease_holder = ?2")
             .bind(id)
+            .bind(holder)
             .execute(&self.writer)
             .await?;
         Ok(())

@@ -147,7 +147,8 @@ async fn meta_store_suite(store: &dyn MetaStore) {
     assert_eq!(store.linked_blob("a", &layer).await.unwrap(), Some(5));
     assert_eq!(store.linked_blob("b", &layer).await.unwrap(), None);
 
-    // Upload sessions: one lease at a time, released by advance or release, taken over on expiry.
+    // Upload sessions: one lease at a time; only its holder renews, advances or releases it;
+    // an expired lease is taken over.
     let session = UploadSession {
         id: "s1".into(),
         repository: "a".into(),
@@ -155,20 +156,77 @@ async fn meta_store_suite(store: &dyn MetaStore) {
         hash_state: vec![1, 2],
     };
     store.upload_insert(&session).await.unwrap();
-    assert!(store.upload_lease("s1", 100, 200).await.unwrap().is_some());
-    assert!(store.upload_lease("s1", 150, 250).await.unwrap().is_none());
-    store.upload_advance("s1", 42, &[3]).await.unwrap();
-    let leased = store.upload_lease("s1", 150, 250).await.unwrap().unwrap();
+    assert!(
+        store
+            .upload_lease("s1", "h1", 100, 200)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .upload_lease("s1", "h2", 150, 250)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.upload_renew("s1", "h1", 300).await.unwrap());
+    assert!(!store.upload_renew("s1", "h2", 400).await.unwrap());
+    assert!(
+        store
+            .upload_lease("s1", "h2", 250, 350)
+            .await
+            .unwrap()
+            .is_none(),
+        "renewed until 300"
+    );
+    assert!(!store.upload_advance("s1", "h2", 99, &[9]).await.unwrap());
+    assert!(store.upload_advance("s1", "h1", 42, &[3]).await.unwrap());
+    let leased = store
+        .upload_lease("s1", "h2", 150, 250)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((leased.offset, leased.hash_state), (42, vec![3]));
     assert!(
-        store.upload_lease("s1", 251, 300).await.unwrap().is_some(),
+        store
+            .upload_lease("s1", "h3", 251, 300)
+            .await
+            .unwrap()
+            .is_some(),
         "expired leases are taken over"
     );
-    store.upload_release("s1").await.unwrap();
+    assert!(
+        !store.upload_advance("s1", "h2", 50, &[4]).await.unwrap(),
+        "h2 lost its lease"
+    );
+    store.upload_release("s1", "h2").await.unwrap();
+    assert!(
+        store
+            .upload_lease("s1", "h4", 260, 300)
+            .await
+            .unwrap()
+            .is_none(),
+        "h3 still holds it"
+    );
+    store.upload_release("s1", "h3").await.unwrap();
+    assert!(
+        store
+            .upload_lease("s1", "h4", 260, 300)
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(store.upload_delete("s1").await.unwrap());
     assert!(!store.upload_delete("s1").await.unwrap());
     assert!(store.upload_get("s1").await.unwrap().is_none());
-    assert!(store.upload_lease("s1", 0, 1).await.unwrap().is_none());
+    assert!(
+        store
+            .upload_lease("s1", "h5", 0, 1)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // Manifests need everything they reference; a refused one leaves no trace.
     let image = record(b"image", None, "application/vnd.oci.image.config.v1+json");

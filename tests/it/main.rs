@@ -3,6 +3,7 @@
 //! podman, oci-client) against the `berth` binary, and the tidy checks.
 
 mod clients;
+mod server;
 mod spec;
 mod support;
 mod tidy;

@@ -29,13 +29,18 @@ impl TestServer {
             data_dir: data_dir.to_owned(),
             ..Config::default()
         };
-        let app = berth::app(&config).await.expect("stores open");
+        TestServer::start_with(&config).await
+    }
+
+    /// Starts a server with `config`, on a random port whatever `config.listen` says.
+    pub async fn start_with(config: &Config) -> TestServer {
+        let app = berth::app(config).await.expect("stores open");
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let options = berth::server::ServeOptions {
-            header_read_timeout: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(5),
+            header_read_timeout: config.timeouts.header_read(),
+            shutdown_grace: config.timeouts.shutdown_grace(),
             tls: None,
         };
         let task = tokio::spawn(async move {
@@ -56,7 +61,17 @@ impl TestServer {
 
     /// Stops the server and waits until it has let go of its connections.
     pub async fn stop(mut self) {
+        self.begin_stop();
+        self.stopped().await;
+    }
+
+    /// Signals shutdown without waiting for it.
+    pub fn begin_stop(&mut self) {
         self.stop.take().unwrap().send(()).unwrap();
+    }
+
+    /// Waits until the server has shut down.
+    pub async fn stopped(mut self) {
         self.task.take().unwrap().await.unwrap();
     }
 
@@ -80,17 +95,29 @@ pub fn sha256(bytes: &[u8]) -> String {
 pub struct BerthProcess {
     pub addr: SocketAddr,
     pub child: tokio::process::Child,
-    _data: TempDir,
+    data: TempDir,
 }
 
 impl BerthProcess {
     pub async fn start() -> BerthProcess {
         let data = tempfile::tempdir().unwrap();
+        let args = [
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ]
+        .map(String::from);
+        BerthProcess::start_with(data, &args, &[]).await
+    }
+
+    /// Runs `berth serve ARGS` with `ENV`; `data` lives as long as the process does.
+    pub async fn start_with(data: TempDir, args: &[String], env: &[(&str, &str)]) -> BerthProcess {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data.path())
-            .env("NO_COLOR", "1")
+            .arg("serve")
+            .args(args)
             .env("BERTH_LOG_FORMAT", "json")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -102,17 +129,20 @@ impl BerthProcess {
                 .expect("berth logs its address within 30 s")
                 .unwrap()
                 .expect("berth exited before listening");
-            if let Some((_, rest)) = line.split_once("berth listening on http://") {
+            if let Some((_, rest)) = line.split_once("berth listening on ") {
+                let rest = rest.split_once("://").unwrap().1;
                 break rest.split('"').next().unwrap().parse().unwrap();
             }
         };
         // Keep draining the log so that the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        BerthProcess {
-            addr,
-            child,
-            _data: data,
-        }
+        BerthProcess { addr, child, data }
+    }
+
+    /// Kills the process the hard way (SIGKILL) and hands back its data directory.
+    pub async fn crash(mut self) -> TempDir {
+        self.child.kill().await.unwrap();
+        self.data
     }
 
     /// `127.0.0.1:<port>`, the registry host as clients name it.

@@ -1,0 +1,391 @@
+//! How `berth serve` behaves as a server: TLS, timeouts against stalled clients, graceful
+//! shutdown, a crash in the middle of an upload, and configuration layering.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use berth::config::{Config, Timeouts};
+use futures_util::StreamExt;
+use oci_client::client::{
+    Certificate, CertificateEncoding, ClientConfig, ClientProtocol, ImageLayer,
+};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use reqwest::StatusCode;
+
+use crate::support::{BerthProcess, TestServer, run, sha256};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_with_rustls_serves_a_real_client() {
+    // A CA and a server certificate for localhost signed by it, as a real deployment has.
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let (ca, ca_key, csr, ext) = (
+        path("ca.pem"),
+        path("ca.key"),
+        path("cert.csr"),
+        path("ext.cnf"),
+    );
+    let (cert, key) = (path("cert.pem"), path("key.pem"));
+    let extensions =
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n";
+    std::fs::write(&ext, extensions).unwrap();
+    let new_key = ["-newkey", "rsa:2048", "-nodes"];
+    let ca_args = [
+        &["req", "-x509"][..],
+        &new_key,
+        &[
+            "-days",
+            "1",
+            "-subj",
+            "/CN=berth test CA",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca,
+        ],
+    ];
+    run("openssl", &ca_args.concat()).await;
+    let csr_args = [
+        &["req", "-new"][..],
+        &new_key,
+        &["-subj", "/CN=localhost", "-keyout", &key, "-out", &csr],
+    ];
+    run("openssl", &csr_args.concat()).await;
+    let sign = [
+        "x509",
+        "-req",
+        "-in",
+        &csr,
+        "-CA",
+        &ca,
+        "-CAkey",
+        &ca_key,
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &ext,
+        "-out",
+        &cert,
+    ];
+    run("openssl", &sign).await;
+
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap().to_owned();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        &data_dir,
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+    ];
+    let berth = BerthProcess::start_with(data, &args.map(String::from), &[]).await;
+
+    let root = Certificate {
+        encoding: CertificateEncoding::Pem,
+        data: std::fs::read(&ca).unwrap(),
+    };
+    let config = ClientConfig {
+        protocol: ClientProtocol::Https,
+        extra_root_certificates: vec![root],
+        ..Default::default()
+    };
+    let client = Client::new(config);
+    let reference: Reference = format!("localhost:{}/team/tls:v1", berth.addr.port())
+        .parse()
+        .unwrap();
+    let layer = ImageLayer::oci_v1(b"over TLS".to_vec(), None);
+    let image_config = oci_client::client::Config::oci_v1(b"{}".to_vec(), None);
+    let auth = RegistryAuth::Anonymous;
+    client
+        .push(
+            &reference,
+            std::slice::from_ref(&layer),
+            image_config,
+            &auth,
+            None,
+        )
+        .await
+        .unwrap();
+    let accepted = vec![oci_client::manifest::IMAGE_LAYER_MEDIA_TYPE];
+    let pulled = client.pull(&reference, &auth, accepted).await.unwrap();
+    assert_eq!(pulled.layers[0].data, layer.data);
+
+    // Plain HTTP on the TLS port gets no registry.
+    let plain = reqwest::get(format!("http://{}/v2/", berth.host())).await;
+    assert!(plain.is_err() || plain.unwrap().status() != StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stalled_upload_body_is_cut_off_and_loses_nothing() {
+    let (_dir, config) = config_with(Timeouts {
+        body_idle_secs: 1,
+        ..Timeouts::default()
+    });
+    let s = TestServer::start_with(&config).await;
+    let start = s
+        .client
+        .post(s.url("/v2/a/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    let location = start.headers()["location"].to_str().unwrap().to_owned();
+
+    let addr = s.addr;
+    let path = location.clone();
+    let (reply, waited) = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        write!(
+            stream,
+            "PATCH {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789"
+        )
+        .unwrap();
+        let started = Instant::now();
+        let mut reply = String::new();
+        let _ = stream.read_to_string(&mut reply);
+        (reply, started.elapsed())
+    })
+    .await
+    .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 400"), "{reply}");
+    assert!(reply.contains("BLOB_UPLOAD_INVALID"), "{reply}");
+    assert!(waited < Duration::from_secs(10), "cut off after {waited:?}");
+
+    let status = s.client.get(s.url(&location)).send().await.unwrap();
+    assert_eq!(
+        status.headers()["range"],
+        "0-0",
+        "the stalled bytes were not counted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connection_that_never_finishes_its_headers_is_closed() {
+    let (_dir, config) = config_with(Timeouts {
+        header_read_secs: 1,
+        ..Timeouts::default()
+    });
+    let s = TestServer::start_with(&config).await;
+    let addr = s.addr;
+    let waited = tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n")
+            .unwrap();
+        let started = Instant::now();
+        let mut rest = vec![];
+        let _ = stream.read_to_end(&mut rest);
+        started.elapsed()
+    })
+    .await
+    .unwrap();
+    assert!(
+        waited < Duration::from_secs(10),
+        "still open after {waited:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shutdown_lets_in_flight_requests_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = TestServer::start(dir.path()).await;
+    let start = s
+        .client
+        .post(s.url("/v2/a/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    let location = start.headers()["location"].to_str().unwrap().to_owned();
+
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let patch = s
+        .client
+        .patch(s.url(&location))
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let patch = tokio::spawn(patch);
+    tx.send(Ok(b"first half ".to_vec())).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    s.begin_stop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tx.send(Ok(b"second half".to_vec())).await.unwrap();
+    drop(tx);
+    let response = patch.await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_eq!(response.headers()["range"], "0-21");
+    let addr = s.addr;
+    s.stopped().await;
+    assert!(
+        TcpStream::connect(addr).is_err(),
+        "the listener is closed after shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_in_the_middle_of_an_upload_loses_nothing() {
+    // A short lease: the dead process's lease on the session expires two seconds after the crash.
+    let data = tempfile::tempdir().unwrap();
+    let config = data.path().join("berth.toml");
+    std::fs::write(&config, "[timeouts]\nupload_lease_secs = 2\n").unwrap();
+    let (config, data_dir) = (
+        config.to_str().unwrap().to_owned(),
+        data.path().to_str().unwrap().to_owned(),
+    );
+    let args = [
+        "--config",
+        &config,
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        &data_dir,
+    ]
+    .map(String::from);
+    let berth = BerthProcess::start_with(data, &args, &[]).await;
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", berth.host());
+    let stored = vec![42u8; 3 << 20];
+    let stored_digest = sha256(&stored);
+    let monolithic = format!("{base}/v2/a/blobs/uploads/?digest={stored_digest}");
+    let put = client
+        .post(monolithic)
+        .body(stored.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::CREATED);
+
+    let start = client
+        .post(format!("{base}/v2/a/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    let location = start.headers()["location"].to_str().unwrap().to_owned();
+    let first = client
+        .patch(format!("{base}{location}"))
+        .body(vec![1u8; 1 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+
+    // A second chunk is half sent when the server dies.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    let patch = client
+        .patch(format!("{base}{location}"))
+        .body(reqwest::Body::wrap_stream(body));
+    let in_flight = tokio::spawn(patch.send());
+    tx.send(Ok(vec![2u8; 1 << 20])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let data = berth.crash().await;
+    let crashed = Instant::now();
+    assert!(in_flight.await.unwrap().is_err());
+
+    let berth = BerthProcess::start_with(data, &args, &[]).await;
+    let base = format!("http://{}", berth.host());
+    let blob = client
+        .get(format!("{base}/v2/a/blobs/{stored_digest}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sha256(&blob.bytes().await.unwrap()),
+        stored_digest,
+        "what was stored before is intact"
+    );
+
+    let status = client
+        .get(format!("{base}{location}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        status.headers()["range"],
+        format!("0-{}", (1 << 20) - 1),
+        "only the finished chunk counts"
+    );
+    // Until the dead holder's lease expires the session answers "busy"; then it continues.
+    let second = loop {
+        let second = client
+            .patch(format!("{base}{location}"))
+            .body(vec![2u8; 1 << 20])
+            .send()
+            .await
+            .unwrap();
+        if second.status() != StatusCode::CONFLICT || crashed.elapsed() > Duration::from_secs(10) {
+            break second;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(second.status(), StatusCode::ACCEPTED);
+    let mut whole = vec![1u8; 1 << 20];
+    whole.extend(vec![2u8; 1 << 20]);
+    let digest = sha256(&whole);
+    let done = client
+        .put(format!("{base}{location}?digest={digest}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::CREATED);
+    let mut pulled = client
+        .get(format!("{base}/v2/a/blobs/{digest}"))
+        .send()
+        .await
+        .unwrap()
+        .bytes_stream();
+    let mut received = vec![];
+    while let Some(chunk) = pulled.next().await {
+        received.extend_from_slice(&chunk.unwrap());
+    }
+    assert_eq!(received, whole);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flags_override_environment_which_overrides_the_config_file() {
+    let root = tempfile::tempdir().unwrap();
+    let [from_file, from_env, from_flag] =
+        ["file", "env", "flag"].map(|name| root.path().join(name));
+    let config = root.path().join("berth.toml");
+    let toml = format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nlog_format = \"text\"\n",
+        from_file.display()
+    );
+    std::fs::write(&config, toml).unwrap();
+
+    let args = ["--config", config.to_str().unwrap()].map(String::from);
+    let env = [("BERTH_DATA_DIR", from_env.to_str().unwrap())];
+    let berth = BerthProcess::start_with(tempfile::tempdir().unwrap(), &args, &env).await;
+    assert!(from_env.join("meta.db").exists() && !from_file.exists());
+    drop(berth);
+
+    let args = [
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        from_flag.to_str().unwrap(),
+    ]
+    .map(String::from);
+    let _berth = BerthProcess::start_with(tempfile::tempdir().unwrap(), &args, &env).await;
+    assert!(from_flag.join("meta.db").exists() && !from_file.exists());
+}
+
+fn config_with(timeouts: Timeouts) -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().to_owned(),
+        timeouts,
+        ..Config::default()
+    };
+    (dir, config)
+}

@@ -76,23 +76,25 @@ impl BlobStore for FsBlobStore {
 
     async fn upload_write(&self, id: &str, offset: u64, mut body: ByteStream<'_>) -> Result<u64> {
         let path = self.upload_path(id)?;
-        let file = blocking(move || {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(not_found)?;
-            let actual = file.metadata()?.len();
-            if actual < offset {
-                return Err(Error::UploadSizeMismatch {
-                    expected: offset,
-                    actual,
-                });
+        // An empty body (Docker's closing PUT) touches nothing: `upload_commit` and the next
+        // write cut the file at the session's offset anyway. A body of one chunk (small blobs)
+        // is written in the same blocking call that opens the file.
+        let first = match body.next().await {
+            None => return Ok(offset),
+            Some(chunk) => chunk.map_err(Error::Body)?,
+        };
+        let second = match body.next().await {
+            None => {
+                let len = first.len() as u64;
+                return blocking(move || {
+                    open_at(&path, offset)?.write_all(&first)?;
+                    Ok(offset + len)
+                })
+                .await;
             }
-            file.set_len(offset)?;
-            file.seek(SeekFrom::Start(offset))?;
-            Ok(file)
-        })
-        .await?;
+            Some(chunk) => chunk.map_err(Error::Body)?,
+        };
+        let file = blocking(move || open_at(&path, offset)).await?;
 
         // The writer thread writes while this task receives (and the caller hashes) the next
         // chunk; the bounded queue keeps a slow disk from buffering the body in memory.
@@ -107,7 +109,9 @@ impl BlobStore for FsBlobStore {
             Ok(written)
         });
         let mut body_error = None;
-        while let Some(chunk) = body.next().await {
+        let head = futures_util::stream::iter([Ok(first), Ok(second)]);
+        let mut chunks = head.chain(body);
+        while let Some(chunk) = chunks.next().await {
             match chunk {
                 Ok(chunk) => {
                     if tx.send(chunk).await.is_err() {
@@ -171,6 +175,24 @@ impl BlobStore for FsBlobStore {
             _ => Ok(()),
         }
     }
+}
+
+/// Opens a staged upload for writing at `offset`, dropping whatever lies beyond it.
+fn open_at(path: &Path, offset: u64) -> Result<File> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(not_found)?;
+    let actual = file.metadata()?.len();
+    if actual < offset {
+        return Err(Error::UploadSizeMismatch {
+            expected: offset,
+            actual,
+        });
+    }
+    file.set_len(offset)?;
+    file.seek(SeekFrom::Start(offset))?;
+    Ok(file)
 }
 
 /// Streams `len` bytes of the file at `path` from `offset`. A blocking thread reads ahead in

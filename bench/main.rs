@@ -180,25 +180,41 @@ async fn send(
     }
 }
 
-/// GETs a blob into `sink` (allocated and touched beforehand, so that the timing covers the
-/// transfer, not page faults); returns the status and the length received. The caller hashes
-/// `sink` before the figure counts.
-async fn fetch(conn: &mut Conn, path: &str, sink: &mut [u8]) -> (StatusCode, usize) {
-    conn.ready().await.unwrap();
-    let request = Request::get(path)
-        .header("host", "127.0.0.1")
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let response = conn.send_request(request).await.unwrap();
-    let (parts, mut body) = response.into_parts();
-    let mut len = 0;
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame.unwrap().into_data() {
-            sink[len..len + data.len()].copy_from_slice(&data);
-            len += data.len();
+/// GETs a blob over a fresh connection straight into `sink` (allocated and touched beforehand),
+/// so that the client makes one copy per byte, like curl, and the timing covers the transfer;
+/// returns the status and the length received. The caller hashes `sink` before the figure
+/// counts.
+async fn fetch(addr: SocketAddr, path: &str, sink: &mut [u8]) -> (StatusCode, usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // The head arrives first; whatever body bytes came with it are moved to the sink.
+    let mut head = vec![0u8; 64 * 1024];
+    let mut filled = 0;
+    let end = loop {
+        let n = stream.read(&mut head[filled..]).await.unwrap();
+        assert!(n > 0, "connection closed before the response head");
+        filled += n;
+        if let Some(at) = head[..filled].windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
         }
+    };
+    let text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
+    let status: u16 = text[9..12].parse().unwrap();
+    let length: usize = text
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .map(|value| value.trim().parse().unwrap())
+        .unwrap_or(0);
+    let mut len = filled - end;
+    sink[..len].copy_from_slice(&head[end..filled]);
+    while len < length {
+        let n = stream.read(&mut sink[len..length]).await.unwrap();
+        assert!(n > 0, "connection closed after {len} of {length} bytes");
+        len += n;
     }
-    (parts.status, len)
+    (StatusCode::from_u16(status).unwrap(), len)
 }
 
 async fn request(
@@ -613,10 +629,14 @@ async fn main() {
         );
     }
 
-    let blob = pseudo_random(BIG_BLOB, 1);
     let mut sink = vec![1u8; BIG_BLOB];
-    let digest = sha256(&blob);
     for round in 0..if wanted("blobs") { BLOB_ROUNDS } else { 0 } {
+        // Every push is of new content (a re-push of a stored blob measures deduplication, not
+        // a push); both servers get the same bytes in a round.
+        let blob = pseudo_random(BIG_BLOB, 2 * round as u64 + 1);
+        let digest = sha256(&blob);
+        let chunked_blob = pseudo_random(BIG_BLOB, 2 * round as u64 + 2);
+        let chunked_digest = sha256(&chunked_blob);
         // Interleave: who goes first alternates between rounds.
         if round % 2 == 1 {
             targets.reverse();
@@ -636,11 +656,12 @@ async fn main() {
             );
             settle();
             let start = Instant::now();
+            let chunked_repo = format!("{repo}-chunked");
             push_blob(
                 &mut conn,
-                &format!("{repo}-chunked"),
-                &blob,
-                &digest,
+                &chunked_repo,
+                &chunked_blob,
+                &chunked_digest,
                 Some(CHUNK),
             )
             .await;
@@ -654,7 +675,7 @@ async fn main() {
             settle();
             let start = Instant::now();
             let path = format!("/v2/{repo}-mono/blobs/{digest}");
-            let (status, len) = fetch(&mut conn, &path, &mut sink).await;
+            let (status, len) = fetch(target.addr, &path, &mut sink).await;
             let elapsed = start.elapsed();
             assert_eq!((status, len), (StatusCode::OK, BIG_BLOB));
             assert_eq!(sha256(&sink), digest);
@@ -819,6 +840,14 @@ async fn main() {
     }
 
     println!("{}", table.render());
+    if std::env::var_os("BENCH_SAMPLES").is_some() {
+        for row in &table.rows {
+            println!(
+                "{}: berth {:?} distribution {:?}",
+                row.name, row.berth, row.distribution
+            );
+        }
+    }
     let push = table
         .rows
         .iter()

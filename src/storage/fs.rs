@@ -152,8 +152,10 @@ impl BlobStore for FsBlobStore {
                 });
             }
             if target.exists() {
+                // Deduplicated: dropping a large staged copy takes a while (its pages are
+                // freed), so it happens after the response, on its own blocking thread.
                 drop(file);
-                fs::remove_file(&staged)?;
+                tokio::task::spawn_blocking(move || fs::remove_file(&staged));
                 return Ok(());
             }
             file.set_len(size)?;

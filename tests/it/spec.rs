@@ -1026,3 +1026,50 @@ async fn metrics_count_requests_by_route_and_status() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_second_replica_finishes_an_upload_the_first_began() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = TestServer::start(dir.path()).await;
+    let second = TestServer::start(dir.path()).await;
+    let location = start_upload(&first, "team/app").await;
+    assert_eq!(
+        patch(&first, &location, None, b"begun on one replica, ")
+            .await
+            .status(),
+        StatusCode::ACCEPTED
+    );
+    let status = request(&second, Method::GET, &location)
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(header(&status, "range"), "0-21");
+    assert_eq!(
+        patch(
+            &second,
+            &location,
+            Some("22-44"),
+            b"finished on another one"
+        )
+        .await
+        .status(),
+        StatusCode::ACCEPTED
+    );
+    let digest = sha256(b"begun on one replica, finished on another one");
+    let done = request(&second, Method::PUT, &format!("{location}?digest={digest}"))
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::CREATED);
+    let blob = request(&first, Method::GET, &format!("/v2/team/app/blobs/{digest}"))
+        .await
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        blob.bytes().await.unwrap().as_ref(),
+        b"begun on one replica, finished on another one"
+    );
+}

@@ -637,8 +637,8 @@ async fn main() {
         let digest = sha256(&blob);
         let chunked_blob = pseudo_random(BIG_BLOB, 2 * round as u64 + 2);
         let chunked_digest = sha256(&chunked_blob);
-        // Interleave: who goes first alternates between rounds.
-        if round % 2 == 1 {
+        // Interleave: who goes first alternates from round to round.
+        if round > 0 {
             targets.reverse();
         }
         for target in &targets {
@@ -703,7 +703,7 @@ async fn main() {
         seeded.push((target.name, seed_image(target.addr).await));
     }
     for round in 0..if wanted("api") { ROUNDS } else { 0 } {
-        if round % 2 == 1 {
+        if round > 0 {
             targets.reverse();
         }
         for target in &targets {
@@ -793,7 +793,7 @@ async fn main() {
     if docker {
         for round in 0..ROUNDS {
             let image = build_image(round);
-            if round % 2 == 1 {
+            if round > 0 {
                 targets.reverse();
             }
             let tags: Vec<(&'static str, String)> = targets

@@ -144,13 +144,7 @@ impl BlobStore for FsBlobStore {
                 .write(true)
                 .open(&staged)
                 .map_err(not_found)?;
-            let actual = file.metadata()?.len();
-            if actual < size {
-                return Err(Error::UploadSizeMismatch {
-                    expected: size,
-                    actual,
-                });
-            }
+            holds_at_least(&file, size)?;
             if target.exists() {
                 // Deduplicated: dropping a large staged copy takes a while (its pages are
                 // freed), so it happens after the response, on its own blocking thread.
@@ -185,16 +179,19 @@ fn open_at(path: &Path, offset: u64) -> Result<File> {
         .write(true)
         .open(path)
         .map_err(not_found)?;
-    let actual = file.metadata()?.len();
-    if actual < offset {
-        return Err(Error::UploadSizeMismatch {
-            expected: offset,
-            actual,
-        });
-    }
+    holds_at_least(&file, offset)?;
     file.set_len(offset)?;
     file.seek(SeekFrom::Start(offset))?;
     Ok(file)
+}
+
+/// Fails with `UploadSizeMismatch` unless `file` holds at least `expected` bytes.
+fn holds_at_least(file: &File, expected: u64) -> Result<()> {
+    let actual = file.metadata()?.len();
+    if actual < expected {
+        return Err(Error::UploadSizeMismatch { expected, actual });
+    }
+    Ok(())
 }
 
 /// Streams `len` bytes of the file at `path` from `offset`. A blocking thread reads ahead in

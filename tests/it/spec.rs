@@ -32,8 +32,13 @@ async fn expect_error(response: Response, status: StatusCode, code: &str) {
     assert!(body["errors"][0]["message"].is_string(), "{body}");
 }
 
-async fn request(s: &TestServer, method: Method, path: &str) -> reqwest::RequestBuilder {
+fn request(s: &TestServer, method: Method, path: &str) -> reqwest::RequestBuilder {
     s.client.request(method, s.url(path))
+}
+
+/// Sends a request with no body and returns the response.
+async fn call(s: &TestServer, method: Method, path: &str) -> Response {
+    request(s, method, path).send().await.unwrap()
 }
 
 /// Pushes a blob with a monolithic `POST ?digest=` and returns its digest.
@@ -44,7 +49,6 @@ async fn push_blob(s: &TestServer, name: &str, bytes: &[u8]) -> String {
         Method::POST,
         &format!("/v2/{name}/blobs/uploads/?digest={digest}"),
     )
-    .await
     .body(bytes.to_vec())
     .send()
     .await
@@ -79,7 +83,6 @@ async fn put_manifest(
     body: &[u8],
 ) -> Response {
     request(s, Method::PUT, &format!("/v2/{name}/manifests/{reference}"))
-        .await
         .header("content-type", media_type)
         .body(body.to_vec())
         .send()
@@ -91,7 +94,7 @@ async fn put_manifest(
 async fn base_endpoint_announces_the_api_version() {
     let (_dir, s) = server().await;
     for method in [Method::GET, Method::HEAD] {
-        let response = request(&s, method, "/v2/").await.send().await.unwrap();
+        let response = call(&s, method, "/v2/").await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(
             header(&response, "docker-distribution-api-version"),
@@ -107,18 +110,17 @@ async fn monolithic_upload_then_pull_with_ranges() {
     let digest = push_blob(&s, "team/app", &bytes).await;
 
     let path = format!("/v2/team/app/blobs/{digest}");
-    let head = request(&s, Method::HEAD, &path).await.send().await.unwrap();
+    let head = call(&s, Method::HEAD, &path).await;
     assert_eq!(head.status(), StatusCode::OK);
     assert_eq!(header(&head, "content-length"), "100000");
     assert_eq!(header(&head, "docker-content-digest"), digest);
 
-    let get = request(&s, Method::GET, &path).await.send().await.unwrap();
+    let get = call(&s, Method::GET, &path).await;
     assert_eq!(get.status(), StatusCode::OK);
     assert_eq!(header(&get, "docker-content-digest"), digest);
     assert_eq!(get.bytes().await.unwrap().as_ref(), &bytes[..]);
 
     let part = request(&s, Method::GET, &path)
-        .await
         .header("range", "bytes=10-19")
         .send()
         .await
@@ -128,7 +130,6 @@ async fn monolithic_upload_then_pull_with_ranges() {
     assert_eq!(part.bytes().await.unwrap().as_ref(), &bytes[10..20]);
 
     let tail = request(&s, Method::GET, &path)
-        .await
         .header("range", "bytes=-5")
         .send()
         .await
@@ -137,7 +138,6 @@ async fn monolithic_upload_then_pull_with_ranges() {
     assert_eq!(tail.bytes().await.unwrap().as_ref(), &bytes[99_995..]);
 
     let beyond = request(&s, Method::GET, &path)
-        .await
         .header("range", "bytes=100000-")
         .send()
         .await
@@ -155,18 +155,13 @@ async fn push_with_wrong_digest_is_rejected_and_stores_nothing() {
         Method::POST,
         &format!("/v2/a/blobs/uploads/?digest={wrong}"),
     )
-    .await
     .body("actual content")
     .send()
     .await
     .unwrap();
     expect_error(response, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
     for digest in [wrong, sha256(b"actual content")] {
-        let head = request(&s, Method::HEAD, &format!("/v2/a/blobs/{digest}"))
-            .await
-            .send()
-            .await
-            .unwrap();
+        let head = call(&s, Method::HEAD, &format!("/v2/a/blobs/{digest}")).await;
         assert_eq!(head.status(), StatusCode::NOT_FOUND);
     }
 
@@ -177,33 +172,20 @@ async fn push_with_wrong_digest_is_rejected_and_stores_nothing() {
         Method::PUT,
         &format!("{location}?digest={}", sha256(b"x")),
     )
-    .await
     .body("y")
     .send()
     .await
     .unwrap();
     expect_error(response, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
-    let status = request(&s, Method::GET, &location)
-        .await
-        .send()
-        .await
-        .unwrap();
+    let status = call(&s, Method::GET, &location).await;
     expect_error(status, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
-    let head = request(&s, Method::HEAD, &format!("/v2/a/blobs/{}", sha256(b"y")))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let head = call(&s, Method::HEAD, &format!("/v2/a/blobs/{}", sha256(b"y"))).await;
     assert_eq!(head.status(), StatusCode::NOT_FOUND);
 }
 
 /// `POST /v2/<name>/blobs/uploads/` and returns the session's `Location`.
 async fn start_upload(s: &TestServer, name: &str) -> String {
-    let response = request(s, Method::POST, &format!("/v2/{name}/blobs/uploads/"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let response = call(s, Method::POST, &format!("/v2/{name}/blobs/uploads/")).await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
     assert_eq!(header(&response, "range"), "0-0");
     let location = header(&response, "location").to_owned();
@@ -212,9 +194,7 @@ async fn start_upload(s: &TestServer, name: &str) -> String {
 }
 
 async fn patch(s: &TestServer, location: &str, range: Option<&str>, body: &[u8]) -> Response {
-    let mut builder = request(s, Method::PATCH, location)
-        .await
-        .body(body.to_vec());
+    let mut builder = request(s, Method::PATCH, location).body(body.to_vec());
     if let Some(range) = range {
         builder = builder.header("content-range", range);
     }
@@ -235,11 +215,7 @@ async fn chunked_upload_with_and_without_content_range() {
     assert_eq!(second.status(), StatusCode::ACCEPTED);
     assert_eq!(header(&second, "range"), "0-11");
 
-    let status = request(&s, Method::GET, &location)
-        .await
-        .send()
-        .await
-        .unwrap();
+    let status = call(&s, Method::GET, &location).await;
     assert_eq!(status.status(), StatusCode::NO_CONTENT);
     assert_eq!(header(&status, "range"), "0-11");
     assert!(!header(&status, "docker-upload-uuid").is_empty());
@@ -266,7 +242,6 @@ async fn chunked_upload_with_and_without_content_range() {
     // The last chunk travels with the closing PUT.
     let digest = sha256(b"hello, world!");
     let done = request(&s, Method::PUT, &format!("{location}?digest={digest}"))
-        .await
         .body("!")
         .send()
         .await
@@ -278,11 +253,7 @@ async fn chunked_upload_with_and_without_content_range() {
         format!("/v2/team/app/blobs/{digest}")
     );
 
-    let blob = request(&s, Method::GET, &format!("/v2/team/app/blobs/{digest}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let blob = call(&s, Method::GET, &format!("/v2/team/app/blobs/{digest}")).await;
     assert_eq!(blob.bytes().await.unwrap().as_ref(), b"hello, world!");
 }
 
@@ -290,17 +261,9 @@ async fn chunked_upload_with_and_without_content_range() {
 async fn put_without_digest_is_refused() {
     let (_dir, s) = server().await;
     let location = start_upload(&s, "a").await;
-    let response = request(&s, Method::PUT, &location)
-        .await
-        .send()
-        .await
-        .unwrap();
+    let response = call(&s, Method::PUT, &location).await;
     expect_error(response, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
-    let bad = request(&s, Method::PUT, &format!("{location}?digest=sha256:nothex"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let bad = call(&s, Method::PUT, &format!("{location}?digest=sha256:nothex")).await;
     expect_error(bad, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
 }
 
@@ -315,7 +278,6 @@ async fn sha512_digests_are_verified_too() {
         Method::POST,
         &format!("/v2/a/blobs/uploads/?digest={digest}"),
     )
-    .await
     .body(bytes.to_vec())
     .send()
     .await
@@ -327,17 +289,9 @@ async fn sha512_digests_are_verified_too() {
         patch(&s, &location, None, bytes).await.status(),
         StatusCode::ACCEPTED
     );
-    let done = request(&s, Method::PUT, &format!("{location}?digest={digest}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let done = call(&s, Method::PUT, &format!("{location}?digest={digest}")).await;
     assert_eq!(done.status(), StatusCode::CREATED);
-    let blob = request(&s, Method::GET, &format!("/v2/b/blobs/{digest}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let blob = call(&s, Method::GET, &format!("/v2/b/blobs/{digest}")).await;
     assert_eq!(blob.bytes().await.unwrap().as_ref(), bytes);
 }
 
@@ -346,27 +300,15 @@ async fn cancelled_upload_is_gone() {
     let (_dir, s) = server().await;
     let location = start_upload(&s, "a").await;
     patch(&s, &location, None, b"partial").await;
-    let cancel = request(&s, Method::DELETE, &location)
-        .await
-        .send()
-        .await
-        .unwrap();
+    let cancel = call(&s, Method::DELETE, &location).await;
     assert_eq!(cancel.status(), StatusCode::NO_CONTENT);
-    let status = request(&s, Method::GET, &location)
-        .await
-        .send()
-        .await
-        .unwrap();
+    let status = call(&s, Method::GET, &location).await;
     expect_error(status, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
-    let again = request(&s, Method::DELETE, &location)
-        .await
-        .send()
-        .await
-        .unwrap();
+    let again = call(&s, Method::DELETE, &location).await;
     expect_error(again, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
     // A session belongs to its repository.
     let other = start_upload(&s, "a").await.replace("/v2/a/", "/v2/b/");
-    let status = request(&s, Method::GET, &other).await.send().await.unwrap();
+    let status = call(&s, Method::GET, &other).await;
     expect_error(status, StatusCode::NOT_FOUND, "BLOB_UPLOAD_UNKNOWN").await;
 }
 
@@ -382,20 +324,12 @@ async fn upload_session_survives_a_restart() {
     s.stop().await;
 
     let s = TestServer::start(dir.path()).await;
-    let status = request(&s, Method::GET, &location)
-        .await
-        .send()
-        .await
-        .unwrap();
+    let status = call(&s, Method::GET, &location).await;
     assert_eq!(header(&status, "range"), "0-11");
     let second = patch(&s, &location, Some("12-22"), b"second half").await;
     assert_eq!(second.status(), StatusCode::ACCEPTED);
     let digest = sha256(b"first half, second half");
-    let done = request(&s, Method::PUT, &format!("{location}?digest={digest}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let done = call(&s, Method::PUT, &format!("{location}?digest={digest}")).await;
     assert_eq!(done.status(), StatusCode::CREATED);
 }
 
@@ -423,11 +357,7 @@ async fn truncated_body_loses_nothing_received_before() {
         StatusCode::ACCEPTED
     );
     tokio::task::block_in_place(|| truncated_patch(&s, &location, 1000, b"cut off"));
-    let status = request(&s, Method::GET, &location)
-        .await
-        .send()
-        .await
-        .unwrap();
+    let status = call(&s, Method::GET, &location).await;
     assert_eq!(
         header(&status, "range"),
         "0-4",
@@ -438,17 +368,9 @@ async fn truncated_body_loses_nothing_received_before() {
         StatusCode::ACCEPTED
     );
     let digest = sha256(b"kept safe");
-    let done = request(&s, Method::PUT, &format!("{location}?digest={digest}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let done = call(&s, Method::PUT, &format!("{location}?digest={digest}")).await;
     assert_eq!(done.status(), StatusCode::CREATED);
-    let blob = request(&s, Method::GET, &format!("/v2/a/blobs/{digest}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let blob = call(&s, Method::GET, &format!("/v2/a/blobs/{digest}")).await;
     assert_eq!(blob.bytes().await.unwrap().as_ref(), b"kept safe");
 }
 
@@ -456,35 +378,25 @@ async fn truncated_body_loses_nothing_received_before() {
 async fn cross_repository_mount() {
     let (_dir, s) = server().await;
     let digest = push_blob(&s, "team/base", b"shared layer").await;
-    let mounted = request(
+    let mounted = call(
         &s,
         Method::POST,
         &format!("/v2/team/app/blobs/uploads/?mount={digest}&from=team/base"),
     )
-    .await
-    .send()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(mounted.status(), StatusCode::CREATED);
     assert_eq!(header(&mounted, "docker-content-digest"), digest);
-    let head = request(&s, Method::HEAD, &format!("/v2/team/app/blobs/{digest}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let head = call(&s, Method::HEAD, &format!("/v2/team/app/blobs/{digest}")).await;
     assert_eq!(head.status(), StatusCode::OK);
 
     // A repository that does not hold the blob cannot lend it: 202 and a new session instead.
     let other = sha256(b"not there");
-    let fallback = request(
+    let fallback = call(
         &s,
         Method::POST,
         &format!("/v2/team/app/blobs/uploads/?mount={other}&from=team/base"),
     )
-    .await
-    .send()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(fallback.status(), StatusCode::ACCEPTED);
     assert!(header(&fallback, "location").starts_with("/v2/team/app/blobs/uploads/"));
 }
@@ -493,30 +405,14 @@ async fn cross_repository_mount() {
 async fn blobs_are_per_repository_and_deletable() {
     let (_dir, s) = server().await;
     let digest = push_blob(&s, "team/app", b"layer").await;
-    let elsewhere = request(&s, Method::GET, &format!("/v2/team/other/blobs/{digest}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let elsewhere = call(&s, Method::GET, &format!("/v2/team/other/blobs/{digest}")).await;
     expect_error(elsewhere, StatusCode::NOT_FOUND, "BLOB_UNKNOWN").await;
 
-    let delete = request(&s, Method::DELETE, &format!("/v2/team/app/blobs/{digest}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let delete = call(&s, Method::DELETE, &format!("/v2/team/app/blobs/{digest}")).await;
     assert_eq!(delete.status(), StatusCode::ACCEPTED);
-    let gone = request(&s, Method::GET, &format!("/v2/team/app/blobs/{digest}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let gone = call(&s, Method::GET, &format!("/v2/team/app/blobs/{digest}")).await;
     expect_error(gone, StatusCode::NOT_FOUND, "BLOB_UNKNOWN").await;
-    let again = request(&s, Method::DELETE, &format!("/v2/team/app/blobs/{digest}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let again = call(&s, Method::DELETE, &format!("/v2/team/app/blobs/{digest}")).await;
     expect_error(again, StatusCode::NOT_FOUND, "BLOB_UNKNOWN").await;
 }
 
@@ -537,7 +433,6 @@ async fn manifest_push_pull_by_tag_and_digest() {
     for reference in ["v1.0.0", digest.as_str()] {
         let path = format!("/v2/team/app/manifests/{reference}");
         let get = request(&s, Method::GET, &path)
-            .await
             .header("accept", OCI_MANIFEST)
             .send()
             .await
@@ -548,7 +443,7 @@ async fn manifest_push_pull_by_tag_and_digest() {
         assert_eq!(header(&get, "content-length"), manifest.len().to_string());
         assert_eq!(get.bytes().await.unwrap().as_ref(), manifest.as_bytes());
 
-        let head = request(&s, Method::HEAD, &path).await.send().await.unwrap();
+        let head = call(&s, Method::HEAD, &path).await;
         assert_eq!(head.status(), StatusCode::OK);
         assert_eq!(header(&head, "content-type"), OCI_MANIFEST);
         assert_eq!(header(&head, "docker-content-digest"), digest);
@@ -557,7 +452,6 @@ async fn manifest_push_pull_by_tag_and_digest() {
 
     // The client accepts only an index: this manifest is not acceptable.
     let refused = request(&s, Method::GET, "/v2/team/app/manifests/v1.0.0")
-        .await
         .header("accept", OCI_INDEX)
         .send()
         .await
@@ -576,11 +470,7 @@ async fn manifest_push_pull_by_tag_and_digest() {
     .await;
     expect_error(wrong, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
 
-    let missing = request(&s, Method::GET, "/v2/team/app/manifests/v9")
-        .await
-        .send()
-        .await
-        .unwrap();
+    let missing = call(&s, Method::GET, "/v2/team/app/manifests/v9").await;
     expect_error(missing, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
 }
 
@@ -617,7 +507,6 @@ async fn docker_schema2_manifest_and_manifest_list() {
         StatusCode::CREATED
     );
     let get = request(&s, Method::GET, "/v2/a/manifests/multi")
-        .await
         .header("accept", DOCKER_LIST)
         .send()
         .await
@@ -632,11 +521,7 @@ async fn manifest_referencing_missing_content_is_refused() {
     manifest["layers"][0] = descriptor("application/vnd.oci.image.layer.v1.tar+gzip", b"absent");
     let put = put_manifest(&s, "a", "v1", OCI_MANIFEST, manifest.to_string().as_bytes()).await;
     expect_error(put, StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN").await;
-    let tag = request(&s, Method::GET, "/v2/a/manifests/v1")
-        .await
-        .send()
-        .await
-        .unwrap();
+    let tag = call(&s, Method::GET, "/v2/a/manifests/v1").await;
     expect_error(tag, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
 
     // A blob in another repository does not count.
@@ -715,15 +600,12 @@ async fn artifacts_and_the_referrers_api() {
         referrer_digests.push(digest);
     }
 
-    let all = request(
+    let all = call(
         &s,
         Method::GET,
         &format!("/v2/team/app/referrers/{subject_digest}"),
     )
-    .await
-    .send()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(all.status(), StatusCode::OK);
     assert_eq!(header(&all, "content-type"), OCI_INDEX);
     assert!(all.headers().get("oci-filters-applied").is_none());
@@ -743,15 +625,12 @@ async fn artifacts_and_the_referrers_api() {
         "2026-11-23T00:00:00Z"
     );
 
-    let sboms = request(
+    let sboms = call(
         &s,
         Method::GET,
         &format!("/v2/team/app/referrers/{subject_digest}?artifactType=application/spdx%2Bjson"),
     )
-    .await
-    .send()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(header(&sboms, "oci-filters-applied"), "artifactType");
     let index: Value = sboms.json().await.unwrap();
     assert_eq!(index["manifests"].as_array().unwrap().len(), 1);
@@ -760,24 +639,17 @@ async fn artifacts_and_the_referrers_api() {
         "application/spdx+json"
     );
 
-    let none = request(
+    let none = call(
         &s,
         Method::GET,
         &format!("/v2/team/app/referrers/{}", sha256(b"nothing")),
     )
-    .await
-    .send()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(none.status(), StatusCode::OK);
     let index: Value = none.json().await.unwrap();
     assert_eq!(index["manifests"], json!([]));
 
-    let bad = request(&s, Method::GET, "/v2/team/app/referrers/sha256:zz")
-        .await
-        .send()
-        .await
-        .unwrap();
+    let bad = call(&s, Method::GET, "/v2/team/app/referrers/sha256:zz").await;
     expect_error(bad, StatusCode::BAD_REQUEST, "DIGEST_INVALID").await;
 }
 
@@ -793,11 +665,7 @@ async fn tags_and_catalog_paginate_in_lexical_order() {
         put_manifest(&s, name, "v1", OCI_MANIFEST, manifest.as_bytes()).await;
     }
 
-    let all = request(&s, Method::GET, "/v2/team/app/tags/list")
-        .await
-        .send()
-        .await
-        .unwrap();
+    let all = call(&s, Method::GET, "/v2/team/app/tags/list").await;
     assert!(all.headers().get("link").is_none());
     let body: Value = all.json().await.unwrap();
     assert_eq!(
@@ -805,11 +673,7 @@ async fn tags_and_catalog_paginate_in_lexical_order() {
         json!({"name": "team/app", "tags": ["dev-x", "latest", "v1", "v10", "v2"]})
     );
 
-    let first = request(&s, Method::GET, "/v2/team/app/tags/list?n=2")
-        .await
-        .send()
-        .await
-        .unwrap();
+    let first = call(&s, Method::GET, "/v2/team/app/tags/list?n=2").await;
     assert_eq!(
         header(&first, "link"),
         "</v2/team/app/tags/list?n=2&last=latest>; rel=\"next\""
@@ -818,55 +682,27 @@ async fn tags_and_catalog_paginate_in_lexical_order() {
         first.json::<Value>().await.unwrap()["tags"],
         json!(["dev-x", "latest"])
     );
-    let last = request(&s, Method::GET, "/v2/team/app/tags/list?n=2&last=v10")
-        .await
-        .send()
-        .await
-        .unwrap();
+    let last = call(&s, Method::GET, "/v2/team/app/tags/list?n=2&last=v10").await;
     assert!(last.headers().get("link").is_none());
     assert_eq!(last.json::<Value>().await.unwrap()["tags"], json!(["v2"]));
-    let zero = request(&s, Method::GET, "/v2/team/app/tags/list?n=0")
-        .await
-        .send()
-        .await
-        .unwrap();
+    let zero = call(&s, Method::GET, "/v2/team/app/tags/list?n=0").await;
     assert_eq!(zero.json::<Value>().await.unwrap()["tags"], json!([]));
-    let bad = request(&s, Method::GET, "/v2/team/app/tags/list?n=many")
-        .await
-        .send()
-        .await
-        .unwrap();
+    let bad = call(&s, Method::GET, "/v2/team/app/tags/list?n=many").await;
     expect_error(bad, StatusCode::BAD_REQUEST, "PAGINATION_NUMBER_INVALID").await;
-    let unknown = request(&s, Method::GET, "/v2/nobody/tags/list")
-        .await
-        .send()
-        .await
-        .unwrap();
+    let unknown = call(&s, Method::GET, "/v2/nobody/tags/list").await;
     expect_error(unknown, StatusCode::NOT_FOUND, "NAME_UNKNOWN").await;
 
-    let catalog = request(&s, Method::GET, "/v2/_catalog")
-        .await
-        .send()
-        .await
-        .unwrap();
+    let catalog = call(&s, Method::GET, "/v2/_catalog").await;
     assert_eq!(
         catalog.json::<Value>().await.unwrap()["repositories"],
         json!(["alpha", "alpha/one", "team/app", "zeta"])
     );
-    let page = request(&s, Method::GET, "/v2/_catalog?n=3")
-        .await
-        .send()
-        .await
-        .unwrap();
+    let page = call(&s, Method::GET, "/v2/_catalog?n=3").await;
     assert_eq!(
         header(&page, "link"),
         "</v2/_catalog?n=3&last=team%2Fapp>; rel=\"next\""
     );
-    let rest = request(&s, Method::GET, "/v2/_catalog?n=3&last=team%2Fapp")
-        .await
-        .send()
-        .await
-        .unwrap();
+    let rest = call(&s, Method::GET, "/v2/_catalog?n=3&last=team%2Fapp").await;
     assert_eq!(
         rest.json::<Value>().await.unwrap()["repositories"],
         json!(["zeta"])
@@ -881,41 +717,22 @@ async fn deletes_by_tag_and_by_digest() {
     put_manifest(&s, "a", "keep", OCI_MANIFEST, manifest.as_bytes()).await;
     put_manifest(&s, "a", "drop", OCI_MANIFEST, manifest.as_bytes()).await;
 
-    let untag = request(&s, Method::DELETE, "/v2/a/manifests/drop")
-        .await
-        .send()
-        .await
-        .unwrap();
+    let untag = call(&s, Method::DELETE, "/v2/a/manifests/drop").await;
     assert_eq!(untag.status(), StatusCode::ACCEPTED);
-    let tags: Value = request(&s, Method::GET, "/v2/a/tags/list")
+    let tags: Value = call(&s, Method::GET, "/v2/a/tags/list")
         .await
-        .send()
-        .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(tags["tags"], json!(["keep"]));
 
-    let delete = request(&s, Method::DELETE, &format!("/v2/a/manifests/{digest}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let delete = call(&s, Method::DELETE, &format!("/v2/a/manifests/{digest}")).await;
     assert_eq!(delete.status(), StatusCode::ACCEPTED);
     for reference in ["keep", digest.as_str()] {
-        let get = request(&s, Method::GET, &format!("/v2/a/manifests/{reference}"))
-            .await
-            .send()
-            .await
-            .unwrap();
+        let get = call(&s, Method::GET, &format!("/v2/a/manifests/{reference}")).await;
         expect_error(get, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
     }
-    let again = request(&s, Method::DELETE, &format!("/v2/a/manifests/{digest}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let again = call(&s, Method::DELETE, &format!("/v2/a/manifests/{digest}")).await;
     expect_error(again, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
 }
 
@@ -986,7 +803,6 @@ async fn invalid_names_tags_and_digests_get_their_error_codes() {
     ];
     for (method, path, status, code) in cases {
         let response = request(&s, method.clone(), path)
-            .await
             .body("{}")
             .send()
             .await
@@ -999,17 +815,10 @@ async fn invalid_names_tags_and_digests_get_their_error_codes() {
 #[tokio::test]
 async fn metrics_count_requests_by_route_and_status() {
     let (_dir, s) = server().await;
-    request(&s, Method::GET, "/v2/").await.send().await.unwrap();
-    request(&s, Method::GET, "/v2/a/tags/list")
+    call(&s, Method::GET, "/v2/").await;
+    call(&s, Method::GET, "/v2/a/tags/list").await;
+    let text = call(&s, Method::GET, "/metrics")
         .await
-        .send()
-        .await
-        .unwrap();
-    let text = request(&s, Method::GET, "/metrics")
-        .await
-        .send()
-        .await
-        .unwrap()
         .text()
         .await
         .unwrap();
@@ -1039,11 +848,7 @@ async fn a_second_replica_finishes_an_upload_the_first_began() {
             .status(),
         StatusCode::ACCEPTED
     );
-    let status = request(&second, Method::GET, &location)
-        .await
-        .send()
-        .await
-        .unwrap();
+    let status = call(&second, Method::GET, &location).await;
     assert_eq!(header(&status, "range"), "0-21");
     assert_eq!(
         patch(
@@ -1057,17 +862,9 @@ async fn a_second_replica_finishes_an_upload_the_first_began() {
         StatusCode::ACCEPTED
     );
     let digest = sha256(b"begun on one replica, finished on another one");
-    let done = request(&second, Method::PUT, &format!("{location}?digest={digest}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let done = call(&second, Method::PUT, &format!("{location}?digest={digest}")).await;
     assert_eq!(done.status(), StatusCode::CREATED);
-    let blob = request(&first, Method::GET, &format!("/v2/team/app/blobs/{digest}"))
-        .await
-        .send()
-        .await
-        .unwrap();
+    let blob = call(&first, Method::GET, &format!("/v2/team/app/blobs/{digest}")).await;
     assert_eq!(
         blob.bytes().await.unwrap().as_ref(),
         b"begun on one replica, finished on another one"

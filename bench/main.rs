@@ -555,6 +555,14 @@ impl Table {
         }
     }
 
+    /// Adds the throughput and the p99 latency of a load run.
+    fn add_load(&mut self, row: &str, target: &str, load: &Load) {
+        let per_second = format!("{row}, {LOAD_CONNECTIONS} connections");
+        self.add(&per_second, target, load.per_second, "req/s", true);
+        let p99 = load.p99.as_secs_f64() * 1000.0;
+        self.add(&format!("{row}, p99"), target, p99, "ms", false);
+    }
+
     fn render(&self) -> String {
         let range = |values: &[f64]| {
             let min = values.iter().copied().fold(f64::INFINITY, f64::min);
@@ -724,20 +732,7 @@ async fn main() {
                 }),
             )
             .await;
-            table.add(
-                "manifest GET by tag, 64 connections",
-                target.name,
-                get.per_second,
-                "req/s",
-                true,
-            );
-            table.add(
-                "manifest GET by tag, p99",
-                target.name,
-                get.p99.as_secs_f64() * 1000.0,
-                "ms",
-                false,
-            );
+            table.add_load("manifest GET by tag", target.name, &get);
             let head = load(
                 target.addr,
                 Method::HEAD,
@@ -749,20 +744,7 @@ async fn main() {
                 }),
             )
             .await;
-            table.add(
-                "manifest HEAD by tag, 64 connections",
-                target.name,
-                head.per_second,
-                "req/s",
-                true,
-            );
-            table.add(
-                "manifest HEAD by tag, p99",
-                target.name,
-                head.p99.as_secs_f64() * 1000.0,
-                "ms",
-                false,
-            );
+            table.add_load("manifest HEAD by tag", target.name, &head);
             let tags = load(
                 target.addr,
                 Method::GET,
@@ -772,13 +754,7 @@ async fn main() {
                 }),
             )
             .await;
-            table.add(
-                "tags list (100 tags), 64 connections",
-                target.name,
-                tags.per_second,
-                "req/s",
-                true,
-            );
+            table.add_load("tags list (100 tags)", target.name, &tags);
             let pushes = small_pushes(target.addr, round).await;
             table.add(
                 "4 KiB blob pushes, 16 pushers",

@@ -67,10 +67,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // Reads of up to 2 MiB: a 256 MiB push arrives in ~130 body frames instead of ~650, which
+    // is fewer syscalls and thread hand-offs for the hashing and writing pipeline. The
+    // pipeline's queues are short (a few frames), so memory per upload stays bounded.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(options.header_read_timeout);
+        .header_read_timeout(options.header_read_timeout)
+        .max_buf_size(2 << 20);
     builder
         .http2()
         .timer(TokioTimer::new())

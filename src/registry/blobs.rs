@@ -353,7 +353,7 @@ fn millis(duration: std::time::Duration) -> i64 {
 /// Bodies up to this size are hashed inline; larger ones on a thread of their own.
 const INLINE_HASH_LIMIT: u64 = 1 << 20;
 /// How many chunks may wait for the hashing thread. Bounds memory per upload.
-const HASH_QUEUE: usize = 16;
+const HASH_QUEUE: usize = 4;
 
 /// Hashes a body on its way to the store, in the same single pass over its bytes.
 ///

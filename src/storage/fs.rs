@@ -16,7 +16,7 @@ use super::{BlobStore, ByteStream, Error, Result};
 use crate::digest::Digest;
 
 /// How many body chunks may wait for the writer thread. Bounds memory per upload.
-const WRITE_QUEUE: usize = 16;
+const WRITE_QUEUE: usize = 4;
 /// Bytes per read when streaming a blob out: few syscalls and frames, bounded memory.
 const READ_CHUNK: u64 = 1 << 20;
 /// How many read chunks may wait for the client. Bounds memory per download.

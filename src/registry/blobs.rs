@@ -91,7 +91,7 @@ impl Registry {
             && let Some(size) = self.meta.linked_blob(from, digest).await?
             && self.blobs.stat(digest).await?.is_some()
         {
-            self.meta.link_blob(name, digest, size).await?;
+            self.meta.link_blob(name, digest, size, None).await?;
             return Ok(Mount::Mounted);
         }
         Ok(Mount::Upload(self.start_upload(name).await?))
@@ -126,7 +126,7 @@ impl Registry {
             let mut hashing = Hashing::new(Hasher::new(digest.algorithm()));
             let size = self.blobs.upload_write(&id, 0, hashing.wrap(body)).await;
             let hasher = hashing.finish().await?;
-            self.commit(name, &id, size?, hasher, digest).await
+            self.commit(name, &id, size?, hasher, digest, None).await
         }
         .await;
         if res.is_err() {
@@ -203,15 +203,17 @@ impl Registry {
         let lease = self.lease(name, id).await?;
         let res = async {
             let (size, hasher) = self.write_chunk(&lease.session, declared, body).await?;
-            self.commit(name, id, size, hasher, digest).await
+            self.commit(name, id, size, hasher, digest, Some(id)).await
         }
         .await;
         match &res {
+            // The commit moved the bytes and forgot the session.
+            Ok(()) => {}
             // The client may still send the missing bytes, or retry the body.
             Err(Error::Body(_) | Error::SizeInvalid { .. }) => {
                 self.meta.upload_release(id, &lease.holder).await?
             }
-            _ => {
+            Err(_) => {
                 self.meta.upload_delete(id).await?;
                 self.blobs.upload_delete(id).await?;
             }
@@ -232,18 +234,23 @@ impl Registry {
     /// The lease is short and renewed in the background while the request lives, so a replica
     /// that dies holding it blocks the session for one lease period at most.
     async fn lease(&self, name: &str, id: &str) -> Result<Lease> {
-        self.upload_status(name, id).await?;
+        validate_name(name)?;
         let holder = uuid::Uuid::new_v4().to_string();
         let period = self.options.upload_lease;
         let now = unix_millis();
         let session = match self
             .meta
-            .upload_lease(id, &holder, now, now + millis(period))
+            .upload_lease(id, name, &holder, now, now + millis(period))
             .await?
         {
             Some(session) => session,
-            None if self.meta.upload_get(id).await?.is_some() => return Err(Error::UploadBusy),
-            None => return Err(Error::BlobUploadUnknown),
+            None => {
+                let session = self.meta.upload_get(id).await?;
+                return match session {
+                    Some(session) if session.repository == name => Err(Error::UploadBusy),
+                    _ => Err(Error::BlobUploadUnknown),
+                };
+            }
         };
         let (meta, renewed_id, renewed_holder) = (self.meta.clone(), id.to_owned(), holder.clone());
         let renewer = tokio::spawn(async move {
@@ -296,7 +303,8 @@ impl Registry {
         Ok((offset, hasher))
     }
 
-    /// Verifies the staged bytes against `digest`, then makes them visible and links them.
+    /// Verifies the staged bytes against `digest`, then makes them visible and links them,
+    /// forgetting the upload `session` (if any) in the same metadata transaction.
     async fn commit(
         &self,
         name: &str,
@@ -304,6 +312,7 @@ impl Registry {
         size: u64,
         hasher: Hasher,
         digest: &Digest,
+        session: Option<&str>,
     ) -> Result<()> {
         let computed = if hasher.algorithm() == digest.algorithm() {
             hasher.finish()
@@ -317,7 +326,7 @@ impl Registry {
             });
         }
         self.blobs.upload_commit(id, size, digest).await?;
-        self.meta.link_blob(name, digest, size).await?;
+        self.meta.link_blob(name, digest, size, session).await?;
         Ok(())
     }
 

@@ -154,8 +154,15 @@ pub enum ManifestPut {
 /// Every method is one transaction. Names and tags are validated by the caller.
 #[async_trait]
 pub trait MetaStore: Send + Sync {
-    /// Records that `repository` holds the committed blob `digest` of `size` bytes.
-    async fn link_blob(&self, repository: &str, digest: &Digest, size: u64) -> Result<()>;
+    /// Records that `repository` holds the committed blob `digest` of `size` bytes and, when the
+    /// blob came through an upload session, forgets `finished_upload` in the same transaction.
+    async fn link_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        finished_upload: Option<&str>,
+    ) -> Result<()>;
 
     /// The size of `digest` if `repository` holds it.
     async fn linked_blob(&self, repository: &str, digest: &Digest) -> Result<Option<u64>>;
@@ -167,12 +174,13 @@ pub trait MetaStore: Send + Sync {
 
     async fn upload_get(&self, id: &str) -> Result<Option<UploadSession>>;
 
-    /// Takes the session's lease for `holder` until `until_ms` (unix milliseconds), so that no
-    /// other request on any replica writes to the upload meanwhile. `None` if the session does
-    /// not exist or another holder's lease has not expired at `now_ms`.
+    /// Takes the lease of session `id` of `repository` for `holder` until `until_ms` (unix
+    /// milliseconds), so that no other request on any replica writes to the upload meanwhile.
+    /// `None` if there is no such session or another holder's lease has not expired at `now_ms`.
     async fn upload_lease(
         &self,
         id: &str,
+        repository: &str,
         holder: &str,
         now_ms: i64,
         until_ms: i64,

@@ -112,7 +112,13 @@ fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> UploadSession {
 
 #[async_trait]
 impl MetaStore for SqliteMetaStore {
-    async fn link_blob(&self, repository: &str, digest: &Digest, size: u64) -> Result<()> {
+    async fn link_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        finished_upload: Option<&str>,
+    ) -> Result<()> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let repo = repository_id(&mut tx, repository).await?;
         let now = now_secs();
@@ -131,6 +137,12 @@ impl MetaStore for SqliteMetaStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        if let Some(id) = finished_upload {
+            sqlx::query("DELETE FROM uploads WHERE id = ?1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -188,18 +200,20 @@ impl MetaStore for SqliteMetaStore {
     async fn upload_lease(
         &self,
         id: &str,
+        repository: &str,
         holder: &str,
         now_ms: i64,
         until_ms: i64,
     ) -> Result<Option<UploadSession>> {
         let row = sqlx::query(
-            "UPDATE uploads SET lease_holder = ?2, lease_until = ?4 WHERE id = ?1 AND lease_until <= ?3
+            "UPDATE uploads SET lease_holder = ?2, lease_until = ?4 WHERE id = ?1 AND lease_until <= ?3 AND repository = ?5
              RETURNING id, repository, received, hash_state",
         )
         .bind(id)
         .bind(holder)
         .bind(now_ms)
         .bind(until_ms)
+        .bind(repository)
         .fetch_optional(&self.writer)
         .await?;
         Ok(row.as_ref().map(session_from_row))

@@ -142,8 +142,8 @@ fn record(content: &'static [u8], subject: Option<Digest>, artifact_type: &str) 
 async fn meta_store_suite(store: &dyn MetaStore) {
     let layer = sha256(b"layer");
     assert_eq!(store.linked_blob("a", &layer).await.unwrap(), None);
-    store.link_blob("a", &layer, 5).await.unwrap();
-    store.link_blob("a", &layer, 5).await.unwrap();
+    store.link_blob("a", &layer, 5, None).await.unwrap();
+    store.link_blob("a", &layer, 5, None).await.unwrap();
     assert_eq!(store.linked_blob("a", &layer).await.unwrap(), Some(5));
     assert_eq!(store.linked_blob("b", &layer).await.unwrap(), None);
 
@@ -156,16 +156,21 @@ async fn meta_store_suite(store: &dyn MetaStore) {
         hash_state: vec![1, 2],
     };
     store.upload_insert(&session).await.unwrap();
+    let other_repository = store.upload_lease("s1", "b", "h0", 0, 100).await.unwrap();
+    assert!(
+        other_repository.is_none(),
+        "a session belongs to its repository"
+    );
     assert!(
         store
-            .upload_lease("s1", "h1", 100, 200)
+            .upload_lease("s1", "a", "h1", 100, 200)
             .await
             .unwrap()
             .is_some()
     );
     assert!(
         store
-            .upload_lease("s1", "h2", 150, 250)
+            .upload_lease("s1", "a", "h2", 150, 250)
             .await
             .unwrap()
             .is_none()
@@ -174,7 +179,7 @@ async fn meta_store_suite(store: &dyn MetaStore) {
     assert!(!store.upload_renew("s1", "h2", 400).await.unwrap());
     assert!(
         store
-            .upload_lease("s1", "h2", 250, 350)
+            .upload_lease("s1", "a", "h2", 250, 350)
             .await
             .unwrap()
             .is_none(),
@@ -183,14 +188,14 @@ async fn meta_store_suite(store: &dyn MetaStore) {
     assert!(!store.upload_advance("s1", "h2", 99, &[9]).await.unwrap());
     assert!(store.upload_advance("s1", "h1", 42, &[3]).await.unwrap());
     let leased = store
-        .upload_lease("s1", "h2", 150, 250)
+        .upload_lease("s1", "a", "h2", 150, 250)
         .await
         .unwrap()
         .unwrap();
     assert_eq!((leased.offset, leased.hash_state), (42, vec![3]));
     assert!(
         store
-            .upload_lease("s1", "h3", 251, 300)
+            .upload_lease("s1", "a", "h3", 251, 300)
             .await
             .unwrap()
             .is_some(),
@@ -203,7 +208,7 @@ async fn meta_store_suite(store: &dyn MetaStore) {
     store.upload_release("s1", "h2").await.unwrap();
     assert!(
         store
-            .upload_lease("s1", "h4", 260, 300)
+            .upload_lease("s1", "a", "h4", 260, 300)
             .await
             .unwrap()
             .is_none(),
@@ -212,17 +217,25 @@ async fn meta_store_suite(store: &dyn MetaStore) {
     store.upload_release("s1", "h3").await.unwrap();
     assert!(
         store
-            .upload_lease("s1", "h4", 260, 300)
+            .upload_lease("s1", "a", "h4", 260, 300)
             .await
             .unwrap()
             .is_some()
     );
+    // Linking the blob an upload produced forgets the session in the same transaction.
+    let finished = UploadSession {
+        id: "s2".into(),
+        ..session.clone()
+    };
+    store.upload_insert(&finished).await.unwrap();
+    store.link_blob("a", &layer, 5, Some("s2")).await.unwrap();
+    assert!(store.upload_get("s2").await.unwrap().is_none());
     assert!(store.upload_delete("s1").await.unwrap());
     assert!(!store.upload_delete("s1").await.unwrap());
     assert!(store.upload_get("s1").await.unwrap().is_none());
     assert!(
         store
-            .upload_lease("s1", "h5", 0, 1)
+            .upload_lease("s1", "a", "h5", 0, 1)
             .await
             .unwrap()
             .is_none()
@@ -347,7 +360,10 @@ async fn meta_store_suite(store: &dyn MetaStore) {
     );
 
     // Only repositories holding a manifest are listed.
-    store.link_blob("only-blobs", &layer, 5).await.unwrap();
+    store
+        .link_blob("only-blobs", &layer, 5, None)
+        .await
+        .unwrap();
     assert_eq!(store.repositories(None, 10).await.unwrap(), ["a"]);
     assert!(store.unlink_blob("a", &layer).await.unwrap());
     assert!(!store.unlink_blob("a", &layer).await.unwrap());

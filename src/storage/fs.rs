@@ -102,10 +102,13 @@ impl BlobStore for FsBlobStore {
         let writer = tokio::task::spawn_blocking(move || -> io::Result<u64> {
             let mut file = file;
             let mut written = 0u64;
+            let mut writeback = Writeback::default();
             while let Some(chunk) = rx.blocking_recv() {
                 file.write_all(&chunk)?;
                 written += chunk.len() as u64;
+                writeback.wrote(&file, chunk.len() as u64)?;
             }
+            writeback.finish(&file)?;
             Ok(written)
         });
         let mut body_error = None;
@@ -170,6 +173,58 @@ impl BlobStore for FsBlobStore {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::Io(e)),
             _ => Ok(()),
         }
+    }
+}
+
+/// Starts writeback of a large upload while it is still arriving: every `WRITEBACK_STEP`
+/// bytes a helper thread `fdatasync`s a clone of the file, so that the fsync of the commit
+/// waits only for the tail instead of the whole blob. Requests coalesce while a sync runs.
+#[derive(Default)]
+struct Writeback {
+    written: u64,
+    since_sync: u64,
+    requests: Option<std::sync::mpsc::SyncSender<()>>,
+}
+
+/// Bytes written between two background syncs; also the least a request must have written for
+/// its tail to be synced in the background when it ends (a chunk of a chunked upload).
+const WRITEBACK_STEP: u64 = 16 << 20;
+
+impl Writeback {
+    fn wrote(&mut self, file: &File, len: u64) -> io::Result<()> {
+        self.written += len;
+        self.since_sync += len;
+        if self.since_sync < WRITEBACK_STEP {
+            return Ok(());
+        }
+        self.request(file)
+    }
+
+    /// At the end of a request: syncs the rest in the background if the request was large.
+    fn finish(&mut self, file: &File) -> io::Result<()> {
+        if self.since_sync > 0 && self.written >= WRITEBACK_STEP / 2 {
+            return self.request(file);
+        }
+        Ok(())
+    }
+
+    fn request(&mut self, file: &File) -> io::Result<()> {
+        self.since_sync = 0;
+        if self.requests.is_none() {
+            let clone = file.try_clone()?;
+            let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+            // Best effort: the commit's fsync is what makes the blob durable, and reports errors.
+            tokio::task::spawn_blocking(move || {
+                while rx.recv().is_ok() {
+                    let _ = clone.sync_data();
+                }
+            });
+            self.requests = Some(tx);
+        }
+        if let Some(requests) = &self.requests {
+            let _ = requests.try_send(());
+        }
+        Ok(())
     }
 }
 

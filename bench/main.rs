@@ -555,6 +555,17 @@ impl Table {
         }
     }
 
+    /// Adds the rate of one 256 MiB transfer that took `elapsed`.
+    fn add_transfer(&mut self, row: &str, target: &str, elapsed: Duration) {
+        self.add(
+            row,
+            target,
+            mib_per_second(BIG_BLOB, elapsed),
+            "MiB/s",
+            true,
+        );
+    }
+
     /// Adds the throughput and the p99 latency of a load run.
     fn add_load(&mut self, row: &str, target: &str, load: &Load) {
         let per_second = format!("{row}, {LOAD_CONNECTIONS} connections");
@@ -657,12 +668,10 @@ async fn main() {
             settle();
             let start = Instant::now();
             push_blob(&mut conn, &format!("{repo}-mono"), &blob, &digest, None).await;
-            table.add(
+            table.add_transfer(
                 "256 MiB blob push, monolithic",
                 target.name,
-                mib_per_second(BIG_BLOB, start.elapsed()),
-                "MiB/s",
-                true,
+                start.elapsed(),
             );
             settle();
             let start = Instant::now();
@@ -675,12 +684,10 @@ async fn main() {
                 Some(CHUNK),
             )
             .await;
-            table.add(
+            table.add_transfer(
                 "256 MiB blob push, 8 MiB chunks",
                 target.name,
-                mib_per_second(BIG_BLOB, start.elapsed()),
-                "MiB/s",
-                true,
+                start.elapsed(),
             );
             settle();
             let start = Instant::now();
@@ -689,13 +696,7 @@ async fn main() {
             let elapsed = start.elapsed();
             assert_eq!((status, len), (StatusCode::OK, BIG_BLOB));
             assert_eq!(sha256(&sink), digest);
-            table.add(
-                "256 MiB blob pull",
-                target.name,
-                mib_per_second(BIG_BLOB, elapsed),
-                "MiB/s",
-                true,
-            );
+            table.add_transfer("256 MiB blob pull", target.name, elapsed);
         }
     }
     for target in targets.iter().filter(|_| wanted("blobs")) {

@@ -128,16 +128,14 @@ pub async fn finish(
     name: &str,
     id: &str,
     query: &Query,
-    headers: &HeaderMap,
     body: Body,
 ) -> ApiResult {
     let digest = parse_digest(query.get("digest").ok_or(ApiError::DigestMissing)?)?;
-    let declared = header_str(headers, &header::CONTENT_LENGTH).and_then(|v| v.parse().ok());
     let _in_progress = UploadInProgress::start();
     let body = body::stream(body, state.body_idle_timeout);
     state
         .registry
-        .finish_upload(name, id, &digest, declared, body)
+        .finish_upload(name, id, &digest, body)
         .await?;
     Ok(created(name, &digest))
 }

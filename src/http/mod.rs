@@ -113,7 +113,7 @@ async fn call(
             blobs::patch(state, &name, &id, headers, body).await
         }
         (&Method::PUT, Endpoint::Upload { name, id }) => {
-            blobs::finish(state, &name, &id, &query, headers, body).await
+            blobs::finish(state, &name, &id, &query, body).await
         }
         (&Method::DELETE, Endpoint::Upload { name, id }) => blobs::cancel(state, &name, &id).await,
         _ => Err(ApiError::MethodNotAllowed),

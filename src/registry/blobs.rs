@@ -191,28 +191,26 @@ impl Registry {
 
     /// Completes an upload (`PUT ?digest=`), with an optional last chunk in `body`. The blob
     /// becomes visible only if everything received hashes to `digest`; otherwise the session is
-    /// dropped and nothing is stored.
+    /// dropped and nothing is stored. (The last chunk's length is the HTTP layer's business:
+    /// `Content-Length` framing already refuses a short body.)
     pub async fn finish_upload(
         &self,
         name: &str,
         id: &str,
         digest: &Digest,
-        declared: Option<u64>,
         body: ByteStream<'_>,
     ) -> Result<()> {
         let lease = self.lease(name, id).await?;
         let res = async {
-            let (size, hasher) = self.write_chunk(&lease.session, declared, body).await?;
+            let (size, hasher) = self.write_chunk(&lease.session, None, body).await?;
             self.commit(name, id, size, hasher, digest, Some(id)).await
         }
         .await;
         match &res {
             // The commit moved the bytes and forgot the session.
             Ok(()) => {}
-            // The client may still send the missing bytes, or retry the body.
-            Err(Error::Body(_) | Error::SizeInvalid { .. }) => {
-                self.meta.upload_release(id, &lease.holder).await?
-            }
+            // The client may retry the body.
+            Err(Error::Body(_)) => self.meta.upload_release(id, &lease.holder).await?,
             Err(_) => {
                 self.meta.upload_delete(id).await?;
                 self.blobs.upload_delete(id).await?;

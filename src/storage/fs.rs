@@ -101,15 +101,13 @@ impl BlobStore for FsBlobStore {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(WRITE_QUEUE);
         let writer = tokio::task::spawn_blocking(move || -> io::Result<u64> {
             let mut file = file;
-            let mut written = 0u64;
             let mut writeback = Writeback::default();
             while let Some(chunk) = rx.blocking_recv() {
                 file.write_all(&chunk)?;
-                written += chunk.len() as u64;
                 writeback.wrote(&file, chunk.len() as u64)?;
             }
             writeback.finish(&file)?;
-            Ok(written)
+            Ok(writeback.written)
         });
         let mut body_error = None;
         let head = futures_util::stream::iter([Ok(first), Ok(second)]);
@@ -181,6 +179,7 @@ impl BlobStore for FsBlobStore {
 /// waits only for the tail instead of the whole blob. Requests coalesce while a sync runs.
 #[derive(Default)]
 struct Writeback {
+    /// Bytes this request has written.
     written: u64,
     since_sync: u64,
     requests: Option<std::sync::mpsc::SyncSender<()>>,

@@ -140,6 +140,10 @@ async fn stalled_upload_body_is_cut_off_and_loses_nothing() {
     let path = location.clone();
     let (reply, waited) = tokio::task::spawn_blocking(move || {
         let mut stream = TcpStream::connect(addr).unwrap();
+        // A server that never hangs up fails the test instead of hanging it.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
         write!(
             stream,
             "PATCH {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789"
@@ -174,6 +178,10 @@ async fn connection_that_never_finishes_its_headers_is_closed() {
     let addr = s.addr;
     let waited = tokio::task::spawn_blocking(move || {
         let mut stream = TcpStream::connect(addr).unwrap();
+        // A server that never hangs up fails the test instead of hanging it.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(15)))
+            .unwrap();
         stream
             .write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n")
             .unwrap();

@@ -19,6 +19,7 @@ pub struct Config {
     /// TLS, when both a certificate chain and a key (PEM) are given; plain HTTP otherwise.
     pub tls: Option<TlsConfig>,
     pub timeouts: Timeouts,
+    pub auth: AuthConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -57,6 +58,67 @@ impl Default for Config {
             log_format: LogFormat::Text,
             tls: None,
             timeouts: Timeouts::default(),
+            auth: AuthConfig::default(),
+        }
+    }
+}
+
+/// Access control: tokens, projects and login limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The token service's name: the `service` of challenges and the `aud` of tokens.
+    pub service: String,
+    /// The `iss` of tokens.
+    pub issuer: String,
+    /// The token endpoint's absolute URL, as clients must reach it (behind a load balancer, its
+    /// public address). Empty: derived from each request's `Host` header.
+    pub realm: String,
+    /// Seconds a registry token is valid.
+    pub token_ttl_secs: u64,
+    /// Seconds a refresh token (what `docker login` keeps) is valid.
+    pub refresh_ttl_secs: u64,
+    /// A push into a project that does not exist creates it, with the pusher as its admin.
+    pub auto_create_projects: bool,
+    /// Failed logins allowed per user name within the window.
+    pub login_failures_per_user: u32,
+    /// Failed logins allowed per client address within the window.
+    pub login_failures_per_address: u32,
+    pub login_window_secs: u64,
+    /// The bootstrap password of `admin` (from `BERTH_ADMIN_PASSWORD`, never from the file).
+    #[serde(skip)]
+    pub admin_password: Option<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> AuthConfig {
+        AuthConfig {
+            service: "berth".into(),
+            issuer: "berth".into(),
+            realm: String::new(),
+            token_ttl_secs: 300,
+            refresh_ttl_secs: 7 * 24 * 3600,
+            auto_create_projects: false,
+            login_failures_per_user: 10,
+            login_failures_per_address: 50,
+            login_window_secs: 300,
+            admin_password: None,
+        }
+    }
+}
+
+impl AuthConfig {
+    pub fn settings(&self) -> crate::auth::Settings {
+        crate::auth::Settings {
+            service: self.service.clone(),
+            issuer: self.issuer.clone(),
+            token_ttl: Duration::from_secs(self.token_ttl_secs),
+            refresh_ttl: Duration::from_secs(self.refresh_ttl_secs),
+            auto_create_projects: self.auto_create_projects,
+            login_failures_per_user: self.login_failures_per_user,
+            login_failures_per_address: self.login_failures_per_address,
+            login_window: Duration::from_secs(self.login_window_secs),
+            admin_password: self.admin_password.clone(),
         }
     }
 }

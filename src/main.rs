@@ -10,6 +10,8 @@ use berth::config::{Config, LogFormat, TlsConfig};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod admin;
+
 #[derive(Parser)]
 #[command(
     name = "berth",
@@ -25,21 +27,20 @@ struct Cli {
 enum Command {
     /// Run the registry server.
     Serve(ServeArgs),
+    /// Manage projects, users, members, robot accounts, CI tokens, the audit log and keys,
+    /// directly on the stores (the server may be running).
+    Admin(admin::AdminArgs),
 }
 
 /// Flags override environment variables, which override the config file, which overrides the
 /// defaults.
 #[derive(Args)]
 struct ServeArgs {
-    /// TOML configuration file.
-    #[arg(long, env = "BERTH_CONFIG")]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    stores: StoreArgs,
     /// Address to listen on [default: 127.0.0.1:5000].
     #[arg(long, env = "BERTH_LISTEN")]
     listen: Option<SocketAddr>,
-    /// Data directory for blobs and metadata [default: ./berth-data].
-    #[arg(long, env = "BERTH_DATA_DIR")]
-    data_dir: Option<PathBuf>,
     /// Log format [default: text].
     #[arg(long, env = "BERTH_LOG_FORMAT")]
     log_format: Option<LogFormat>,
@@ -49,12 +50,41 @@ struct ServeArgs {
     /// PEM private key.
     #[arg(long, env = "BERTH_TLS_KEY", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// A push into a project that does not exist creates it [default: false].
+    #[arg(long, env = "BERTH_AUTO_CREATE_PROJECTS")]
+    auto_create_projects: Option<bool>,
+}
+
+/// Where the configuration and the stores are.
+#[derive(Args)]
+struct StoreArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "BERTH_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory for blobs and metadata [default: ./berth-data].
+    #[arg(long, env = "BERTH_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The configuration: file, then environment and flags. The bootstrap password of `admin`
+    /// comes only from `BERTH_ADMIN_PASSWORD`, never from a flag that `ps` would show.
+    fn load(self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        config.data_dir = self.data_dir.unwrap_or(config.data_dir);
+        config.auth.admin_password = std::env::var("BERTH_ADMIN_PASSWORD").ok();
+        Ok(config)
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
         Command::Serve(args) => serve(args),
+        Command::Admin(args) => admin::run(args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -66,12 +96,11 @@ fn main() -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = match &args.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default(),
-    };
+    let mut config = args.stores.load()?;
     config.listen = args.listen.unwrap_or(config.listen);
-    config.data_dir = args.data_dir.unwrap_or(config.data_dir);
+    config.auth.auto_create_projects = args
+        .auto_create_projects
+        .unwrap_or(config.auth.auto_create_projects);
     config.log_format = args.log_format.unwrap_or(config.log_format);
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = Some(TlsConfig { cert, key });

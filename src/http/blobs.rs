@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::metrics::UploadInProgress;
 use super::{ApiResult, AppState, DOCKER_CONTENT_DIGEST, Query, body, header_str, header_value};
+use crate::auth::{Action, Caller, Target};
 use crate::digest::Digest;
 use crate::registry::{BlobRange, Mount, UploadState};
 
@@ -62,8 +63,10 @@ pub async fn get(
 }
 
 /// `DELETE /v2/<name>/blobs/<digest>`: 202; the blob leaves the repository.
-pub async fn delete(state: &AppState, name: &str, digest: &Digest) -> ApiResult {
+pub async fn delete(state: &AppState, caller: &Caller, name: &str, digest: &Digest) -> ApiResult {
     state.registry.delete_blob(name, digest).await?;
+    let target = Target::repository(name, Some(digest.to_string())).with_detail("blob");
+    state.access.audit_caller(caller, "delete", target).await;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -71,10 +74,22 @@ pub async fn delete(state: &AppState, name: &str, digest: &Digest) -> ApiResult 
 /// - `?mount=<digest>&from=<repo>`: 201 when mounted, else 202 with a new session;
 /// - `?digest=<digest>` with the whole blob as body: 201 (monolithic upload);
 /// - no query: 202 with `Location` of a new session.
-pub async fn start(state: &AppState, name: &str, query: &Query, body: Body) -> ApiResult {
+///
+/// A mount needs `pull` on `from`; without it, the client gets a new session instead.
+pub async fn start(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    query: &Query,
+    body: Body,
+) -> ApiResult {
+    state.access.ensure_project(caller, name).await?;
     if let Some(mount) = query.get("mount") {
         let digest = parse_digest(mount)?;
-        let from = query.get("from").unwrap_or("");
+        let from = query
+            .get("from")
+            .filter(|from| caller.may(from, Action::Pull))
+            .unwrap_or("");
         return match state.registry.mount_blob(name, &digest, from).await? {
             Mount::Mounted => Ok(created(name, &digest)),
             Mount::Upload(upload) => Ok(session(StatusCode::ACCEPTED, name, &upload)),

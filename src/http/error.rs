@@ -3,8 +3,10 @@
 //!
 //! The code catalogue follows the spec's "Error Codes" table, plus Distribution's `TAG_INVALID`,
 //! `RANGE_INVALID`, `PAGINATION_NUMBER_INVALID` and `UNKNOWN` (see Distribution's
-//! `registry/api/errcode/register.go`). Internal errors never reach the client: it sees
-//! `UNKNOWN` and the server logs the cause.
+//! `registry/api/errcode/register.go`), and Distribution's `UNAUTHORIZED`, `DENIED` and
+//! `TOOMANYREQUESTS` for access. The management API (`/api/v1`) adds `INVALID_REQUEST`,
+//! `NOT_FOUND` and `CONFLICT` in the same body shape. Internal errors never reach the client: it
+//! sees `UNKNOWN` and the server logs the cause.
 
 use std::io;
 
@@ -13,13 +15,15 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::registry;
+use crate::{auth, registry};
 
 /// Why an API request failed: the registry's errors plus those of HTTP parsing.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(transparent)]
     Registry(#[from] registry::Error),
+    #[error(transparent)]
+    Auth(#[from] auth::Error),
     /// No API endpoint has this path.
     #[error("no such endpoint")]
     NotFound,
@@ -48,6 +52,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn oci_code(&self) -> &'static str {
+        use auth::Error as A;
         use registry::Error as R;
         match self {
             ApiError::Registry(e) => match e {
@@ -65,6 +70,15 @@ impl ApiError {
                 R::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
                 R::Storage(_) => "UNKNOWN",
             },
+            ApiError::Auth(e) => match e {
+                A::Unauthenticated | A::BadToken(_) | A::InsufficientScope(_) => "UNAUTHORIZED",
+                A::Denied(_) => "DENIED",
+                A::TooManyRequests(_) => "TOOMANYREQUESTS",
+                A::Invalid(_) => "INVALID_REQUEST",
+                A::NotFound(_) => "NOT_FOUND",
+                A::Conflict(_) => "CONFLICT",
+                A::Internal(_) | A::Storage(_) => "UNKNOWN",
+            },
             ApiError::NotFound | ApiError::MethodNotAllowed => "UNSUPPORTED",
             ApiError::ContentRangeInvalid(_) => "BLOB_UPLOAD_INVALID",
             ApiError::DigestMissing => "DIGEST_INVALID",
@@ -76,6 +90,7 @@ impl ApiError {
     }
 
     pub fn status(&self) -> StatusCode {
+        use auth::Error as A;
         use registry::Error as R;
         match self {
             ApiError::Registry(e) => match e {
@@ -96,6 +111,17 @@ impl ApiError {
                 }
                 R::UploadBusy => StatusCode::CONFLICT,
                 R::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            ApiError::Auth(e) => match e {
+                A::Unauthenticated | A::BadToken(_) | A::InsufficientScope(_) => {
+                    StatusCode::UNAUTHORIZED
+                }
+                A::Denied(_) => StatusCode::FORBIDDEN,
+                A::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+                A::Invalid(_) => StatusCode::BAD_REQUEST,
+                A::NotFound(_) => StatusCode::NOT_FOUND,
+                A::Conflict(_) => StatusCode::CONFLICT,
+                A::Internal(_) | A::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::NotFound | ApiError::NotAcceptable(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -128,6 +154,11 @@ impl IntoResponse for ApiError {
             response
                 .extensions_mut()
                 .insert(InternalError(error_chain(&self)));
+        }
+        if let ApiError::Auth(auth::Error::TooManyRequests(seconds)) = self {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
         }
         if let ApiError::Registry(registry::Error::RangeNotSatisfiable { size }) = self {
             let value = format!("bytes */{size}")

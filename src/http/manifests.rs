@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::{ApiResult, AppState, DOCKER_CONTENT_DIGEST, Query, header_str, header_value};
+use crate::auth::{Caller, Target};
 use crate::digest::Digest;
 use crate::registry::names::Reference;
 use crate::registry::{OCI_INDEX, Page};
@@ -54,6 +55,7 @@ pub async fn get(
 /// `Location`, `Docker-Content-Digest`, and `OCI-Subject` when the manifest has a subject.
 pub async fn put(
     state: &AppState,
+    caller: &Caller,
     name: &str,
     reference: &Reference,
     headers: &HeaderMap,
@@ -73,11 +75,26 @@ pub async fn put(
         Err(e) => return Err(ApiError::ManifestBody(std::io::Error::other(e))),
     };
     let content_type = header_str(headers, &header::CONTENT_TYPE);
+    state.access.ensure_project(caller, name).await?;
     let put = state
         .registry
         .put_manifest(name, reference, content_type, content)
         .await?;
     let digest = put.digest.to_string();
+    let tag = match reference {
+        Reference::Tag(tag) => Some(tag.as_str()),
+        Reference::Digest(_) => None,
+    };
+    let mut target = Target::repository(name, Some(digest.clone()));
+    if let Some(tag) = tag {
+        target = target.with_detail(&format!("tag {tag}"));
+    }
+    state.access.audit_caller(caller, "push", target).await;
+    if let (Some(tag), Some(from)) = (tag, &put.moved_from) {
+        let target = Target::repository(name, Some(digest.clone()))
+            .with_detail(&format!("tag {tag} moved from {from}"));
+        state.access.audit_caller(caller, "tag.move", target).await;
+    }
     let mut response = (
         StatusCode::CREATED,
         [
@@ -100,8 +117,18 @@ pub async fn put(
 
 /// `DELETE /v2/<name>/manifests/<reference>`: 202. By digest the manifest and its tags go; by
 /// tag only the tag.
-pub async fn delete(state: &AppState, name: &str, reference: &Reference) -> ApiResult {
+pub async fn delete(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    reference: &Reference,
+) -> ApiResult {
     state.registry.delete_manifest(name, reference).await?;
+    let target = match reference {
+        Reference::Tag(tag) => Target::repository(name, None).with_detail(&format!("tag {tag}")),
+        Reference::Digest(digest) => Target::repository(name, Some(digest.to_string())),
+    };
+    state.access.audit_caller(caller, "delete", target).await;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -115,9 +142,14 @@ pub async fn tags(state: &AppState, name: &str, query: &Query) -> ApiResult {
 }
 
 /// `GET /v2/_catalog?n=<n>&last=<name>`: `{"repositories"}` in lexical order, paginated alike.
-pub async fn catalog(state: &AppState, query: &Query) -> ApiResult {
+/// Only repositories of projects the caller may see are listed.
+pub async fn catalog(state: &AppState, caller: &Caller, query: &Query) -> ApiResult {
     let (n, last) = (page_size(query)?, query.get("last"));
-    let page = state.registry.catalog(last, n).await?;
+    let visible = state.access.visible_projects(caller).await?;
+    let page = state
+        .registry
+        .catalog(last, n, &|name| visible.shows(name))
+        .await?;
     let link = next_link("/v2/_catalog", n, &page);
     Ok(listing(json!({"repositories": page.items}), link))
 }

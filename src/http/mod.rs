@@ -4,12 +4,15 @@
 //! are thin: parse the request, call one `Registry` method, map the result. Every error
 //! response is produced by `error.rs`.
 
+mod api;
+pub mod auth;
 mod blobs;
 mod body;
 pub mod error;
 mod manifests;
 pub mod metrics;
 mod router;
+mod token;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +31,7 @@ pub use router::Endpoint;
 use error::ApiError;
 use router::ParseError;
 
+use crate::auth::{Access, Caller};
 use crate::registry::Registry;
 
 const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
@@ -37,17 +41,25 @@ const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-conten
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Registry,
+    pub access: Access,
+    /// The token endpoint's public URL; empty to derive it from each request's `Host`.
+    pub realm: String,
+    /// Whether clients reach berth over HTTPS (for the derived realm).
+    pub tls: bool,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// How long an upload body may send nothing before the request fails.
     pub body_idle_timeout: Duration,
 }
 
-/// The whole HTTP API: `/v2/…` and `/metrics`.
+/// The whole HTTP API: `/v2/…`, the token endpoint `/auth/token`, the management API
+/// `/api/v1/…` and `/metrics`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v2", any(dispatch))
         .route("/v2/", any(dispatch))
         .route("/v2/{*path}", any(dispatch))
+        .route("/auth/token", get(token::get).post(token::post))
+        .nest("/api/v1", api::router())
         .route("/metrics", get(metrics::render))
         .with_state(Arc::new(state))
         .layer(axum::middleware::from_fn(metrics::track))
@@ -58,11 +70,29 @@ pub fn router(state: AppState) -> Router {
 type Shared = State<Arc<AppState>>;
 type ApiResult = Result<Response, ApiError>;
 
-/// Parses the path into an `Endpoint` and calls its handler.
+/// Parses the path into an `Endpoint`, authorizes the request and calls its handler.
 async fn dispatch(state: Shared, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let (label, res) = match Endpoint::parse(parts.uri.path()) {
-        Ok(endpoint) => (endpoint.label(), call(&state, endpoint, &parts, body).await),
+        Ok(endpoint) => {
+            let label = endpoint.label();
+            let need = auth::need(&parts.method, &endpoint);
+            let token = auth::bearer(&parts.headers);
+            let address = auth::client_address(&parts);
+            match state.access.authorize(token, &need, address).await {
+                Ok(caller) => (label, call(&state, endpoint, &parts, caller, body).await),
+                Err(e) => {
+                    let challenge = auth::challenge(&state, &parts, &need, &e);
+                    let mut response = ApiError::Auth(e).into_response();
+                    if response.status() == axum::http::StatusCode::UNAUTHORIZED {
+                        response
+                            .headers_mut()
+                            .insert(header::WWW_AUTHENTICATE, challenge);
+                    }
+                    (label, Ok(response))
+                }
+            }
+        }
         Err(ParseError::NotFound) => ("unknown", Err(ApiError::NotFound)),
         Err(ParseError::Invalid(e)) => ("invalid", Err(ApiError::Registry(e))),
     };
@@ -78,6 +108,7 @@ async fn call(
     state: &AppState,
     endpoint: Endpoint,
     parts: &axum::http::request::Parts,
+    caller: Caller,
     body: Body,
 ) -> ApiResult {
     let query = Query::parse(parts.uri.query());
@@ -85,16 +116,16 @@ async fn call(
     let head = parts.method == Method::HEAD;
     match (&parts.method, endpoint) {
         (&Method::GET | &Method::HEAD, Endpoint::Base) => Ok(base()),
-        (&Method::GET, Endpoint::Catalog) => manifests::catalog(state, &query).await,
+        (&Method::GET, Endpoint::Catalog) => manifests::catalog(state, &caller, &query).await,
         (&Method::GET, Endpoint::Tags { name }) => manifests::tags(state, &name, &query).await,
         (&Method::GET | &Method::HEAD, Endpoint::Manifest { name, reference }) => {
             manifests::get(state, &name, &reference, headers, head).await
         }
         (&Method::PUT, Endpoint::Manifest { name, reference }) => {
-            manifests::put(state, &name, &reference, headers, body).await
+            manifests::put(state, &caller, &name, &reference, headers, body).await
         }
         (&Method::DELETE, Endpoint::Manifest { name, reference }) => {
-            manifests::delete(state, &name, &reference).await
+            manifests::delete(state, &caller, &name, &reference).await
         }
         (&Method::GET, Endpoint::Referrers { name, digest }) => {
             manifests::referrers(state, &name, &digest, &query).await
@@ -103,10 +134,10 @@ async fn call(
             blobs::get(state, &name, &digest, headers, head).await
         }
         (&Method::DELETE, Endpoint::Blob { name, digest }) => {
-            blobs::delete(state, &name, &digest).await
+            blobs::delete(state, &caller, &name, &digest).await
         }
         (&Method::POST, Endpoint::Uploads { name }) => {
-            blobs::start(state, &name, &query, body).await
+            blobs::start(state, &caller, &name, &query, body).await
         }
         (&Method::GET, Endpoint::Upload { name, id }) => blobs::status(state, &name, &id).await,
         (&Method::PATCH, Endpoint::Upload { name, id }) => {
@@ -141,6 +172,14 @@ impl Query {
         self.0
             .iter()
             .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeated parameter, in order.
+    fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.0
+            .iter()
+            .filter(move |(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
 }

@@ -30,6 +30,8 @@ pub struct PutManifest {
     pub digest: Digest,
     /// The `subject` the manifest names, echoed as `OCI-Subject`.
     pub subject: Option<Digest>,
+    /// When pushed by tag: the manifest the tag pointed at before, if it pointed elsewhere.
+    pub moved_from: Option<Digest>,
 }
 
 /// One page of a lexically ordered listing.
@@ -90,9 +92,10 @@ impl Registry {
             tag,
         };
         match self.meta.put_manifest(name, manifest).await? {
-            ManifestPut::Stored => Ok(PutManifest {
+            ManifestPut::Stored { moved_from } => Ok(PutManifest {
                 digest,
                 subject: parsed.subject,
+                moved_from,
             }),
             ManifestPut::MissingReference(missing) => Err(Error::ManifestBlobUnknown(missing)),
         }
@@ -130,10 +133,27 @@ impl Registry {
         Ok(page(tags, limit))
     }
 
-    /// A page of repository names in lexical order.
-    pub async fn catalog(&self, last: Option<&str>, n: Option<u32>) -> Result<Page> {
+    /// A page of the repository names for which `shows` holds, in lexical order.
+    pub async fn catalog(
+        &self,
+        last: Option<&str>,
+        n: Option<u32>,
+        shows: &(dyn Fn(&str) -> bool + Sync),
+    ) -> Result<Page> {
         let limit = n.unwrap_or(PAGE_MAX).min(PAGE_MAX);
-        let names = self.meta.repositories(last, limit + 1).await?;
+        let mut names = Vec::new();
+        let mut cursor = last.map(str::to_owned);
+        // Read past hidden names a page at a time until one more than a page is visible.
+        while names.len() <= limit as usize {
+            let batch = self.meta.repositories(cursor.as_deref(), limit + 1).await?;
+            let done = batch.len() <= limit as usize;
+            cursor = batch.last().cloned();
+            names.extend(batch.into_iter().filter(|name| shows(name)));
+            if done {
+                break;
+            }
+        }
+        names.truncate(limit as usize + 1);
         Ok(page(names, limit))
     }
 

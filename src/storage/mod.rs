@@ -8,6 +8,7 @@
 //! only after its digest has been verified and the bytes are atomically in place, and the
 //! metadata store is the source of truth for what a repository contains.
 
+pub mod access;
 pub mod fs;
 pub mod sqlite;
 
@@ -144,7 +145,8 @@ pub struct Referrer {
 /// Outcome of storing a manifest.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ManifestPut {
-    Stored,
+    /// Stored; `moved_from` is the manifest the tag pointed at before, if it pointed elsewhere.
+    Stored { moved_from: Option<Digest> },
     /// A referenced blob or child manifest is not in the repository; nothing was stored.
     MissingReference(Digest),
 }

@@ -263,7 +263,7 @@ async fn meta_store_suite(store: &dyn MetaStore) {
     };
     assert_eq!(
         store.put_manifest("a", stored).await.unwrap(),
-        ManifestPut::Stored
+        ManifestPut::Stored { moved_from: None }
     );
     assert_eq!(
         store
@@ -300,7 +300,7 @@ async fn meta_store_suite(store: &dyn MetaStore) {
     };
     assert_eq!(
         store.put_manifest("a", put).await.unwrap(),
-        ManifestPut::Stored
+        ManifestPut::Stored { moved_from: None }
     );
     let put = NewManifest {
         record: &index,

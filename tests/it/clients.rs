@@ -11,7 +11,9 @@ use oci_client::{Client, Reference};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::support::{BerthProcess, go_image_context, run, run_in};
+use crate::support::{
+    ADMIN_PASSWORD, BerthProcess, admin_creds, docker_login, go_image_context, run, run_in,
+};
 
 /// Builds the Go test image with the Docker engine under `tag`.
 async fn docker_build(tag: &str, greeting: &str) {
@@ -21,7 +23,9 @@ async fn docker_build(tag: &str, greeting: &str) {
 
 async fn manifest_json(berth: &BerthProcess, name: &str, reference: &str) -> Value {
     let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
-    reqwest::Client::new()
+    berth
+        .client()
+        .await
         .get(format!(
             "http://{}/v2/{name}/manifests/{reference}",
             berth.host()
@@ -38,11 +42,13 @@ async fn manifest_json(berth: &BerthProcess, name: &str, reference: &str) -> Val
 #[tokio::test(flavor = "multi_thread")]
 async fn docker_push_remove_pull_and_run() {
     let berth = BerthProcess::start().await;
+    let config = docker_login(&berth.host()).await;
+    let config = config.path().to_str().unwrap();
     let image = format!("{}/team/greeter:v1.0.0", berth.host());
     docker_build(&image, "hello").await;
-    run("docker", &["push", &image]).await;
+    run("docker", &["--config", config, "push", &image]).await;
     run("docker", &["rmi", &image]).await;
-    run("docker", &["pull", &image]).await;
+    run("docker", &["--config", config, "pull", &image]).await;
     let out = run("docker", &["run", "--rm", "--network", "none", &image]).await;
     assert_eq!(out, "hello from a Go program\n");
 
@@ -69,8 +75,17 @@ async fn skopeo_copies_between_repositories_and_oci_layouts() {
 
     let layout = work.path().join("layout");
     let layout_ref = format!("oci:{}:v1", layout.display());
+    let creds = admin_creds();
     let skopeo = |args: &[&str]| {
-        let mut all = vec!["copy", "--src-tls-verify=false", "--dest-tls-verify=false"];
+        let mut all = vec![
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--src-creds",
+            &creds,
+            "--dest-creds",
+            &creds,
+        ];
         all.extend_from_slice(args);
         all.into_iter().map(str::to_owned).collect::<Vec<_>>()
     };
@@ -109,6 +124,8 @@ async fn skopeo_copies_between_repositories_and_oci_layouts() {
         &[
             "inspect",
             "--tls-verify=false",
+            "--creds",
+            &creds,
             &format!("docker://{host}/team/second:v1"),
         ],
     )
@@ -151,15 +168,36 @@ async fn podman_push_and_pull() {
     // The source image reaches berth through the Docker engine, then podman takes over.
     let image = format!("{host}/team/podman-src:v1");
     docker_build(&image, "podman").await;
-    run("docker", &["push", &image]).await;
+    let config = docker_login(&host).await;
+    run(
+        "docker",
+        &["--config", config.path().to_str().unwrap(), "push", &image],
+    )
+    .await;
     run("docker", &["rmi", &image]).await;
 
-    exec(podman(&["pull", "--tls-verify=false", &image])).await;
+    // podman logs in the way users do, then pulls and pushes with the stored credentials.
+    let auth_file = store.path().join("auth.json");
+    let auth_file = auth_file.to_str().unwrap();
+    exec(podman(&[
+        "login",
+        "--tls-verify=false",
+        "--authfile",
+        auth_file,
+        "-u",
+        "admin",
+        "-p",
+        ADMIN_PASSWORD,
+        &host,
+    ]))
+    .await;
+    let with_auth = ["--tls-verify=false", "--authfile", auth_file];
+    exec(podman(&[&["pull"][..], &with_auth, &[&image]].concat())).await;
     let pushed = format!("{host}/team/podman:v1");
     exec(podman(&["tag", &image, &pushed])).await;
-    exec(podman(&["push", "--tls-verify=false", &pushed])).await;
+    exec(podman(&[&["push"][..], &with_auth, &[&pushed]].concat())).await;
     exec(podman(&["rmi", "--all", "--force"])).await;
-    exec(podman(&["pull", "--tls-verify=false", &pushed])).await;
+    exec(podman(&[&["pull"][..], &with_auth, &[&pushed]].concat())).await;
     let images = exec(podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"])).await;
     assert!(images.contains(&pushed), "{images}");
     let source = manifest_json(&berth, "team/podman-src", "v1").await;
@@ -178,7 +216,7 @@ async fn oci_client_crate_pushes_and_pulls() {
         protocol: ClientProtocol::Http,
         ..Default::default()
     });
-    let auth = RegistryAuth::Anonymous;
+    let auth = RegistryAuth::Basic("admin".into(), ADMIN_PASSWORD.into());
     let reference: Reference = format!("{}/team/rust-client:v1", berth.host())
         .parse()
         .unwrap();
@@ -238,7 +276,7 @@ async fn two_gib_push_keeps_server_memory_bounded() {
     const CHUNK: usize = 1 << 20;
     let berth = BerthProcess::start().await;
     let base = format!("http://{}", berth.host());
-    let client = reqwest::Client::new();
+    let client = berth.client().await;
     let rss_before = berth.rss();
 
     let pattern: bytes::Bytes = (0..CHUNK)

@@ -14,7 +14,7 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use reqwest::StatusCode;
 
-use crate::support::{BerthProcess, TestServer, run, sha256};
+use crate::support::{ADMIN_PASSWORD, BerthProcess, TestServer, run, sha256, test_config};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_with_rustls_serves_a_real_client() {
@@ -101,7 +101,7 @@ async fn tls_with_rustls_serves_a_real_client() {
         .unwrap();
     let layer = ImageLayer::oci_v1(b"over TLS".to_vec(), None);
     let image_config = oci_client::client::Config::oci_v1(b"{}".to_vec(), None);
-    let auth = RegistryAuth::Anonymous;
+    let auth = RegistryAuth::Basic("admin".into(), ADMIN_PASSWORD.into());
     client
         .push(
             &reference,
@@ -138,6 +138,7 @@ async fn stalled_upload_body_is_cut_off_and_loses_nothing() {
 
     let addr = s.addr;
     let path = location.clone();
+    let token = s.token.clone();
     let (reply, waited) = tokio::task::spawn_blocking(move || {
         let mut stream = TcpStream::connect(addr).unwrap();
         // A server that never hangs up fails the test instead of hanging it.
@@ -146,7 +147,8 @@ async fn stalled_upload_body_is_cut_off_and_loses_nothing() {
             .unwrap();
         write!(
             stream,
-            "PATCH {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789"
+            "PATCH {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+             Content-Length: 100\r\n\r\n0123456789"
         )
         .unwrap();
         let started = Instant::now();
@@ -258,7 +260,7 @@ async fn crash_in_the_middle_of_an_upload_loses_nothing() {
     ]
     .map(String::from);
     let berth = BerthProcess::start_with(data, &args, &[]).await;
-    let client = reqwest::Client::new();
+    let client = berth.client().await;
     let base = format!("http://{}", berth.host());
     let stored = vec![42u8; 3 << 20];
     let stored_digest = sha256(&stored);
@@ -391,9 +393,8 @@ async fn flags_override_environment_which_overrides_the_config_file() {
 fn config_with(timeouts: Timeouts) -> (tempfile::TempDir, Config) {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
-        data_dir: dir.path().to_owned(),
         timeouts,
-        ..Config::default()
+        ..test_config(dir.path())
     };
     (dir, config)
 }

@@ -14,10 +14,27 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// An in-process server on `127.0.0.1:<random port>` over a data directory.
+/// The password of `admin` in every test server.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// A test configuration over `data_dir`: the known admin password, projects created on push.
+pub fn test_config(data_dir: &Path) -> Config {
+    let mut config = Config {
+        data_dir: data_dir.to_owned(),
+        ..Config::default()
+    };
+    config.auth.admin_password = Some(ADMIN_PASSWORD.to_owned());
+    config.auth.auto_create_projects = true;
+    config
+}
+
+/// An in-process server on `127.0.0.1:<random port>` over a data directory. Its `client`
+/// carries a token of `admin` for every repository, so that protocol tests speak the protocol.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
+    /// The token `client` sends, for requests written by hand.
+    pub token: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
@@ -25,11 +42,7 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server over `data_dir`.
     pub async fn start(data_dir: &Path) -> TestServer {
-        let config = Config {
-            data_dir: data_dir.to_owned(),
-            ..Config::default()
-        };
-        TestServer::start_with(&config).await
+        TestServer::start_with(&test_config(data_dir)).await
     }
 
     /// Starts a server with `config`, on a random port whatever `config.listen` says.
@@ -51,9 +64,12 @@ impl TestServer {
                 .await
                 .unwrap();
         });
+        let token = admin_token(&format!("http://{addr}")).await;
+        let client = bearer_client(&token);
         TestServer {
             addr,
-            client: reqwest::Client::new(),
+            client,
+            token,
             stop: Some(stop),
             task: Some(task),
         }
@@ -78,6 +94,64 @@ impl TestServer {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+}
+
+/// A token of `admin` for every repository and the catalog, from the token endpoint.
+pub async fn admin_token(base: &str) -> String {
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{base}/auth/token?service=berth&scope=repository:*:pull,push,delete&scope=registry:catalog:*"
+        ))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["token"].as_str().unwrap().to_owned()
+}
+
+/// An HTTP client that sends a token of `admin` for every repository.
+pub async fn admin_client(base: &str) -> reqwest::Client {
+    bearer_client(&admin_token(base).await)
+}
+
+/// An HTTP client that sends `token` with every request.
+pub fn bearer_client(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let bearer = format!("Bearer {token}").parse().unwrap();
+    headers.insert(reqwest::header::AUTHORIZATION, bearer);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+/// A Docker client configuration directory of its own, logged in to `host` as `admin`, so that
+/// tests running at once never race on one `config.json`.
+pub async fn docker_login(host: &str) -> TempDir {
+    let config = tempfile::tempdir().unwrap();
+    let dir = config.path().to_str().unwrap();
+    run(
+        "docker",
+        &[
+            "--config",
+            dir,
+            "login",
+            "-u",
+            "admin",
+            "-p",
+            ADMIN_PASSWORD,
+            host,
+        ],
+    )
+    .await;
+    config
+}
+
+/// The `admin:<password>` pair skopeo and podman take as `--creds`.
+pub fn admin_creds() -> String {
+    format!("admin:{ADMIN_PASSWORD}")
 }
 
 /// A fresh data directory with a server on it.
@@ -117,6 +191,8 @@ impl BerthProcess {
             .arg("serve")
             .args(args)
             .env("BERTH_LOG_FORMAT", "json")
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("BERTH_AUTO_CREATE_PROJECTS", "true")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -143,6 +219,15 @@ impl BerthProcess {
     pub async fn crash(mut self) -> TempDir {
         self.child.kill().await.unwrap();
         self.data
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// An HTTP client carrying a token of `admin` for every repository.
+    pub async fn client(&self) -> reqwest::Client {
+        admin_client(&self.url("")).await
     }
 
     /// `127.0.0.1:<port>`, the registry host as clients name it.

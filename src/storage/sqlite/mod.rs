@@ -22,6 +22,8 @@ use super::{
 };
 use crate::digest::Digest;
 
+mod access;
+
 pub struct SqliteMetaStore {
     writer: SqlitePool,
     reader: SqlitePool,
@@ -315,7 +317,19 @@ impl MetaStore for SqliteMetaStore {
         .bind(now)
         .execute(&mut *tx)
         .await?;
+        let mut moved_from = None;
         if let Some(tag) = manifest.tag {
+            let previous: Option<String> = sqlx::query_scalar(
+                "SELECT digest FROM tags WHERE repository_id = ?1 AND name = ?2",
+            )
+            .bind(repo)
+            .bind(tag)
+            .fetch_optional(&mut *tx)
+            .await?;
+            moved_from = previous
+                .filter(|previous| *previous != digest)
+                .map(|previous| parse_digest(&previous))
+                .transpose()?;
             sqlx::query(
                 "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (repository_id, name)
@@ -329,7 +343,7 @@ impl MetaStore for SqliteMetaStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(ManifestPut::Stored)
+        Ok(ManifestPut::Stored { moved_from })
     }
 
     async fn manifest_by_digest(

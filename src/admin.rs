@@ -1,0 +1,360 @@
+//! `berth admin …`: the command-line twin of the management API (part of the binary, not the
+//! library). It opens the stores the configuration names and calls the same `Access` methods
+//! as `/api/v1`, acting as the system administrator `cli`.
+
+use std::io::BufRead;
+
+use anyhow::Context;
+use berth::auth::{Access, Actions, Actor, RobotSpec, Role, Subject, parse_ttl};
+use berth::storage::access::AuditFilter;
+use clap::{Args, Subcommand};
+
+use crate::StoreArgs;
+
+#[derive(Args)]
+pub struct AdminArgs {
+    #[command(flatten)]
+    stores: StoreArgs,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Users and their passwords.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Projects: the first path component of repository names.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Members of a project and their roles.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// Robot accounts: machine credentials of one project.
+    #[command(subcommand)]
+    Robot(RobotCommand),
+    /// Short-lived CI push tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// List the audit log, newest first.
+    Audit(AuditArgs),
+    /// Token signing keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from the first line of stdin.
+    Add {
+        name: String,
+        /// System administrator: every right on every project.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Set a user's password, read from the first line of stdin.
+    Passwd {
+        name: String,
+    },
+    /// Disable a user: its logins and tokens stop working at once.
+    Disable {
+        name: String,
+    },
+    Enable {
+        name: String,
+    },
+    Ls,
+}
+
+#[derive(Subcommand)]
+enum ProjectCommand {
+    Create {
+        name: String,
+        /// Anonymous clients may pull.
+        #[arg(long)]
+        public: bool,
+    },
+    /// Make a project public or private.
+    Set {
+        name: String,
+        #[arg(long)]
+        public: bool,
+    },
+    Ls,
+}
+
+#[derive(Subcommand)]
+enum MemberCommand {
+    /// Give USER the ROLE (guest, developer, maintainer, admin) in PROJECT.
+    Set {
+        project: String,
+        user: String,
+        role: String,
+    },
+    Rm {
+        project: String,
+        user: String,
+    },
+    Ls {
+        project: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum RobotCommand {
+    /// Create robot$PROJECT+NAME; prints its secret, shown only this once.
+    Create {
+        project: String,
+        name: String,
+        /// pull, push, delete, comma-separated.
+        #[arg(long)]
+        actions: String,
+        /// A repository or pattern inside the project [default: PROJECT/*].
+        #[arg(long)]
+        repos: Option<String>,
+        /// Lifetime: 90s, 15m, 12h, 30d.
+        #[arg(long, default_value = "30d")]
+        ttl: String,
+    },
+    Disable {
+        name: String,
+    },
+    Enable {
+        name: String,
+    },
+    Delete {
+        name: String,
+    },
+    Ls {
+        project: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Mint a push token for one repository (or a pattern inside one project); prints the
+    /// user name and secret for `docker login`, shown only this once.
+    Create {
+        /// `team/app`, or a pattern such as `team/app-*`.
+        #[arg(long)]
+        repo: String,
+        /// Push rights (the only kind of CI token).
+        #[arg(long, required = true)]
+        push: bool,
+        /// Lifetime, at most a day.
+        #[arg(long, default_value = "15m")]
+        ttl: String,
+    },
+    /// Revoke a token: it stops working at once.
+    Revoke { name: String },
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    #[arg(long)]
+    project: Option<String>,
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    action: Option<String>,
+    /// Unix milliseconds, inclusive.
+    #[arg(long)]
+    since: Option<i64>,
+    /// Unix milliseconds, exclusive.
+    #[arg(long)]
+    until: Option<i64>,
+    /// Entries older than this id (the last id of the previous page).
+    #[arg(long)]
+    before: Option<i64>,
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a new signing key; tokens signed by the old ones stay valid until they expire.
+    Rotate,
+}
+
+pub fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let config = args.stores.load()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let access = berth::services(&config)
+            .await
+            .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?
+            .access;
+        let actor = Actor {
+            subject: Subject::Cli,
+            address: None,
+        };
+        execute(&access, &actor, args.command).await
+    })
+}
+
+async fn execute(access: &Access, actor: &Actor, command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::User(command) => match command {
+            UserCommand::Add { name, admin } => {
+                access
+                    .create_user(actor, &name, &read_password()?, admin)
+                    .await?;
+            }
+            UserCommand::Passwd { name } => {
+                let password = read_password()?;
+                access
+                    .update_user(actor, &name, Some(&password), None, None)
+                    .await?;
+            }
+            UserCommand::Disable { name } => {
+                access
+                    .update_user(actor, &name, None, None, Some(true))
+                    .await?;
+            }
+            UserCommand::Enable { name } => {
+                access
+                    .update_user(actor, &name, None, None, Some(false))
+                    .await?;
+            }
+            UserCommand::Ls => {
+                for user in access.users(actor).await? {
+                    let mut flags = Vec::new();
+                    if user.admin {
+                        flags.push("admin");
+                    }
+                    if user.disabled {
+                        flags.push("disabled");
+                    }
+                    println!("{}\t{}", user.name, flags.join(","));
+                }
+            }
+        },
+        AdminCommand::Project(command) => match command {
+            ProjectCommand::Create { name, public } => {
+                access.create_project(actor, &name, public).await?;
+            }
+            ProjectCommand::Set { name, public } => {
+                access.set_project_public(actor, &name, public).await?;
+            }
+            ProjectCommand::Ls => {
+                for project in access.projects(actor).await? {
+                    let visibility = if project.public { "public" } else { "private" };
+                    println!("{}\t{visibility}", project.name);
+                }
+            }
+        },
+        AdminCommand::Member(command) => match command {
+            MemberCommand::Set {
+                project,
+                user,
+                role,
+            } => {
+                access
+                    .set_member(actor, &project, &user, Role::parse(&role)?)
+                    .await?;
+            }
+            MemberCommand::Rm { project, user } => {
+                access.remove_member(actor, &project, &user).await?;
+            }
+            MemberCommand::Ls { project } => {
+                for (user, role) in access.members(actor, &project).await? {
+                    println!("{user}\t{role}");
+                }
+            }
+        },
+        AdminCommand::Robot(command) => match command {
+            RobotCommand::Create {
+                project,
+                name,
+                actions,
+                repos,
+                ttl,
+            } => {
+                let spec = RobotSpec {
+                    pattern: repos.unwrap_or_else(|| format!("{project}/*")),
+                    project,
+                    name,
+                    actions: Actions::parse_strict(&actions)?,
+                    ttl: parse_ttl(&ttl)?,
+                };
+                let created = access.create_robot(actor, &spec).await?;
+                print_credential(&created.name, &created.secret, created.expires_at);
+            }
+            RobotCommand::Disable { name } => access.set_robot_disabled(actor, &name, true).await?,
+            RobotCommand::Enable { name } => access.set_robot_disabled(actor, &name, false).await?,
+            RobotCommand::Delete { name } => access.delete_robot(actor, &name).await?,
+            RobotCommand::Ls { project } => {
+                for robot in access.robots(actor, &project).await? {
+                    let state = if robot.disabled {
+                        "disabled"
+                    } else {
+                        "enabled"
+                    };
+                    println!(
+                        "{}\t{}\t{}\t{}\texpires_at={}\t{state}",
+                        robot.name, robot.kind, robot.pattern, robot.actions, robot.expires_at
+                    );
+                }
+            }
+        },
+        AdminCommand::Token(command) => match command {
+            TokenCommand::Create { repo, push, ttl } => {
+                anyhow::ensure!(push, "CI tokens are push tokens: pass --push");
+                let created = access
+                    .create_ci_token(actor, &repo, parse_ttl(&ttl)?)
+                    .await?;
+                print_credential(&created.name, &created.secret, created.expires_at);
+            }
+            TokenCommand::Revoke { name } => access.delete_robot(actor, &name).await?,
+        },
+        AdminCommand::Audit(args) => {
+            let filter = AuditFilter {
+                project: args.project,
+                actor: args.user,
+                action: args.action,
+                since: args.since,
+                until: args.until,
+                before: args.before,
+                limit: args.limit,
+            };
+            println!("id\tat\tactor\taction\tproject\trepository\tdigest\tdetail\taddress");
+            for e in access.audit_log(actor, &filter).await? {
+                let field = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    e.id,
+                    e.at,
+                    e.actor,
+                    e.action,
+                    field(&e.project),
+                    field(&e.repository),
+                    field(&e.digest),
+                    field(&e.detail),
+                    field(&e.address)
+                );
+            }
+        }
+        AdminCommand::Keys(KeysCommand::Rotate) => {
+            println!("{}", access.rotate_keys(actor).await?);
+        }
+    }
+    Ok(())
+}
+
+/// A new credential as JSON, for people and scripts alike.
+fn print_credential(name: &str, secret: &str, expires_at: i64) {
+    let json = serde_json::json!({"name": name, "secret": secret, "expires_at": expires_at});
+    println!("{json}");
+}
+
+/// The first line of stdin (`echo "$PASSWORD" | berth admin user add alice`).
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no password on stdin");
+    Ok(password)
+}

@@ -1,0 +1,1291 @@
+//! The access service: projects, users and roles, robot accounts and CI push tokens, Docker
+//! token authentication, login rate limits and the audit log.
+//!
+//! Architecture invariant: everything lives in the `AccessStore` (keys, counters, credentials),
+//! never only in this process, so that every replica makes the same decisions. The only
+//! per-process state is a cache of at most one second (credential status, project
+//! visibility), which the replica making a change clears at once.
+//! Secrets and passwords never reach the log, the audit log or the store: only their hashes.
+
+mod scope;
+mod secret;
+mod token;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use scope::{Action, Actions, Role, Scope, matches, project_of};
+pub use token::{AccessClaim, Claims};
+
+use crate::registry::names::validate_name;
+use crate::storage::{self, access::*};
+use token::KeyRing;
+
+/// How long a replica trusts what it read about a credential or a project.
+const CACHE_TTL: Duration = Duration::from_secs(1);
+/// The longest a CI push token may live.
+const CI_TOKEN_MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Why an access operation failed. `http/error.rs` maps each to an OCI error code and status
+/// (Docker token authentication: <https://distribution.github.io/distribution/spec/auth/token/>).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No credentials, or credentials that are wrong, disabled or expired.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// A bearer token that cannot be used; the reason is for the log, not the client.
+    #[error("invalid token: {0}")]
+    BadToken(&'static str),
+    /// The token does not grant the action.
+    #[error("the token does not grant {0}")]
+    InsufficientScope(String),
+    /// Authenticated, but not allowed to do this.
+    #[error("{0}")]
+    Denied(String),
+    /// Too many failed logins for this user or address; retry after the given seconds.
+    #[error("too many failed logins; retry in {0} s")]
+    TooManyRequests(u64),
+    /// The request is malformed (a bad scope, role, pattern or grant type).
+    #[error("{0}")]
+    Invalid(String),
+    /// No such project, user or robot.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The name is taken.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// A bug or an impossible state; details stay in the log.
+    #[error("{0}")]
+    Internal(String),
+    /// The store failed.
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Settings of the access service.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The `aud` of tokens and the `service` of challenges.
+    pub service: String,
+    /// The `iss` of tokens.
+    pub issuer: String,
+    pub token_ttl: Duration,
+    /// Lifetime of refresh tokens (`docker login` keeps one instead of the password).
+    pub refresh_ttl: Duration,
+    /// A push into a project that does not exist creates it.
+    pub auto_create_projects: bool,
+    /// Failed logins allowed per user name, and per client address, within `login_window`.
+    pub login_failures_per_user: u32,
+    pub login_failures_per_address: u32,
+    pub login_window: Duration,
+    /// The bootstrap password of `admin`; generated and printed once when `None`.
+    pub admin_password: Option<String>,
+}
+
+/// Who is acting.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    Anonymous,
+    User {
+        id: i64,
+        name: String,
+        admin: bool,
+    },
+    Robot(Robot),
+    /// `berth admin` on the server's machine: every right.
+    Cli,
+}
+
+impl Subject {
+    /// The name written to the audit log.
+    pub fn name(&self) -> &str {
+        match self {
+            Subject::Anonymous => "anonymous",
+            Subject::User { name, .. } => name,
+            Subject::Robot(robot) => &robot.name,
+            Subject::Cli => "cli",
+        }
+    }
+
+    fn pid(&self) -> String {
+        match self {
+            Subject::User { id, .. } => format!("user:{id}"),
+            Subject::Robot(robot) => format!("robot:{}", robot.id),
+            Subject::Anonymous | Subject::Cli => String::new(),
+        }
+    }
+
+    fn is_system_admin(&self) -> bool {
+        matches!(self, Subject::User { admin: true, .. } | Subject::Cli)
+    }
+}
+
+/// The acting subject plus the client's address, for the audit log and rate limits.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub subject: Subject,
+    pub address: Option<IpAddr>,
+}
+
+/// A verified registry request's caller: the token's subject and what it grants.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub name: String,
+    pub address: Option<IpAddr>,
+    grants: Vec<AccessClaim>,
+    pid: String,
+}
+
+impl Caller {
+    /// Whether the token grants `action` on repository `name`.
+    pub fn may(&self, name: &str, action: Action) -> bool {
+        self.grants.iter().any(|g| {
+            g.kind == "repository"
+                && matches(&g.name, name)
+                && g.actions.iter().any(|a| a == action.as_str())
+        })
+    }
+
+    fn catalog(&self) -> bool {
+        self.grants.iter().any(|g| g.kind == "registry")
+    }
+}
+
+/// What a registry request needs.
+#[derive(Debug, Clone)]
+pub enum Need {
+    /// `GET /v2/`: any valid token.
+    Base,
+    /// The catalog: listed entries are filtered by what the caller may see.
+    Catalog,
+    Repository {
+        name: String,
+        action: Action,
+    },
+}
+
+impl Need {
+    /// The scope to name in a challenge.
+    pub fn scope(&self) -> Option<Scope> {
+        match self {
+            Need::Base => None,
+            Need::Catalog => Some(Scope::Catalog),
+            Need::Repository { name, action } => Some(Scope::Repository {
+                name: name.clone(),
+                actions: Actions::of(&[*action]),
+            }),
+        }
+    }
+}
+
+/// How a token request authenticates.
+#[derive(Debug)]
+pub enum Credentials {
+    None,
+    Password { username: String, secret: String },
+    RefreshToken(String),
+}
+
+/// A freshly minted token.
+#[derive(Debug)]
+pub struct Issued {
+    pub token: String,
+    pub expires_in: u64,
+    pub issued_at: SystemTime,
+    pub refresh_token: Option<String>,
+    pub granted: Vec<Scope>,
+}
+
+/// A newly created robot or CI token: the only time its secret is seen.
+#[derive(Debug)]
+pub struct NewCredential {
+    pub name: String,
+    pub secret: String,
+    pub expires_at: i64,
+}
+
+/// What a robot or CI token may do, as requested at creation.
+#[derive(Debug)]
+pub struct RobotSpec {
+    pub project: String,
+    /// Robot name (robots) or ignored (CI tokens get a generated one).
+    pub name: String,
+    /// Repositories inside the project: a name or a pattern with `*`.
+    pub pattern: String,
+    pub actions: Actions,
+    pub ttl: Duration,
+}
+
+/// The access service. Cheap to clone.
+#[derive(Clone)]
+pub struct Access {
+    store: Arc<dyn AccessStore>,
+    keys: KeyRing,
+    settings: Arc<Settings>,
+    cache: Arc<Mutex<Cache>>,
+}
+
+#[derive(Default)]
+struct Cache {
+    /// Credentials (`pid`) seen valid, and when.
+    valid: HashMap<String, Instant>,
+    projects: HashMap<String, (Option<Project>, Instant)>,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl Access {
+    /// Opens the service: loads (or creates) the signing keys and bootstraps the system
+    /// administrator `admin` on first start. A generated password is printed once, to stdout,
+    /// and never logged.
+    pub async fn open(store: Arc<dyn AccessStore>, settings: Settings) -> Result<Access> {
+        let longest = settings.refresh_ttl.max(settings.token_ttl);
+        let keys = KeyRing::open(store.clone(), longest).await?;
+        let access = Access {
+            store,
+            keys,
+            settings: Arc::new(settings),
+            cache: Arc::default(),
+        };
+        if access.store.user_by_name("admin").await?.is_none() {
+            let (password, generated) = match &access.settings.admin_password {
+                Some(password) => (password.clone(), false),
+                None => (secret::generate(), true),
+            };
+            let hash = secret::hash_password(password.clone()).await?;
+            let created = access.store.user_create("admin", &hash, true).await?;
+            if created.is_some() && generated {
+                println!(
+                    "berth: created the system administrator \"admin\" with password {password}\n\
+                     berth: it is shown only this once; change it with `berth admin user passwd admin`"
+                );
+            }
+        }
+        Ok(access)
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    // --- Authentication ---------------------------------------------------------------------
+
+    /// Checks a user name and password (or robot name and secret), with rate limits per user
+    /// and per address, and writes a `login` or `login.failed` audit entry.
+    pub async fn login(
+        &self,
+        username: &str,
+        secret: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Subject> {
+        let now = now_ms();
+        let window = self.settings.login_window.as_millis() as i64;
+        let user_key = format!("user:{username}");
+        let addr_key = address.map(|a| format!("addr:{a}"));
+        let user_failures = self.store.login_failures(&user_key, now - window).await?;
+        let addr_failures = match &addr_key {
+            Some(key) => self.store.login_failures(key, now - window).await?,
+            None => 0,
+        };
+        if user_failures >= self.settings.login_failures_per_user
+            || addr_failures >= self.settings.login_failures_per_address
+        {
+            self.audit_as(username, address, "login.limited", Target::none())
+                .await;
+            return Err(Error::TooManyRequests(self.settings.login_window.as_secs()));
+        }
+        let subject = self.check_secret(username, secret).await?;
+        match subject {
+            Some(subject) => {
+                self.store.login_failures_clear(&user_key).await?;
+                self.audit_as(subject.name(), address, "login", Target::none())
+                    .await;
+                Ok(subject)
+            }
+            None => {
+                self.store
+                    .login_failure_record(&user_key, now, window)
+                    .await?;
+                if let Some(key) = &addr_key {
+                    self.store.login_failure_record(key, now, window).await?;
+                }
+                self.audit_as(username, address, "login.failed", Target::none())
+                    .await;
+                Err(Error::Unauthenticated)
+            }
+        }
+    }
+
+    /// The subject whose secret this is, if it is valid and usable now.
+    async fn check_secret(&self, username: &str, secret: &str) -> Result<Option<Subject>> {
+        if username.contains('$') {
+            let robot = self.store.robot_by_name(username).await?;
+            let ok = robot
+                .as_ref()
+                .is_some_and(|r| secret::matches(secret, &r.secret_hash));
+            return Ok(robot
+                .filter(|r| ok && !r.disabled && r.expires_at > now_ms())
+                .map(Subject::Robot));
+        }
+        let user = self.store.user_by_name(username).await?;
+        let ok = secret::verify_password(
+            secret.to_owned(),
+            user.as_ref().map(|u| u.password_hash.clone()),
+        )
+        .await;
+        Ok(user.filter(|u| ok && !u.disabled).map(|u| Subject::User {
+            id: u.id,
+            name: u.name,
+            admin: u.admin,
+        }))
+    }
+
+    /// The subject behind a credential id, if it still exists and may act.
+    async fn subject_by_pid(&self, pid: &str) -> Result<Option<Subject>> {
+        let Some((kind, id)) = pid.split_once(':') else {
+            return Ok(Some(Subject::Anonymous));
+        };
+        let id: i64 = id
+            .parse()
+            .map_err(|_| Error::BadToken("malformed subject"))?;
+        Ok(match kind {
+            "user" => self
+                .store
+                .user_by_id(id)
+                .await?
+                .filter(|u| !u.disabled)
+                .map(|u| Subject::User {
+                    id: u.id,
+                    name: u.name,
+                    admin: u.admin,
+                }),
+            "robot" => self
+                .store
+                .robot_by_id(id)
+                .await?
+                .filter(|r| !r.disabled && r.expires_at > now_ms())
+                .map(Subject::Robot),
+            _ => None,
+        })
+    }
+
+    // --- Tokens -----------------------------------------------------------------------------
+
+    /// Authenticates a token request and mints a token for the part of `scopes` the subject
+    /// may have (an anonymous request gets what public projects allow). With `offline`, an
+    /// authenticated subject also gets a refresh token.
+    pub async fn issue(
+        &self,
+        credentials: Credentials,
+        scopes: &[Scope],
+        offline: bool,
+        address: Option<IpAddr>,
+    ) -> Result<Issued> {
+        let subject = match credentials {
+            Credentials::None => Subject::Anonymous,
+            Credentials::Password { username, secret } => {
+                self.login(&username, &secret, address).await?
+            }
+            Credentials::RefreshToken(token) => {
+                let claims = self
+                    .keys
+                    .verify(&token, &self.settings.issuer, &self.settings.service)
+                    .await
+                    .map_err(|_| Error::Unauthenticated)?;
+                if claims.typ != "refresh" {
+                    return Err(Error::Unauthenticated);
+                }
+                self.subject_by_pid(&claims.pid)
+                    .await?
+                    .filter(|s| !matches!(s, Subject::Anonymous))
+                    .ok_or(Error::Unauthenticated)?
+            }
+        };
+        let mut granted = Vec::new();
+        for scope in scopes {
+            match scope {
+                Scope::Catalog => granted.push(Scope::Catalog),
+                Scope::Repository { name, actions } => {
+                    let allowed = self.allowed(&subject, name).await?.intersect(*actions);
+                    if !allowed.is_empty() {
+                        granted.push(Scope::Repository {
+                            name: name.clone(),
+                            actions: allowed,
+                        });
+                    }
+                }
+            }
+        }
+        let now = now_ms();
+        let mut ttl = self.settings.token_ttl.as_millis() as i64;
+        if let Subject::Robot(robot) = &subject {
+            ttl = ttl.min(robot.expires_at - now);
+        }
+        let claims = self.claims(&subject, "access", now, ttl, &granted);
+        let token = self.keys.sign(&claims)?;
+        let refresh_token = match (&subject, offline) {
+            (Subject::Anonymous, _) | (_, false) => None,
+            _ => {
+                let mut ttl = self.settings.refresh_ttl.as_millis() as i64;
+                if let Subject::Robot(robot) = &subject {
+                    ttl = ttl.min(robot.expires_at - now);
+                }
+                Some(
+                    self.keys
+                        .sign(&self.claims(&subject, "refresh", now, ttl, &[]))?,
+                )
+            }
+        };
+        Ok(Issued {
+            token,
+            expires_in: (ttl / 1000).max(0) as u64,
+            issued_at: UNIX_EPOCH + Duration::from_millis(now as u64),
+            refresh_token,
+            granted,
+        })
+    }
+
+    fn claims(
+        &self,
+        subject: &Subject,
+        typ: &str,
+        now: i64,
+        ttl_ms: i64,
+        granted: &[Scope],
+    ) -> Claims {
+        let access = granted
+            .iter()
+            .map(|scope| match scope {
+                Scope::Catalog => AccessClaim {
+                    kind: "registry".into(),
+                    name: "catalog".into(),
+                    actions: vec!["*".into()],
+                },
+                Scope::Repository { name, actions } => AccessClaim {
+                    kind: "repository".into(),
+                    name: name.clone(),
+                    actions: actions.iter().map(|a| a.as_str().to_owned()).collect(),
+                },
+            })
+            .collect();
+        Claims {
+            iss: self.settings.issuer.clone(),
+            sub: match subject {
+                Subject::Anonymous => String::new(),
+                other => other.name().to_owned(),
+            },
+            aud: self.settings.service.clone(),
+            exp: (now + ttl_ms) / 1000,
+            nbf: now / 1000,
+            iat: now / 1000,
+            jti: hex::encode(secret::random_bytes::<12>()),
+            access,
+            pid: subject.pid(),
+            typ: typ.to_owned(),
+        }
+    }
+
+    /// The actions `subject` may have on repository `name`, or on every repository matching
+    /// `name` when it is a pattern (`team/*`; only system administrators may name patterns
+    /// across projects).
+    async fn allowed(&self, subject: &Subject, name: &str) -> Result<Actions> {
+        if subject.is_system_admin() {
+            return Ok(Actions::ALL);
+        }
+        let project_name = project_of(name);
+        if project_name.contains('*') {
+            return Ok(Actions::NONE);
+        }
+        let project = self.project_cached(project_name).await?;
+        let public = if project.as_ref().is_some_and(|p| p.public) {
+            Actions::of(&[Action::Pull])
+        } else {
+            Actions::NONE
+        };
+        Ok(match subject {
+            Subject::Anonymous => public,
+            Subject::Robot(robot) => {
+                if robot.project == project_name && matches(&robot.pattern, name) {
+                    Actions::parse_lenient(&robot.actions)
+                } else {
+                    public
+                }
+            }
+            Subject::User { id, .. } => match project {
+                Some(_) => match self.store.role(project_name, *id).await? {
+                    Some(role) => Role::parse(&role)?.actions().union(public),
+                    None => public,
+                },
+                // Whoever pushes first into a new project becomes its admin, if allowed.
+                None if self.settings.auto_create_projects => {
+                    Actions::of(&[Action::Pull, Action::Push])
+                }
+                None => Actions::NONE,
+            },
+            Subject::Cli => Actions::ALL,
+        })
+    }
+
+    // --- Authorization of registry requests -------------------------------------------------
+
+    /// Verifies a registry request's bearer token (or its absence) against what it needs.
+    /// Without a token, only pulls from public projects pass.
+    pub async fn authorize(
+        &self,
+        token: Option<&str>,
+        need: &Need,
+        address: Option<IpAddr>,
+    ) -> Result<Caller> {
+        let Some(token) = token else {
+            if let Need::Repository {
+                name,
+                action: Action::Pull,
+            } = need
+            {
+                let project = self.project_cached(project_of(name)).await?;
+                if project.is_some_and(|p| p.public) {
+                    return Ok(Caller {
+                        name: String::new(),
+                        address,
+                        grants: vec![AccessClaim {
+                            kind: "repository".into(),
+                            name: name.clone(),
+                            actions: vec!["pull".into()],
+                        }],
+                        pid: String::new(),
+                    });
+                }
+            }
+            return Err(Error::Unauthenticated);
+        };
+        let claims = self
+            .keys
+            .verify(token, &self.settings.issuer, &self.settings.service)
+            .await?;
+        if claims.typ != "access" {
+            return Err(Error::BadToken("not an access token"));
+        }
+        if !claims.pid.is_empty() && !self.credential_valid(&claims.pid).await? {
+            return Err(Error::BadToken("credential disabled, expired or deleted"));
+        }
+        let caller = Caller {
+            name: claims.sub,
+            address,
+            grants: claims.access,
+            pid: claims.pid,
+        };
+        let granted = match need {
+            Need::Base => true,
+            Need::Catalog => caller.catalog(),
+            Need::Repository { name, action } => caller.may(name, *action),
+        };
+        if granted {
+            Ok(caller)
+        } else {
+            Err(Error::InsufficientScope(
+                need.scope().map(|s| s.to_string()).unwrap_or_default(),
+            ))
+        }
+    }
+
+    /// Whether the credential still exists and may act; trusted for `CACHE_TTL` once seen.
+    async fn credential_valid(&self, pid: &str) -> Result<bool> {
+        {
+            let cache = self.cache.lock().expect("access cache lock");
+            if cache
+                .valid
+                .get(pid)
+                .is_some_and(|at| at.elapsed() < CACHE_TTL)
+            {
+                return Ok(true);
+            }
+        }
+        let valid = self.subject_by_pid(pid).await?.is_some();
+        if valid {
+            let mut cache = self.cache.lock().expect("access cache lock");
+            cache.valid.insert(pid.to_owned(), Instant::now());
+        }
+        Ok(valid)
+    }
+
+    async fn project_cached(&self, name: &str) -> Result<Option<Project>> {
+        {
+            let cache = self.cache.lock().expect("access cache lock");
+            if let Some((project, at)) = cache.projects.get(name)
+                && at.elapsed() < CACHE_TTL
+            {
+                return Ok(project.clone());
+            }
+        }
+        let project = self.store.project(name).await?;
+        let mut cache = self.cache.lock().expect("access cache lock");
+        if cache.projects.len() > 10_000 {
+            cache.projects.clear();
+        }
+        cache
+            .projects
+            .insert(name.to_owned(), (project.clone(), Instant::now()));
+        Ok(project)
+    }
+
+    /// Forgets what this replica cached, after a change it made itself.
+    fn invalidate(&self) {
+        let mut cache = self.cache.lock().expect("access cache lock");
+        cache.valid.clear();
+        cache.projects.clear();
+    }
+
+    /// Before a push: the repository's project must exist, or be created when the server
+    /// allows it (the pusher becomes the new project's admin).
+    pub async fn ensure_project(&self, caller: &Caller, repository: &str) -> Result<()> {
+        let name = project_of(repository);
+        if self.project_cached(name).await?.is_some() {
+            return Ok(());
+        }
+        if !self.settings.auto_create_projects {
+            return Err(Error::Denied(format!(
+                "project {name:?} does not exist; an administrator must create it"
+            )));
+        }
+        let admin = caller
+            .pid
+            .strip_prefix("user:")
+            .and_then(|id| id.parse().ok());
+        let project = Project {
+            name: name.to_owned(),
+            public: false,
+        };
+        if self.store.project_create(&project, admin).await? {
+            self.invalidate();
+            self.audit_caller(caller, "project.create", Target::project(name))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Whether the caller may see repositories of `project` in the catalog.
+    pub async fn visible_projects(&self, caller: &Caller) -> Result<Visibility> {
+        let subject = self
+            .subject_by_pid(&caller.pid)
+            .await?
+            .unwrap_or(Subject::Anonymous);
+        if subject.is_system_admin() {
+            return Ok(Visibility::All);
+        }
+        let mut projects: Vec<String> = self
+            .store
+            .projects()
+            .await?
+            .into_iter()
+            .filter(|p| p.public)
+            .map(|p| p.name)
+            .collect();
+        match &subject {
+            Subject::User { id, .. } => {
+                projects.extend(
+                    self.store
+                        .memberships(*id)
+                        .await?
+                        .into_iter()
+                        .map(|(p, _)| p),
+                );
+            }
+            Subject::Robot(robot) => projects.push(robot.project.clone()),
+            Subject::Anonymous | Subject::Cli => {}
+        }
+        Ok(Visibility::Projects(projects))
+    }
+
+    // --- Audit ------------------------------------------------------------------------------
+
+    /// Appends to the audit log as `actor`. A failure to write is logged, not returned: the
+    /// action it records has already happened.
+    pub async fn audit(&self, actor: &Actor, action: &str, target: Target) {
+        self.audit_as(actor.subject.name(), actor.address, action, target)
+            .await;
+    }
+
+    /// Appends to the audit log as the caller of a registry request.
+    pub async fn audit_caller(&self, caller: &Caller, action: &str, target: Target) {
+        let name = if caller.name.is_empty() {
+            "anonymous"
+        } else {
+            &caller.name
+        };
+        self.audit_as(name, caller.address, action, target).await;
+    }
+
+    async fn audit_as(&self, who: &str, address: Option<IpAddr>, action: &str, target: Target) {
+        let entry = AuditEntry {
+            id: 0,
+            at: now_ms(),
+            actor: who.to_owned(),
+            action: action.to_owned(),
+            project: target.project.or_else(|| {
+                target
+                    .repository
+                    .as_deref()
+                    .map(|r| project_of(r).to_owned())
+            }),
+            repository: target.repository,
+            digest: target.digest,
+            detail: target.detail,
+            address: address.map(|a| a.to_string()),
+        };
+        self.append(&entry).await;
+    }
+
+    async fn append(&self, entry: &AuditEntry) {
+        if let Err(e) = self.store.audit_append(entry).await {
+            tracing::error!(action = %entry.action, "writing the audit log failed: {e}");
+        }
+    }
+
+    /// Audit entries, newest first. System administrators see all; project admins see their
+    /// projects' entries (they must name the project).
+    pub async fn audit_log(&self, actor: &Actor, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        if !actor.subject.is_system_admin() {
+            let Some(project) = &filter.project else {
+                return Err(Error::Denied("only system administrators may list all projects' audit entries; name a project".into()));
+            };
+            self.require_project_admin(actor, project).await?;
+        }
+        let mut filter = filter.clone();
+        filter.limit = filter.limit.clamp(1, 1000);
+        Ok(self.store.audit_query(&filter).await?)
+    }
+
+    // --- Management -------------------------------------------------------------------------
+
+    fn require_system_admin(&self, actor: &Actor) -> Result<()> {
+        if actor.subject.is_system_admin() {
+            Ok(())
+        } else {
+            Err(Error::Denied("this needs a system administrator".into()))
+        }
+    }
+
+    async fn role_of(&self, actor: &Actor, project: &str) -> Result<Option<Role>> {
+        match &actor.subject {
+            Subject::User { id, .. } => self
+                .store
+                .role(project, *id)
+                .await?
+                .map(|r| Role::parse(&r))
+                .transpose(),
+            _ => Ok(None),
+        }
+    }
+
+    async fn require_project_admin(&self, actor: &Actor, project: &str) -> Result<()> {
+        if actor.subject.is_system_admin()
+            || self.role_of(actor, project).await? == Some(Role::Admin)
+        {
+            Ok(())
+        } else {
+            Err(Error::Denied(format!(
+                "this needs the admin role in project {project:?}"
+            )))
+        }
+    }
+
+    async fn existing_project(&self, name: &str) -> Result<Project> {
+        self.store
+            .project(name)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("project {name:?}")))
+    }
+
+    pub async fn create_project(&self, actor: &Actor, name: &str, public: bool) -> Result<()> {
+        self.require_system_admin(actor)?;
+        if name.contains('/') {
+            return Err(Error::Invalid(format!(
+                "a project name is one path component, not {name:?}"
+            )));
+        }
+        validate_name(name).map_err(|e| Error::Invalid(e.to_string()))?;
+        let project = Project {
+            name: name.to_owned(),
+            public,
+        };
+        if !self.store.project_create(&project, None).await? {
+            return Err(Error::Conflict(format!("project {name:?}")));
+        }
+        self.invalidate();
+        let detail = if public { "public" } else { "private" };
+        self.audit(
+            actor,
+            "project.create",
+            Target::project(name).with_detail(detail),
+        )
+        .await;
+        Ok(())
+    }
+
+    pub async fn set_project_public(&self, actor: &Actor, name: &str, public: bool) -> Result<()> {
+        self.require_project_admin(actor, name).await?;
+        if !self.store.project_set_public(name, public).await? {
+            return Err(Error::NotFound(format!("project {name:?}")));
+        }
+        self.invalidate();
+        let detail = format!("public={public}");
+        self.audit(
+            actor,
+            "project.update",
+            Target::project(name).with_detail(&detail),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Projects the actor may see.
+    pub async fn projects(&self, actor: &Actor) -> Result<Vec<Project>> {
+        let all = self.store.projects().await?;
+        if actor.subject.is_system_admin() {
+            return Ok(all);
+        }
+        let mine: Vec<String> = match &actor.subject {
+            Subject::User { id, .. } => self
+                .store
+                .memberships(*id)
+                .await?
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(all
+            .into_iter()
+            .filter(|p| p.public || mine.contains(&p.name))
+            .collect())
+    }
+
+    pub async fn create_user(
+        &self,
+        actor: &Actor,
+        name: &str,
+        password: &str,
+        admin: bool,
+    ) -> Result<()> {
+        self.require_system_admin(actor)?;
+        validate_user_name(name)?;
+        validate_password(password)?;
+        let hash = secret::hash_password(password.to_owned()).await?;
+        if self.store.user_create(name, &hash, admin).await?.is_none() {
+            return Err(Error::Conflict(format!("user {name:?}")));
+        }
+        let detail = if admin {
+            "system administrator"
+        } else {
+            "user"
+        };
+        self.audit(
+            actor,
+            "user.create",
+            Target::detail(&format!("{name} ({detail})")),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Changes a user. Users may change their own password; everything else needs a system
+    /// administrator.
+    pub async fn update_user(
+        &self,
+        actor: &Actor,
+        name: &str,
+        password: Option<&str>,
+        admin: Option<bool>,
+        disabled: Option<bool>,
+    ) -> Result<()> {
+        let own_password_only = admin.is_none()
+            && disabled.is_none()
+            && matches!(&actor.subject, Subject::User { name: me, .. } if me == name);
+        if !own_password_only {
+            self.require_system_admin(actor)?;
+        }
+        let password_hash = match password {
+            Some(password) => {
+                validate_password(password)?;
+                Some(secret::hash_password(password.to_owned()).await?)
+            }
+            None => None,
+        };
+        let update = UserUpdate {
+            password_hash,
+            admin,
+            disabled,
+        };
+        if !self.store.user_update(name, &update).await? {
+            return Err(Error::NotFound(format!("user {name:?}")));
+        }
+        self.invalidate();
+        let mut changes = Vec::new();
+        if password.is_some() {
+            changes.push("password changed".to_owned());
+        }
+        if let Some(admin) = admin {
+            changes.push(format!("admin={admin}"));
+        }
+        if let Some(disabled) = disabled {
+            changes.push(format!("disabled={disabled}"));
+        }
+        let detail = format!("{name}: {}", changes.join(", "));
+        self.audit(actor, "user.update", Target::detail(&detail))
+            .await;
+        Ok(())
+    }
+
+    pub async fn users(&self, actor: &Actor) -> Result<Vec<User>> {
+        self.require_system_admin(actor)?;
+        Ok(self.store.users().await?)
+    }
+
+    pub async fn set_member(
+        &self,
+        actor: &Actor,
+        project: &str,
+        user: &str,
+        role: Role,
+    ) -> Result<()> {
+        self.require_project_admin(actor, project).await?;
+        self.existing_project(project).await?;
+        let found = self.store.user_by_name(user).await?;
+        let found = found.ok_or_else(|| Error::NotFound(format!("user {user:?}")))?;
+        self.store
+            .member_set(project, found.id, role.as_str())
+            .await?;
+        self.invalidate();
+        let detail = format!("{user} is {}", role.as_str());
+        self.audit(
+            actor,
+            "member.set",
+            Target::project(project).with_detail(&detail),
+        )
+        .await;
+        Ok(())
+    }
+
+    pub async fn remove_member(&self, actor: &Actor, project: &str, user: &str) -> Result<()> {
+        self.require_project_admin(actor, project).await?;
+        let found = self.store.user_by_name(user).await?;
+        let found = found.ok_or_else(|| Error::NotFound(format!("user {user:?}")))?;
+        if !self.store.member_remove(project, found.id).await? {
+            return Err(Error::NotFound(format!("member {user:?} of {project:?}")));
+        }
+        self.invalidate();
+        self.audit(
+            actor,
+            "member.remove",
+            Target::project(project).with_detail(user),
+        )
+        .await;
+        Ok(())
+    }
+
+    pub async fn members(&self, actor: &Actor, project: &str) -> Result<Vec<(String, String)>> {
+        self.require_project_admin(actor, project).await?;
+        Ok(self.store.members(project).await?)
+    }
+
+    /// Creates a robot account `robot$<project>+<name>`; the secret is returned only here.
+    pub async fn create_robot(&self, actor: &Actor, spec: &RobotSpec) -> Result<NewCredential> {
+        self.require_project_admin(actor, &spec.project).await?;
+        validate_user_name(&spec.name)?;
+        let name = format!("robot${}+{}", spec.project, spec.name);
+        self.mint(actor, "robot", name, spec, "robot.create").await
+    }
+
+    /// Mints a CI push token for repositories of one project matching `pattern`, valid for
+    /// `ttl` (at most a day). The actor must be able to push there.
+    pub async fn create_ci_token(
+        &self,
+        actor: &Actor,
+        pattern: &str,
+        ttl: Duration,
+    ) -> Result<NewCredential> {
+        let project = project_of(pattern).to_owned();
+        let can_push = actor.subject.is_system_admin()
+            || self
+                .role_of(actor, &project)
+                .await?
+                .is_some_and(|r| r >= Role::Developer);
+        if !can_push {
+            return Err(Error::Denied(format!(
+                "minting a push token for {pattern:?} needs push rights in project {project:?}"
+            )));
+        }
+        if ttl > CI_TOKEN_MAX_TTL || ttl.is_zero() {
+            return Err(Error::Invalid(
+                "a CI token lives between one second and one day".into(),
+            ));
+        }
+        let spec = RobotSpec {
+            project: project.clone(),
+            name: String::new(),
+            pattern: pattern.to_owned(),
+            actions: Actions::of(&[Action::Pull, Action::Push]),
+            ttl,
+        };
+        let name = format!("ci${project}+{}", hex::encode(secret::random_bytes::<5>()));
+        self.mint(actor, "ci", name, &spec, "token.create").await
+    }
+
+    async fn mint(
+        &self,
+        actor: &Actor,
+        kind: &str,
+        name: String,
+        spec: &RobotSpec,
+        action: &str,
+    ) -> Result<NewCredential> {
+        self.existing_project(&spec.project).await?;
+        validate_pattern(&spec.project, &spec.pattern)?;
+        if spec.actions.is_empty() {
+            return Err(Error::Invalid(
+                "a credential needs at least one action".into(),
+            ));
+        }
+        let secret = secret::generate();
+        let expires_at = now_ms() + spec.ttl.as_millis() as i64;
+        let robot = Robot {
+            id: 0,
+            name: name.clone(),
+            kind: kind.to_owned(),
+            project: spec.project.clone(),
+            pattern: spec.pattern.clone(),
+            actions: spec.actions.to_string(),
+            secret_hash: secret::digest(&secret),
+            expires_at,
+            disabled: false,
+            created_by: actor.subject.name().to_owned(),
+        };
+        if self.store.robot_create(&robot).await?.is_none() {
+            return Err(Error::Conflict(format!("credential {name:?}")));
+        }
+        let detail = format!(
+            "{name}: {} on {} for {} s",
+            spec.actions,
+            spec.pattern,
+            spec.ttl.as_secs()
+        );
+        self.audit(
+            actor,
+            action,
+            Target::project(&spec.project).with_detail(&detail),
+        )
+        .await;
+        Ok(NewCredential {
+            name,
+            secret,
+            expires_at,
+        })
+    }
+
+    async fn existing_robot(&self, name: &str) -> Result<Robot> {
+        self.store
+            .robot_by_name(name)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("credential {name:?}")))
+    }
+
+    /// Robots and CI tokens may be managed by their project's admins; CI tokens also by
+    /// whoever minted them.
+    async fn require_robot_manager(&self, actor: &Actor, robot: &Robot) -> Result<()> {
+        let minted_it = robot.kind == "ci"
+            && robot.created_by == actor.subject.name()
+            && !matches!(actor.subject, Subject::Anonymous);
+        if minted_it {
+            return Ok(());
+        }
+        self.require_project_admin(actor, &robot.project).await
+    }
+
+    pub async fn set_robot_disabled(
+        &self,
+        actor: &Actor,
+        name: &str,
+        disabled: bool,
+    ) -> Result<()> {
+        let robot = self.existing_robot(name).await?;
+        self.require_robot_manager(actor, &robot).await?;
+        self.store.robot_set_disabled(name, disabled).await?;
+        self.invalidate();
+        let action = if disabled {
+            "robot.disable"
+        } else {
+            "robot.enable"
+        };
+        self.audit(
+            actor,
+            action,
+            Target::project(&robot.project).with_detail(name),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Deletes a robot or revokes a CI token; it stops working at once.
+    pub async fn delete_robot(&self, actor: &Actor, name: &str) -> Result<()> {
+        let robot = self.existing_robot(name).await?;
+        self.require_robot_manager(actor, &robot).await?;
+        self.store.robot_delete(name).await?;
+        self.invalidate();
+        let action = if robot.kind == "ci" {
+            "token.revoke"
+        } else {
+            "robot.delete"
+        };
+        self.audit(
+            actor,
+            action,
+            Target::project(&robot.project).with_detail(name),
+        )
+        .await;
+        Ok(())
+    }
+
+    pub async fn robots(&self, actor: &Actor, project: &str) -> Result<Vec<Robot>> {
+        self.require_project_admin(actor, project).await?;
+        Ok(self.store.robots(project).await?)
+    }
+
+    /// Adds a new signing key; tokens signed with the old ones stay valid until they expire.
+    pub async fn rotate_keys(&self, actor: &Actor) -> Result<String> {
+        self.require_system_admin(actor)?;
+        let kid = self.keys.rotate().await?;
+        self.audit(actor, "key.rotate", Target::detail(&kid)).await;
+        Ok(kid)
+    }
+}
+
+/// Which projects' repositories a caller may list.
+#[derive(Debug)]
+pub enum Visibility {
+    All,
+    Projects(Vec<String>),
+}
+
+impl Visibility {
+    pub fn shows(&self, repository: &str) -> bool {
+        match self {
+            Visibility::All => true,
+            Visibility::Projects(projects) => projects.iter().any(|p| p == project_of(repository)),
+        }
+    }
+}
+
+/// What an audit entry is about.
+#[derive(Debug, Default)]
+pub struct Target {
+    pub project: Option<String>,
+    pub repository: Option<String>,
+    pub digest: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl Target {
+    pub fn none() -> Target {
+        Target::default()
+    }
+
+    pub fn project(name: &str) -> Target {
+        Target {
+            project: Some(name.to_owned()),
+            ..Target::default()
+        }
+    }
+
+    pub fn repository(name: &str, digest: Option<String>) -> Target {
+        Target {
+            repository: Some(name.to_owned()),
+            digest,
+            ..Target::default()
+        }
+    }
+
+    pub fn detail(text: &str) -> Target {
+        Target {
+            detail: Some(text.to_owned()),
+            ..Target::default()
+        }
+    }
+
+    pub fn with_detail(mut self, text: &str) -> Target {
+        self.detail = Some(text.to_owned());
+        self
+    }
+}
+
+fn validate_user_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "invalid name {name:?}: 1 to 64 of a-z, 0-9, '.', '_', '-'"
+        )))
+    }
+}
+
+fn validate_password(password: &str) -> Result<()> {
+    if password.chars().count() < 8 {
+        return Err(Error::Invalid(
+            "a password needs at least 8 characters".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A credential's pattern must stay inside its project: `<project>/<name or pattern>`.
+fn validate_pattern(project: &str, pattern: &str) -> Result<()> {
+    let inside = pattern
+        .strip_prefix(project)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|rest| !rest.is_empty());
+    if !inside {
+        return Err(Error::Invalid(format!(
+            "{pattern:?} is not a repository or pattern inside project {project:?}"
+        )));
+    }
+    if !pattern.contains('*') {
+        validate_name(pattern).map_err(|e| Error::Invalid(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Parses a lifetime: `90s`, `15m`, `12h`, `30d`, or plain seconds.
+pub fn parse_ttl(text: &str) -> Result<Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let number: u64 = number
+        .parse()
+        .map_err(|_| Error::Invalid(format!("invalid lifetime {text:?} (e.g. 15m, 12h, 30d)")))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(Error::Invalid(format!(
+                "invalid lifetime {text:?} (e.g. 15m, 12h, 30d)"
+            )));
+        }
+    };
+    Ok(Duration::from_secs(number.saturating_mul(seconds)))
+}

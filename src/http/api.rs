@@ -1,0 +1,400 @@
+//! The JSON management API under `/api/v1/`: projects, users, members, robot accounts, CI
+//! push tokens, the audit log and key rotation. Requests authenticate with Basic credentials
+//! of a user; every handler calls one `Access` method, the same the `berth admin` CLI calls.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, Query as QueryParams, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::{AppState, Shared, auth};
+use crate::auth::{Actions, Actor, Error, RobotSpec, Role, parse_ttl};
+use crate::storage::access::{AuditEntry, AuditFilter, Robot};
+
+type ApiResult<T = Response> = Result<T, ApiError>;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/projects", get(projects).post(create_project))
+        .route("/projects/{project}", patch(update_project))
+        .route("/projects/{project}/members", get(members))
+        .route(
+            "/projects/{project}/members/{user}",
+            put(set_member).delete(remove_member),
+        )
+        .route("/projects/{project}/robots", get(robots).post(create_robot))
+        .route("/robots/{name}", patch(update_robot).delete(delete_robot))
+        .route("/tokens", post(create_token))
+        .route("/tokens/{name}", delete(delete_robot))
+        .route("/users", get(users).post(create_user))
+        .route("/users/{name}", patch(update_user))
+        .route("/audit", get(audit))
+        .route("/keys/rotate", post(rotate_keys))
+}
+
+/// The authenticated user behind a management request (Basic credentials).
+struct ApiActor(Actor);
+
+impl FromRequestParts<Arc<AppState>> for ApiActor {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let address = auth::client_address(parts);
+        let Some((user, password)) = auth::basic(&parts.headers) else {
+            let mut response = ApiError::Auth(Error::Unauthenticated).into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"berth\""),
+            );
+            return Err(response);
+        };
+        match state.access.login(&user, &password, address).await {
+            Ok(subject) => Ok(ApiActor(Actor { subject, address })),
+            Err(e) => Err(ApiError::Auth(e).into_response()),
+        }
+    }
+}
+
+fn done() -> ApiResult {
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewProject {
+    name: String,
+    #[serde(default)]
+    public: bool,
+}
+
+async fn projects(State(state): Shared, ApiActor(actor): ApiActor) -> ApiResult<Json<Value>> {
+    let projects = state.access.projects(&actor).await?;
+    let list: Vec<Value> = projects
+        .iter()
+        .map(|p| json!({"name": p.name, "public": p.public}))
+        .collect();
+    Ok(Json(json!(list)))
+}
+
+async fn create_project(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Json(body): Json<NewProject>,
+) -> ApiResult {
+    state
+        .access
+        .create_project(&actor, &body.name, body.public)
+        .await?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProjectUpdate {
+    public: bool,
+}
+
+async fn update_project(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Path(project): Path<String>,
+    Json(body): Json<ProjectUpdate>,
+) -> ApiResult {
+    state
+        .access
+        .set_project_public(&actor, &project, body.public)
+        .await?;
+    done()
+}
+
+async fn members(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Path(project): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let members = state.access.members(&actor, &project).await?;
+    let list: Vec<Value> = members
+        .iter()
+        .map(|(user, role)| json!({"user": user, "role": role}))
+        .collect();
+    Ok(Json(json!(list)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Membership {
+    role: String,
+}
+
+async fn set_member(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Path((project, user)): Path<(String, String)>,
+    Json(body): Json<Membership>,
+) -> ApiResult {
+    let role = Role::parse(&body.role)?;
+    state
+        .access
+        .set_member(&actor, &project, &user, role)
+        .await?;
+    done()
+}
+
+async fn remove_member(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Path((project, user)): Path<(String, String)>,
+) -> ApiResult {
+    state.access.remove_member(&actor, &project, &user).await?;
+    done()
+}
+
+fn robot_json(robot: &Robot) -> Value {
+    json!({
+        "name": robot.name,
+        "kind": robot.kind,
+        "repositories": robot.pattern,
+        "actions": robot.actions,
+        "expires_at": robot.expires_at,
+        "disabled": robot.disabled,
+        "created_by": robot.created_by,
+    })
+}
+
+async fn robots(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Path(project): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let robots = state.access.robots(&actor, &project).await?;
+    Ok(Json(json!(
+        robots.iter().map(robot_json).collect::<Vec<_>>()
+    )))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewRobot {
+    name: String,
+    /// `pull,push,delete` or a subset.
+    actions: String,
+    /// A repository or pattern inside the project; every repository when absent.
+    repositories: Option<String>,
+    /// `30d`, `12h`, `15m`, `90s`.
+    ttl: String,
+}
+
+async fn create_robot(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Path(project): Path<String>,
+    Json(body): Json<NewRobot>,
+) -> ApiResult {
+    let spec = RobotSpec {
+        pattern: body.repositories.unwrap_or_else(|| format!("{project}/*")),
+        project,
+        name: body.name,
+        actions: Actions::parse_strict(&body.actions)?,
+        ttl: parse_ttl(&body.ttl)?,
+    };
+    let created = state.access.create_robot(&actor, &spec).await?;
+    let body =
+        json!({"name": created.name, "secret": created.secret, "expires_at": created.expires_at});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RobotUpdate {
+    disabled: bool,
+}
+
+async fn update_robot(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Path(name): Path<String>,
+    Json(body): Json<RobotUpdate>,
+) -> ApiResult {
+    state
+        .access
+        .set_robot_disabled(&actor, &name, body.disabled)
+        .await?;
+    done()
+}
+
+/// `DELETE /robots/<name>` deletes a robot; `DELETE /tokens/<name>` revokes a CI token.
+async fn delete_robot(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Path(name): Path<String>,
+) -> ApiResult {
+    state.access.delete_robot(&actor, &name).await?;
+    done()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    /// One repository, or a pattern inside one project (`team/app-*`).
+    repository: String,
+    /// Must be true: CI tokens push (and read what a push reads).
+    push: bool,
+    #[serde(default = "default_ci_ttl")]
+    ttl: String,
+}
+
+fn default_ci_ttl() -> String {
+    "15m".to_owned()
+}
+
+async fn create_token(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Json(body): Json<NewToken>,
+) -> ApiResult {
+    if !body.push {
+        return Err(Error::Invalid("CI tokens are push tokens: set \"push\": true".into()).into());
+    }
+    let ttl = parse_ttl(&body.ttl)?;
+    let created = state
+        .access
+        .create_ci_token(&actor, &body.repository, ttl)
+        .await?;
+    let body =
+        json!({"name": created.name, "secret": created.secret, "expires_at": created.expires_at});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+async fn users(State(state): Shared, ApiActor(actor): ApiActor) -> ApiResult<Json<Value>> {
+    let users = state.access.users(&actor).await?;
+    let list: Vec<Value> = users
+        .iter()
+        .map(|u| json!({"name": u.name, "admin": u.admin, "disabled": u.disabled}))
+        .collect();
+    Ok(Json(json!(list)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewUser {
+    name: String,
+    password: String,
+    #[serde(default)]
+    admin: bool,
+}
+
+async fn create_user(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Json(body): Json<NewUser>,
+) -> ApiResult {
+    state
+        .access
+        .create_user(&actor, &body.name, &body.password, body.admin)
+        .await?;
+    Ok(StatusCode::CREATED.into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserUpdate {
+    password: Option<String>,
+    admin: Option<bool>,
+    disabled: Option<bool>,
+}
+
+async fn update_user(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Path(name): Path<String>,
+    Json(body): Json<UserUpdate>,
+) -> ApiResult {
+    state
+        .access
+        .update_user(
+            &actor,
+            &name,
+            body.password.as_deref(),
+            body.admin,
+            body.disabled,
+        )
+        .await?;
+    done()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    project: Option<String>,
+    user: Option<String>,
+    action: Option<String>,
+    /// Unix milliseconds, inclusive.
+    since: Option<i64>,
+    /// Unix milliseconds, exclusive.
+    until: Option<i64>,
+    /// Entries with ids below this one (the `next` of the previous page).
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// `GET /audit?project=&user=&action=&since=&until=&limit=&before=`: newest first; `next` (and a
+/// `Link` header) give the `before` of the following page.
+async fn audit(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    QueryParams(query): QueryParams<AuditQuery>,
+) -> ApiResult {
+    let filter = AuditFilter {
+        project: query.project,
+        actor: query.user,
+        action: query.action,
+        since: query.since,
+        until: query.until,
+        before: query.before,
+        limit: query.limit.unwrap_or(100),
+    };
+    let entries = state.access.audit_log(&actor, &filter).await?;
+    let full = entries.len() as u32 >= filter.limit.clamp(1, 1000);
+    let next = entries.last().filter(|_| full).map(|e| e.id);
+    let body = json!({
+        "entries": entries.iter().map(audit_json).collect::<Vec<_>>(),
+        "next": next,
+    });
+    let mut response = Json(body).into_response();
+    if let Some(next) = next {
+        let link = format!("</api/v1/audit?before={next}>; rel=\"next\"");
+        if let Ok(value) = HeaderValue::try_from(link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    Ok(response)
+}
+
+pub fn audit_json(entry: &AuditEntry) -> Value {
+    json!({
+        "id": entry.id,
+        "at": entry.at,
+        "actor": entry.actor,
+        "action": entry.action,
+        "project": entry.project,
+        "repository": entry.repository,
+        "digest": entry.digest,
+        "detail": entry.detail,
+        "address": entry.address,
+    })
+}
+
+async fn rotate_keys(State(state): Shared, ApiActor(actor): ApiActor) -> ApiResult<Json<Value>> {
+    let kid = state.access.rotate_keys(&actor).await?;
+    Ok(Json(json!({"kid": kid})))
+}

@@ -1,0 +1,180 @@
+//! The token endpoint of Docker's token authentication, at `/auth/token`.
+//!
+//! - `GET` with optional Basic credentials, `service`, repeated `scope`, `offline_token`: what
+//!   `docker login`, Docker pulls and pushes, skopeo and podman send
+//!   (<https://distribution.github.io/distribution/spec/auth/token/>).
+//! - `POST` with an OAuth2 form, `grant_type=password` or `refresh_token`: what containerd
+//!   sends (<https://distribution.github.io/distribution/spec/auth/oauth/>).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::{Query, Shared, auth};
+use crate::auth::{Credentials, Error, Issued, Scope};
+
+/// A token request's form bodies are small; refuse anything bigger.
+const FORM_LIMIT: usize = 64 * 1024;
+
+/// `GET /auth/token?service=…&scope=…&offline_token=true` → `{"token","access_token",
+/// "expires_in","issued_at"[,"refresh_token"]}`.
+pub async fn get(State(state): Shared, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let query = Query::parse(parts.uri.query());
+    let res = async {
+        check_service(&state.access, query.get("service"))?;
+        let scopes = parse_scopes(query.all("scope").flat_map(|s| s.split(' ')))?;
+        let credentials = match auth::basic(&parts.headers) {
+            Some((username, secret)) => Credentials::Password { username, secret },
+            None => Credentials::None,
+        };
+        let offline = query.get("offline_token") == Some("true");
+        let address = auth::client_address(&parts);
+        state
+            .access
+            .issue(credentials, &scopes, offline, address)
+            .await
+    }
+    .await;
+    respond(res, true)
+}
+
+/// `POST /auth/token` with `grant_type=password&username=…&password=…` or
+/// `grant_type=refresh_token&refresh_token=…`, plus `service`, `scope` (space-separated) and
+/// `access_type=offline` → `{"access_token","expires_in","issued_at","scope"[,"refresh_token"]}`.
+pub async fn post(State(state): Shared, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let res = async {
+        let form = axum::body::to_bytes(body, FORM_LIMIT)
+            .await
+            .map_err(|_| Error::Invalid("the form body is too large or unreadable".into()))?;
+        let form = form_query(&form);
+        check_service(&state.access, form.get("service"))?;
+        let scopes = parse_scopes(form.all("scope").flat_map(|s| s.split(' ')))?;
+        let credentials = match form.get("grant_type") {
+            Some("password") => Credentials::Password {
+                username: form.get("username").unwrap_or("").to_owned(),
+                secret: form.get("password").unwrap_or("").to_owned(),
+            },
+            Some("refresh_token") => {
+                Credentials::RefreshToken(form.get("refresh_token").unwrap_or("").to_owned())
+            }
+            other => {
+                return Err(Error::Invalid(format!(
+                    "unsupported grant_type {:?}",
+                    other.unwrap_or("")
+                )));
+            }
+        };
+        let offline = form.get("access_type") == Some("offline");
+        let address = auth::client_address(&parts);
+        state
+            .access
+            .issue(credentials, &scopes, offline, address)
+            .await
+    }
+    .await;
+    respond(res, false)
+}
+
+fn form_query(body: &Bytes) -> Query {
+    Query(form_urlencoded::parse(body).into_owned().collect())
+}
+
+fn check_service(access: &crate::auth::Access, service: Option<&str>) -> Result<(), Error> {
+    match service {
+        Some(service) if service != access.settings().service => {
+            Err(Error::Invalid(format!("unknown service {service:?}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn parse_scopes<'a>(texts: impl Iterator<Item = &'a str>) -> Result<Vec<Scope>, Error> {
+    let mut scopes = Vec::new();
+    for text in texts.filter(|t| !t.is_empty()) {
+        if let Some(scope) = Scope::parse(text)? {
+            scopes.push(scope);
+        }
+    }
+    Ok(scopes)
+}
+
+fn respond(res: Result<Issued, Error>, get: bool) -> Response {
+    let issued = match res {
+        Ok(issued) => issued,
+        Err(e) => {
+            let unauthorized = matches!(e, Error::Unauthenticated);
+            let mut response = ApiError::Auth(e).into_response();
+            if unauthorized {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"berth\""),
+                );
+            }
+            return response;
+        }
+    };
+    let mut body = json!({
+        "access_token": issued.token,
+        "expires_in": issued.expires_in,
+        "issued_at": rfc3339(issued.issued_at),
+    });
+    if get {
+        body["token"] = Value::String(issued.token.clone());
+    } else {
+        let granted: Vec<String> = issued.granted.iter().map(Scope::to_string).collect();
+        body["scope"] = Value::String(granted.join(" "));
+    }
+    if let Some(refresh) = issued.refresh_token {
+        body["refresh_token"] = Value::String(refresh);
+    }
+    let mut response = Json(body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `2026-11-23T21:36:45Z`.
+fn rfc3339(time: SystemTime) -> String {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_utc_dates() {
+        let at = |secs| rfc3339(UNIX_EPOCH + Duration::from_secs(secs));
+        assert_eq!(at(0), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(at(1_795_469_805), "2026-11-23T21:36:45Z");
+    }
+}

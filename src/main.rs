@@ -75,7 +75,9 @@ impl StoreArgs {
             None => Config::default(),
         };
         config.data_dir = self.data_dir.unwrap_or(config.data_dir);
-        config.auth.admin_password = std::env::var("BERTH_ADMIN_PASSWORD").ok();
+        config.auth.admin_password = std::env::var("BERTH_ADMIN_PASSWORD")
+            .ok()
+            .filter(|password| !password.is_empty());
         Ok(config)
     }
 }

@@ -2,6 +2,7 @@
 //! advises): the OCI spec suite against an in-process server, real clients (Docker, skopeo,
 //! podman, oci-client) against the `berth` binary, and the tidy checks.
 
+mod access;
 mod clients;
 mod server;
 mod spec;

@@ -170,6 +170,8 @@ pub struct BerthProcess {
     pub addr: SocketAddr,
     pub child: tokio::process::Child,
     data: TempDir,
+    /// Everything the process printed to stdout so far (its log, and the bootstrap line).
+    output: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl BerthProcess {
@@ -199,20 +201,45 @@ impl BerthProcess {
             .spawn()
             .expect("the berth binary starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let addr = loop {
             let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
                 .await
                 .expect("berth logs its address within 30 s")
                 .unwrap()
                 .expect("berth exited before listening");
+            output.lock().unwrap().push_str(&line);
+            output.lock().unwrap().push('\n');
             if let Some((_, rest)) = line.split_once("berth listening on ") {
                 let rest = rest.split_once("://").unwrap().1;
                 break rest.split('"').next().unwrap().parse().unwrap();
             }
         };
         // Keep draining the log so that the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        BerthProcess { addr, child, data }
+        let sink = output.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut sink = sink.lock().unwrap();
+                sink.push_str(&line);
+                sink.push('\n');
+            }
+        });
+        BerthProcess {
+            addr,
+            child,
+            data,
+            output,
+        }
+    }
+
+    /// What the process printed so far.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// The data directory this process was started with.
+    pub fn data_dir(&self) -> &Path {
+        self.data.path()
     }
 
     /// Kills the process the hard way (SIGKILL) and hands back its data directory.

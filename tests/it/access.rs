@@ -1,0 +1,1327 @@
+//! Access control, through the protocol clients speak: Docker's token flow (GET with Basic
+//! credentials), containerd's OAuth2 POST flow, projects and roles, robots, CI push tokens,
+//! forged tokens, login rate limits, the audit log, the management API and `berth admin`.
+
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+
+use berth::storage::access::AccessStore;
+use berth::storage::sqlite::SqliteMetaStore;
+
+use crate::support::{
+    ADMIN_PASSWORD, BerthProcess, TestServer, bearer_client, go_image_context, run, run_in, sha256,
+    test_config,
+};
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A management API call with Basic credentials.
+async fn api(
+    s: &TestServer,
+    user: &str,
+    password: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> Response {
+    let mut request = reqwest::Client::new()
+        .request(method, s.url(&format!("/api/v1{path}")))
+        .basic_auth(user, Some(password));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+/// A management API call as `admin` that must succeed; returns the JSON body, if any.
+async fn admin(s: &TestServer, method: Method, path: &str, body: Option<Value>) -> Value {
+    let response = api(s, "admin", ADMIN_PASSWORD, method, path, body).await;
+    let status = response.status();
+    let text = response.text().await.unwrap();
+    assert!(status.is_success(), "{path}: {status} {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Creates a user with `PASSWORD` and gives it `role` in `project` (if given).
+async fn user_with_role(s: &TestServer, name: &str, project: &str, role: Option<&str>) {
+    let user = json!({"name": name, "password": PASSWORD});
+    admin(s, Method::POST, "/users", Some(user)).await;
+    if let Some(role) = role {
+        let path = format!("/projects/{project}/members/{name}");
+        admin(s, Method::PUT, &path, Some(json!({"role": role}))).await;
+    }
+}
+
+/// `GET /auth/token` as Docker sends it; `Err(status)` when refused.
+async fn token(
+    s: &TestServer,
+    credentials: Option<(&str, &str)>,
+    scopes: &[&str],
+) -> Result<String, StatusCode> {
+    let mut query = vec![("service", "berth")];
+    query.extend(scopes.iter().map(|scope| ("scope", *scope)));
+    let mut request = reqwest::Client::new()
+        .get(s.url("/auth/token"))
+        .query(&query);
+    if let Some((user, password)) = credentials {
+        request = request.basic_auth(user, Some(password));
+    }
+    let response = request.send().await.unwrap();
+    if response.status() != StatusCode::OK {
+        return Err(response.status());
+    }
+    let body: Value = response.json().await.unwrap();
+    Ok(body["token"].as_str().unwrap().to_owned())
+}
+
+/// The repositories and actions a token grants, read from its (unverified) payload.
+fn granted(token: &str) -> Vec<(String, Vec<String>)> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&payload).unwrap();
+    claims["access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let actions = a["actions"].as_array().unwrap();
+            let actions = actions.iter().map(|x| x.as_str().unwrap().to_owned());
+            (a["name"].as_str().unwrap().to_owned(), actions.collect())
+        })
+        .collect()
+}
+
+/// Pushes a one-blob "image" with `client` (a blob then a manifest); returns the statuses.
+async fn push_image(
+    s: &TestServer,
+    client: &reqwest::Client,
+    name: &str,
+    tag: &str,
+) -> (StatusCode, StatusCode) {
+    let layer = format!("layer of {name}:{tag}").into_bytes();
+    let digest = sha256(&layer);
+    let blob = client
+        .post(s.url(&format!("/v2/{name}/blobs/uploads/?digest={digest}")))
+        .body(layer.clone())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/vnd.example.test",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                   "digest": digest, "size": layer.len()},
+        "layers": [],
+    });
+    let put = client
+        .put(s.url(&format!("/v2/{name}/manifests/{tag}")))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.to_string())
+        .send()
+        .await
+        .unwrap()
+        .status();
+    (blob, put)
+}
+
+async fn get_manifest(s: &TestServer, client: &reqwest::Client, name: &str, tag: &str) -> Response {
+    client
+        .get(s.url(&format!("/v2/{name}/manifests/{tag}")))
+        .header("accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap()
+}
+
+fn challenge(response: &Response) -> String {
+    response.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn error_code(response: Response) -> String {
+    let body: Value = response.json().await.unwrap();
+    body["errors"][0]["code"].as_str().unwrap().to_owned()
+}
+
+/// A server over a fresh directory, with projects `team` (private) and `pub` (public).
+async fn server_with_projects() -> (tempfile::TempDir, TestServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    admin(&s, Method::POST, "/projects", Some(json!({"name": "team"}))).await;
+    let public = json!({"name": "pub", "public": true});
+    admin(&s, Method::POST, "/projects", Some(public)).await;
+    (dir, s)
+}
+
+#[tokio::test]
+async fn anonymous_clients_pull_public_projects_and_nothing_else() {
+    let (_dir, s) = server_with_projects().await;
+    assert_eq!(push_image(&s, &s.client, "pub/tool", "v1").await.1, 201);
+    assert_eq!(push_image(&s, &s.client, "team/app", "v1").await.1, 201);
+    let anonymous = reqwest::Client::new();
+
+    // GET /v2/ answers with the challenge, as Distribution's token auth does.
+    let base = anonymous.get(s.url("/v2/")).send().await.unwrap();
+    assert_eq!(base.status(), StatusCode::UNAUTHORIZED);
+    let expected = format!(
+        "Bearer realm=\"http://{}/auth/token\",service=\"berth\"",
+        s.addr
+    );
+    assert_eq!(challenge(&base), expected);
+
+    // Public: pulls work with no token at all, and with an anonymous token.
+    let public = get_manifest(&s, &anonymous, "pub/tool", "v1").await;
+    assert_eq!(public.status(), StatusCode::OK);
+    let pull = token(&s, None, &["repository:pub/tool:pull,push"])
+        .await
+        .unwrap();
+    assert_eq!(
+        granted(&pull),
+        [("pub/tool".to_owned(), vec!["pull".to_owned()])]
+    );
+    let with_token = get_manifest(&s, &bearer_client(&pull), "pub/tool", "v1").await;
+    assert_eq!(with_token.status(), StatusCode::OK);
+    let (blob, _) = push_image(&s, &bearer_client(&pull), "pub/tool", "v2").await;
+    assert_eq!(blob, StatusCode::UNAUTHORIZED);
+
+    // Private: refused with a challenge naming the scope; an anonymous token grants nothing.
+    let private = get_manifest(&s, &anonymous, "team/app", "v1").await;
+    assert_eq!(private.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        challenge(&private),
+        format!("{expected},scope=\"repository:team/app:pull\"")
+    );
+    assert_eq!(error_code(private).await, "UNAUTHORIZED");
+    let nothing = token(&s, None, &["repository:team/app:pull"])
+        .await
+        .unwrap();
+    assert!(granted(&nothing).is_empty());
+    let refused = get_manifest(&s, &bearer_client(&nothing), "team/app", "v1").await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(challenge(&refused).ends_with(",error=\"insufficient_scope\""));
+
+    // The catalog lists only what the caller may see.
+    let catalog = token(&s, None, &["registry:catalog:*"]).await.unwrap();
+    let list: Value = bearer_client(&catalog)
+        .get(s.url("/v2/_catalog"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["repositories"], json!(["pub/tool"]));
+    let list: Value = s
+        .client
+        .get(s.url("/v2/_catalog"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["repositories"], json!(["pub/tool", "team/app"]));
+}
+
+#[tokio::test]
+async fn roles_decide_what_a_token_grants() {
+    let (_dir, s) = server_with_projects().await;
+    user_with_role(&s, "gail", "team", Some("guest")).await;
+    user_with_role(&s, "dev", "team", Some("developer")).await;
+    user_with_role(&s, "mae", "team", Some("maintainer")).await;
+    user_with_role(&s, "stranger", "team", None).await;
+    let all = "repository:team/app:pull,push,delete";
+    let grants = |token: String| {
+        granted(&token)
+            .into_iter()
+            .flat_map(|(_, a)| a)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        grants(token(&s, Some(("gail", PASSWORD)), &[all]).await.unwrap()),
+        ["pull"]
+    );
+    assert_eq!(
+        grants(token(&s, Some(("dev", PASSWORD)), &[all]).await.unwrap()),
+        ["pull", "push"]
+    );
+    assert_eq!(
+        grants(token(&s, Some(("mae", PASSWORD)), &[all]).await.unwrap()),
+        ["pull", "push", "delete"]
+    );
+    assert!(
+        grants(
+            token(&s, Some(("stranger", PASSWORD)), &[all])
+                .await
+                .unwrap()
+        )
+        .is_empty()
+    );
+
+    // A guest pulls but cannot push.
+    assert_eq!(push_image(&s, &s.client, "team/app", "v1").await.1, 201);
+    let guest = bearer_client(&token(&s, Some(("gail", PASSWORD)), &[all]).await.unwrap());
+    assert_eq!(
+        get_manifest(&s, &guest, "team/app", "v1").await.status(),
+        200
+    );
+    assert_eq!(push_image(&s, &guest, "team/app", "v2").await.0, 401);
+
+    // A developer pushes but cannot delete.
+    let dev = bearer_client(&token(&s, Some(("dev", PASSWORD)), &[all]).await.unwrap());
+    assert_eq!(
+        push_image(&s, &dev, "team/app", "v2").await,
+        (201.try_into().unwrap(), 201.try_into().unwrap())
+    );
+    let delete = dev
+        .delete(s.url("/v2/team/app/manifests/v2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), StatusCode::UNAUTHORIZED);
+    assert!(challenge(&delete).contains("scope=\"repository:team/app:delete\""));
+
+    // A maintainer deletes tags.
+    let mae = bearer_client(&token(&s, Some(("mae", PASSWORD)), &[all]).await.unwrap());
+    let delete = mae
+        .delete(s.url("/v2/team/app/manifests/v2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), StatusCode::ACCEPTED);
+
+    // A mount from a repository the token cannot read becomes a plain upload session.
+    let layer_digest = sha256(b"layer of team/app:v1");
+    let copy_only = token(
+        &s,
+        Some(("dev", PASSWORD)),
+        &["repository:team/copy:pull,push"],
+    )
+    .await;
+    let mount = bearer_client(&copy_only.unwrap())
+        .post(s.url(&format!(
+            "/v2/team/copy/blobs/uploads/?mount={layer_digest}&from=team/app"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mount.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn pushing_into_a_missing_project_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.auth.auto_create_projects = false;
+    let s = TestServer::start_with(&config).await;
+    let (blob, _) = push_image(&s, &s.client, "nowhere/app", "v1").await;
+    assert_eq!(blob, StatusCode::FORBIDDEN);
+    let response = s
+        .client
+        .post(s.url("/v2/nowhere/app/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["code"], "DENIED");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("\"nowhere\" does not exist")
+    );
+
+    admin(
+        &s,
+        Method::POST,
+        "/projects",
+        Some(json!({"name": "nowhere"})),
+    )
+    .await;
+    assert_eq!(push_image(&s, &s.client, "nowhere/app", "v1").await.1, 201);
+}
+
+#[tokio::test]
+async fn containerd_post_flow_with_password_and_refresh_token() {
+    let (_dir, s) = server_with_projects().await;
+    user_with_role(&s, "dev", "team", Some("developer")).await;
+    let client = reqwest::Client::new();
+    let form = [
+        ("grant_type", "password"),
+        ("username", "dev"),
+        ("password", PASSWORD),
+        ("service", "berth"),
+        (
+            "scope",
+            "repository:team/app:pull,push repository:pub/x:pull",
+        ),
+        ("client_id", "containerd-client"),
+        ("access_type", "offline"),
+    ];
+    let response = client
+        .post(s.url("/auth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["scope"],
+        "repository:team/app:pull,push repository:pub/x:pull"
+    );
+    assert!(body["expires_in"].as_u64().unwrap() > 0);
+    assert!(body["issued_at"].as_str().unwrap().ends_with('Z'));
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        push_image(&s, &bearer_client(access), "team/app", "v1")
+            .await
+            .1,
+        201
+    );
+
+    let refresh = body["refresh_token"].as_str().unwrap();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh),
+        ("service", "berth"),
+        ("scope", "repository:team/app:pull"),
+        ("client_id", "containerd-client"),
+    ];
+    let response = client
+        .post(s.url("/auth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(
+        get_manifest(&s, &bearer_client(access), "team/app", "v1")
+            .await
+            .status(),
+        200
+    );
+
+    // A refresh token is not an access token, and a wrong password gets no token.
+    assert_eq!(
+        get_manifest(&s, &bearer_client(refresh), "team/app", "v1")
+            .await
+            .status(),
+        401
+    );
+    let form = [
+        ("grant_type", "password"),
+        ("username", "dev"),
+        ("password", "wrong"),
+    ];
+    let response = client
+        .post(s.url("/auth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let form = [("grant_type", "client_credentials")];
+    let response = client
+        .post(s.url("/auth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+
+    // Disabling the user ends its refresh token too.
+    let disable = json!({"disabled": true});
+    admin(&s, Method::PATCH, "/users/dev", Some(disable)).await;
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
+    let response = client
+        .post(s.url("/auth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// Signs `claims` with the server's current key, or with `secret` when given.
+async fn forge(
+    dir: &std::path::Path,
+    claims: &Value,
+    alg: Algorithm,
+    secret: Option<&[u8]>,
+) -> String {
+    let store = SqliteMetaStore::open(&dir.join("meta.db")).await.unwrap();
+    let key = store.signing_keys().await.unwrap().remove(0);
+    let mut header = Header::new(alg);
+    header.kid = Some(key.kid);
+    let secret = secret.unwrap_or(&key.secret);
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret)).unwrap()
+}
+
+#[tokio::test]
+async fn every_forged_or_stale_token_is_refused() {
+    use base64::Engine;
+    let (dir, s) = server_with_projects().await;
+    user_with_role(&s, "dev", "team", Some("developer")).await;
+    assert_eq!(push_image(&s, &s.client, "team/app", "v1").await.1, 201);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let good = token(&s, Some(("dev", PASSWORD)), &["repository:team/app:pull"])
+        .await
+        .unwrap();
+    let claims: Value = {
+        let payload = good.split('.').nth(1).unwrap();
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        serde_json::from_slice(&payload).unwrap()
+    };
+    let with = |key: &str, value: Value| {
+        let mut claims = claims.clone();
+        claims[key] = value;
+        claims
+    };
+    assert_eq!(
+        get_manifest(&s, &bearer_client(&good), "team/app", "v1")
+            .await
+            .status(),
+        200
+    );
+    // The forge itself is sound: the same claims signed with the server's key pass.
+    let resigned = forge(dir.path(), &claims, Algorithm::HS256, None).await;
+    assert_eq!(
+        get_manifest(&s, &bearer_client(&resigned), "team/app", "v1")
+            .await
+            .status(),
+        200
+    );
+
+    let mut forged = vec![
+        (
+            "expired",
+            forge(
+                dir.path(),
+                &with("exp", json!(now - 120)),
+                Algorithm::HS256,
+                None,
+            )
+            .await,
+        ),
+        (
+            "not yet valid",
+            forge(
+                dir.path(),
+                &with("nbf", json!(now + 600)),
+                Algorithm::HS256,
+                None,
+            )
+            .await,
+        ),
+        (
+            "wrong signature",
+            forge(dir.path(), &claims, Algorithm::HS256, Some(b"not the key")).await,
+        ),
+        (
+            "wrong algorithm",
+            forge(dir.path(), &claims, Algorithm::HS512, None).await,
+        ),
+        (
+            "wrong audience",
+            forge(
+                dir.path(),
+                &with("aud", json!("other")),
+                Algorithm::HS256,
+                None,
+            )
+            .await,
+        ),
+        (
+            "wrong issuer",
+            forge(
+                dir.path(),
+                &with("iss", json!("other")),
+                Algorithm::HS256,
+                None,
+            )
+            .await,
+        ),
+        (
+            "refresh as access",
+            forge(
+                dir.path(),
+                &with("typ", json!("refresh")),
+                Algorithm::HS256,
+                None,
+            )
+            .await,
+        ),
+    ];
+    // alg: none, with the payload intact.
+    let none_header =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    let body = good.split('.').nth(1).unwrap();
+    forged.push(("alg none", format!("{none_header}.{body}.")));
+    // A scope widened after signing.
+    let tampered = with(
+        "access",
+        json!([{"type": "repository", "name": "team/app", "actions": ["pull", "push", "delete"]}]),
+    );
+    let tampered_body =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tampered.to_string());
+    let parts: Vec<&str> = good.split('.').collect();
+    forged.push((
+        "tampered scope",
+        format!("{}.{tampered_body}.{}", parts[0], parts[2]),
+    ));
+    forged.push(("garbage", "not.a.token".to_owned()));
+
+    for (defect, token) in forged {
+        let response = get_manifest(&s, &bearer_client(&token), "team/app", "v1").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{defect}");
+        assert!(
+            challenge(&response).starts_with("Bearer realm="),
+            "{defect}"
+        );
+        assert_eq!(error_code(response).await, "UNAUTHORIZED", "{defect}");
+    }
+
+    // A disabled user's token stops working at once.
+    admin(
+        &s,
+        Method::PATCH,
+        "/users/dev",
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    let response = get_manifest(&s, &bearer_client(&good), "team/app", "v1").await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        token(&s, Some(("dev", PASSWORD)), &[]).await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+}
+
+#[tokio::test]
+async fn robots_and_ci_tokens_are_confined_and_revocable() {
+    let (_dir, s) = server_with_projects().await;
+    assert_eq!(push_image(&s, &s.client, "team/app", "v1").await.1, 201);
+    assert_eq!(push_image(&s, &s.client, "pub/tool", "v1").await.1, 201);
+
+    // A robot that may pull team/*; its secret is shown once and works as a password.
+    let robot = json!({"name": "reader", "actions": "pull", "ttl": "30d"});
+    let created = admin(&s, Method::POST, "/projects/team/robots", Some(robot)).await;
+    let (name, secret) = (
+        created["name"].as_str().unwrap(),
+        created["secret"].as_str().unwrap(),
+    );
+    assert_eq!(name, "robot$team+reader");
+    let listed = admin(&s, Method::GET, "/projects/team/robots", None).await;
+    assert!(!listed.to_string().contains(secret), "{listed}");
+    let scope = "repository:team/app:pull,push";
+    let robot_token = token(&s, Some((name, secret)), &[scope]).await.unwrap();
+    assert_eq!(
+        granted(&robot_token),
+        [("team/app".to_owned(), vec!["pull".to_owned()])]
+    );
+    let robot_client = bearer_client(&robot_token);
+    assert_eq!(
+        get_manifest(&s, &robot_client, "team/app", "v1")
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        token(&s, Some((name, "wrong")), &[scope]).await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+
+    // Disabled: refused at once, token and login alike; enabled again: back.
+    admin(
+        &s,
+        Method::PATCH,
+        &format!("/robots/{name}"),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(
+        get_manifest(&s, &robot_client, "team/app", "v1")
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        token(&s, Some((name, secret)), &[scope]).await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+    admin(
+        &s,
+        Method::PATCH,
+        &format!("/robots/{name}"),
+        Some(json!({"disabled": false})),
+    )
+    .await;
+    assert_eq!(
+        get_manifest(&s, &robot_client, "team/app", "v1")
+            .await
+            .status(),
+        200
+    );
+    admin(&s, Method::DELETE, &format!("/robots/{name}"), None).await;
+    assert_eq!(
+        get_manifest(&s, &robot_client, "team/app", "v1")
+            .await
+            .status(),
+        401
+    );
+
+    // A CI token for team/app pushes there and nowhere else, and reads nothing else.
+    let request = json!({"repository": "team/app", "push": true, "ttl": "15m"});
+    let ci = admin(&s, Method::POST, "/tokens", Some(request)).await;
+    let (ci_name, ci_secret) = (ci["name"].as_str().unwrap(), ci["secret"].as_str().unwrap());
+    assert!(ci_name.starts_with("ci$team+"), "{ci_name}");
+    let scopes = [
+        "repository:team/app:pull,push,delete",
+        "repository:team/other:pull,push",
+        "repository:pub/tool:pull",
+    ];
+    let ci_token = token(&s, Some((ci_name, ci_secret)), &scopes)
+        .await
+        .unwrap();
+    assert_eq!(
+        granted(&ci_token),
+        [
+            (
+                "team/app".to_owned(),
+                vec!["pull".to_owned(), "push".to_owned()]
+            ),
+            ("pub/tool".to_owned(), vec!["pull".to_owned()]),
+        ]
+    );
+    let ci_client = bearer_client(&ci_token);
+    assert_eq!(push_image(&s, &ci_client, "team/app", "ci-1").await.1, 201);
+    assert_eq!(
+        push_image(&s, &ci_client, "team/other", "ci-1").await.0,
+        401
+    );
+    assert_eq!(
+        get_manifest(&s, &ci_client, "team/other", "v1")
+            .await
+            .status(),
+        401
+    );
+    admin(&s, Method::DELETE, &format!("/tokens/{ci_name}"), None).await;
+    assert_eq!(push_image(&s, &ci_client, "team/app", "ci-2").await.0, 401);
+    assert_eq!(
+        token(&s, Some((ci_name, ci_secret)), &[]).await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+
+    // A short-lived one stops working when its time is up.
+    let request = json!({"repository": "team/app-*", "push": true, "ttl": "2s"});
+    let ci = admin(&s, Method::POST, "/tokens", Some(request)).await;
+    let (ci_name, ci_secret) = (ci["name"].as_str().unwrap(), ci["secret"].as_str().unwrap());
+    let ci_token = token(
+        &s,
+        Some((ci_name, ci_secret)),
+        &["repository:team/app-api:push"],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        push_image(&s, &bearer_client(&ci_token), "team/app-api", "v1")
+            .await
+            .1,
+        201
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        push_image(&s, &bearer_client(&ci_token), "team/app-api", "v2")
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        token(&s, Some((ci_name, ci_secret)), &[]).await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+
+    // Patterns stay inside one project, and CI tokens live at most a day.
+    let outside = json!({"repository": "other/app", "push": true});
+    let response = api(
+        &s,
+        "admin",
+        ADMIN_PASSWORD,
+        Method::POST,
+        "/tokens",
+        Some(outside),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let long = json!({"repository": "team/app", "push": true, "ttl": "2d"});
+    let response = api(
+        &s,
+        "admin",
+        ADMIN_PASSWORD,
+        Method::POST,
+        "/tokens",
+        Some(long),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_user() {
+    let (_dir, s) = server_with_projects().await;
+    user_with_role(&s, "dev", "team", Some("developer")).await;
+    for _ in 0..10 {
+        assert_eq!(
+            token(&s, Some(("dev", "wrong")), &[]).await,
+            Err(StatusCode::UNAUTHORIZED)
+        );
+    }
+    // The eleventh try is refused before the password is even checked, right or wrong.
+    let response = reqwest::Client::new()
+        .get(s.url("/auth/token"))
+        .basic_auth("dev", Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "300");
+    assert_eq!(error_code(response).await, "TOOMANYREQUESTS");
+    // Other users are not locked out by it.
+    assert!(
+        token(&s, Some(("admin", ADMIN_PASSWORD)), &[])
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn the_audit_log_records_each_action_once() {
+    let (_dir, s) = server_with_projects().await;
+    user_with_role(&s, "mae", "team", Some("maintainer")).await;
+    let mae = bearer_client(
+        &token(
+            &s,
+            Some(("mae", PASSWORD)),
+            &["repository:team/app:pull,push,delete"],
+        )
+        .await
+        .unwrap(),
+    );
+    push_image(&s, &mae, "team/app", "v1").await;
+    push_image(&s, &mae, "team/app", "v1").await; // the same manifest again: no tag move
+    // Another manifest under the same tag moves it.
+    let layer = b"another layer".to_vec();
+    let digest = sha256(&layer);
+    mae.post(s.url(&format!("/v2/team/app/blobs/uploads/?digest={digest}")))
+        .body(layer.clone())
+        .send()
+        .await
+        .unwrap();
+    let manifest = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest, "size": layer.len()}, "layers": []});
+    let put = mae
+        .put(s.url("/v2/team/app/manifests/v1"))
+        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+        .body(manifest.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201);
+    let moved_to = put.headers()["docker-content-digest"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    mae.delete(s.url("/v2/team/app/manifests/v1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        token(&s, Some(("mae", "wrong")), &[]).await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+    let ci = admin(
+        &s,
+        Method::POST,
+        "/tokens",
+        Some(json!({"repository": "team/app", "push": true})),
+    )
+    .await;
+
+    let log = admin(&s, Method::GET, "/audit?project=team&limit=50", None).await;
+    let entries: Vec<(String, String, Option<String>, String)> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+                e["digest"].as_str().map(str::to_owned),
+                e["detail"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    let actions: Vec<(&str, &str)> = entries
+        .iter()
+        .map(|(a, b, _, _)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("admin", "project.create"),
+            ("admin", "member.set"),
+            ("mae", "push"),
+            ("mae", "push"),
+            ("mae", "push"),
+            ("mae", "tag.move"),
+            ("mae", "delete"),
+            ("admin", "token.create"),
+        ],
+        "{log}"
+    );
+    assert_eq!(entries[5].2.as_deref(), Some(moved_to.as_str()));
+    assert_eq!(entries[6].3, "tag v1");
+    assert!(
+        entries[7].3.starts_with(ci["name"].as_str().unwrap()),
+        "{:?}",
+        entries[7]
+    );
+
+    // Logins, failed ones included, are recorded per user, with the address.
+    let logins = admin(&s, Method::GET, "/audit?user=mae", None).await;
+    let logins: Vec<(&str, &str)> = logins["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().starts_with("login"))
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["address"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        logins,
+        [("login.failed", "127.0.0.1"), ("login", "127.0.0.1")]
+    );
+
+    // Pages: newest first, `next` continues below the last id.
+    let page = admin(&s, Method::GET, "/audit?project=team&limit=3", None).await;
+    assert_eq!(page["entries"].as_array().unwrap().len(), 3);
+    let next = page["next"].as_i64().unwrap();
+    let rest = admin(
+        &s,
+        Method::GET,
+        &format!("/audit?project=team&before={next}&limit=50"),
+        None,
+    )
+    .await;
+    assert_eq!(rest["entries"].as_array().unwrap().len(), entries.len() - 3);
+
+    // No secret ever lands in the log.
+    let everything = admin(&s, Method::GET, "/audit?limit=1000", None)
+        .await
+        .to_string();
+    for secret in [
+        PASSWORD,
+        ADMIN_PASSWORD,
+        "wrong",
+        ci["secret"].as_str().unwrap(),
+    ] {
+        assert!(!everything.contains(secret), "{secret} in the audit log");
+    }
+
+    // Only administrators read the log; a maintainer is refused.
+    let response = api(
+        &s,
+        "mae",
+        PASSWORD,
+        Method::GET,
+        "/audit?project=team",
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn key_rotation_keeps_earlier_tokens_valid() {
+    let (_dir, s) = server_with_projects().await;
+    assert_eq!(push_image(&s, &s.client, "team/app", "v1").await.1, 201);
+    let before = token(
+        &s,
+        Some(("admin", ADMIN_PASSWORD)),
+        &["repository:team/app:pull"],
+    )
+    .await
+    .unwrap();
+    let rotated = admin(&s, Method::POST, "/keys/rotate", None).await;
+    let after = token(
+        &s,
+        Some(("admin", ADMIN_PASSWORD)),
+        &["repository:team/app:pull"],
+    )
+    .await
+    .unwrap();
+    let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+    assert_ne!(kid(&before), kid(&after));
+    assert_eq!(kid(&after), rotated["kid"]);
+    for token in [&before, &after] {
+        assert_eq!(
+            get_manifest(&s, &bearer_client(token), "team/app", "v1")
+                .await
+                .status(),
+            200
+        );
+    }
+}
+
+/// `berth admin ARGS` on `data`, with `stdin` as its input; returns stdout.
+async fn berth_admin(data: &std::path::Path, args: &[&str], stdin: &str) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["admin", "--data-dir", data.to_str().unwrap()])
+        .args(args)
+        .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .await
+        .unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "berth admin {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs a command that may fail; returns whether it succeeded and what it printed.
+async fn attempt(program: &str, args: &[&str]) -> (bool, String) {
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{program} is required: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// How long a replica may trust a credential it checked (the access cache), plus margin.
+const OTHER_REPLICA_DELAY: Duration = Duration::from_millis(1300);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_skopeo_and_podman_with_users_robots_and_ci_tokens() {
+    let berth = BerthProcess::start().await;
+    let host = berth.host();
+    let data = berth.data_dir().to_owned();
+    berth_admin(&data, &["project", "create", "team"], "").await;
+    berth_admin(&data, &["project", "create", "pub", "--public"], "").await;
+    berth_admin(&data, &["user", "add", "alice"], &format!("{PASSWORD}\n")).await;
+    berth_admin(&data, &["member", "set", "team", "alice", "developer"], "").await;
+
+    // docker login as a developer, push into the private project, remove, pull back, run.
+    let alice = tempfile::tempdir().unwrap();
+    let alice = alice.path().to_str().unwrap();
+    run(
+        "docker",
+        &[
+            "--config", alice, "login", "-u", "alice", "-p", PASSWORD, &host,
+        ],
+    )
+    .await;
+    let image = format!("{host}/team/app:v1");
+    let (_context_dir, context) = go_image_context("private").await;
+    run_in(
+        "docker",
+        &["build", "-q", "-t", &image, "."],
+        Some(&context),
+    )
+    .await;
+    run("docker", &["--config", alice, "push", &image]).await;
+    run("docker", &["rmi", &image]).await;
+    run("docker", &["--config", alice, "pull", &image]).await;
+    let out = run("docker", &["run", "--rm", "--network", "none", &image]).await;
+    assert_eq!(out, "private from a Go program\n");
+
+    // Without login: the private image is refused, a public one pulls.
+    let nobody = tempfile::tempdir().unwrap();
+    let nobody = nobody.path().to_str().unwrap();
+    run("docker", &["rmi", &image]).await;
+    let (pulled, text) = attempt("docker", &["--config", nobody, "pull", &image]).await;
+    assert!(!pulled, "{text}");
+    let admin_cfg = crate::support::docker_login(&host).await;
+    let admin_cfg = admin_cfg.path().to_str().unwrap();
+    let public = format!("{host}/pub/tool:v1");
+    run("docker", &["--config", admin_cfg, "pull", &image]).await;
+    run("docker", &["tag", &image, &public]).await;
+    run("docker", &["--config", admin_cfg, "push", &public]).await;
+    run("docker", &["rmi", &public]).await;
+    run("docker", &["--config", nobody, "pull", &public]).await;
+    run("docker", &["rmi", &public]).await;
+
+    // A CI token: docker login with it, push to team/app only, then revoke.
+    let minted = berth_admin(
+        &data,
+        &[
+            "token", "create", "--repo", "team/app", "--push", "--ttl", "15m",
+        ],
+        "",
+    )
+    .await;
+    let minted: Value = serde_json::from_str(&minted).unwrap();
+    let (name, secret) = (
+        minted["name"].as_str().unwrap(),
+        minted["secret"].as_str().unwrap(),
+    );
+    let ci = tempfile::tempdir().unwrap();
+    let ci = ci.path().to_str().unwrap();
+    run(
+        "docker",
+        &["--config", ci, "login", "-u", name, "-p", secret, &host],
+    )
+    .await;
+    let ci_image = format!("{host}/team/app:sha-5a8b7c3");
+    run("docker", &["tag", &image, &ci_image]).await;
+    run("docker", &["--config", ci, "push", &ci_image]).await;
+    let elsewhere = format!("{host}/team/other:sha-5a8b7c3");
+    run("docker", &["tag", &image, &elsewhere]).await;
+    let (pushed, text) = attempt("docker", &["--config", ci, "push", &elsewhere]).await;
+    assert!(!pushed, "a token for team/app pushed to team/other: {text}");
+    berth_admin(&data, &["token", "revoke", name], "").await;
+    tokio::time::sleep(OTHER_REPLICA_DELAY).await;
+    let after = format!("{host}/team/app:sha-revoked");
+    run("docker", &["tag", &image, &after]).await;
+    let (pushed, text) = attempt("docker", &["--config", ci, "push", &after]).await;
+    assert!(!pushed, "a revoked token pushed: {text}");
+    for tag in [&image, &ci_image, &elsewhere, &after] {
+        run("docker", &["rmi", tag]).await;
+    }
+
+    // skopeo with --creds of a robot; disabled, it is refused.
+    let robot = berth_admin(
+        &data,
+        &["robot", "create", "team", "reader", "--actions", "pull"],
+        "",
+    )
+    .await;
+    let robot: Value = serde_json::from_str(&robot).unwrap();
+    let creds = format!(
+        "{}:{}",
+        robot["name"].as_str().unwrap(),
+        robot["secret"].as_str().unwrap()
+    );
+    let source = format!("docker://{image}");
+    let inspect = ["inspect", "--tls-verify=false", "--creds", &creds, &source];
+    run("skopeo", &inspect).await;
+    berth_admin(
+        &data,
+        &["robot", "disable", robot["name"].as_str().unwrap()],
+        "",
+    )
+    .await;
+    tokio::time::sleep(OTHER_REPLICA_DELAY).await;
+    let (inspected, text) = attempt("skopeo", &inspect).await;
+    assert!(!inspected, "a disabled robot read: {text}");
+
+    // podman login as alice, then pull.
+    let store = tempfile::tempdir().unwrap();
+    let auth_file = store.path().join("auth.json");
+    let root = store.path().join("root");
+    let runroot = store.path().join("run");
+    let podman = |args: &[&str]| {
+        let mut all = vec![
+            "--root",
+            root.to_str().unwrap(),
+            "--runroot",
+            runroot.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        all.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let auth_file = auth_file.to_str().unwrap();
+    let login = podman(&[
+        "login",
+        "--tls-verify=false",
+        "--authfile",
+        auth_file,
+        "-u",
+        "alice",
+        "-p",
+        PASSWORD,
+        &host,
+    ]);
+    run(
+        "podman",
+        &login.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    let pull = podman(&[
+        "pull",
+        "--tls-verify=false",
+        "--authfile",
+        auth_file,
+        &image,
+    ]);
+    run(
+        "podman",
+        &pull.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+    let clean = podman(&["rmi", "--all", "--force"]);
+    run(
+        "podman",
+        &clean.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
+
+    // Not one password or secret reached the server's log.
+    let log = berth.output();
+    for secret in [
+        PASSWORD,
+        ADMIN_PASSWORD,
+        secret,
+        robot["secret"].as_str().unwrap(),
+    ] {
+        assert!(!log.contains(secret), "a secret is in the log");
+    }
+
+    // The audit log tells who pushed what, and the revocation.
+    let audit = berth_admin(
+        &data,
+        &["audit", "--project", "team", "--action", "push"],
+        "",
+    )
+    .await;
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("\talice\tpush\tteam\tteam/app\t")),
+        "{audit}"
+    );
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains(&format!("\t{name}\tpush\tteam\tteam/app\t"))),
+        "{audit}"
+    );
+    let revoked = berth_admin(&data, &["audit", "--action", "token.revoke"], "").await;
+    assert_eq!(revoked.lines().count(), 2, "{revoked}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_honour_each_others_tokens() {
+    let first = BerthProcess::start().await;
+    let data = first.data_dir().to_str().unwrap().to_owned();
+    let args = ["--listen", "127.0.0.1:0", "--data-dir", &data].map(String::from);
+    let second = BerthProcess::start_with(tempfile::tempdir().unwrap(), &args, &[]).await;
+    berth_admin(first.data_dir(), &["project", "create", "team"], "").await;
+    berth_admin(
+        first.data_dir(),
+        &["user", "add", "dev"],
+        &format!("{PASSWORD}\n"),
+    )
+    .await;
+    berth_admin(
+        first.data_dir(),
+        &["member", "set", "team", "dev", "developer"],
+        "",
+    )
+    .await;
+
+    let minted = reqwest::Client::new()
+        .get(first.url("/auth/token?service=berth&scope=repository:team/app:pull,push"))
+        .basic_auth("dev", Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    let minted: Value = minted.json().await.unwrap();
+    let client = bearer_client(minted["token"].as_str().unwrap());
+    let blob = b"pushed through the second replica";
+    let digest = sha256(blob);
+    let push = client
+        .post(second.url(&format!("/v2/team/app/blobs/uploads/?digest={digest}")))
+        .body(blob.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(push.status(), StatusCode::CREATED);
+    let read = client
+        .get(first.url(&format!("/v2/team/app/blobs/{digest}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.bytes().await.unwrap().as_ref(), blob);
+
+    // Disabling the user on the stores stops its token on both replicas.
+    berth_admin(first.data_dir(), &["user", "disable", "dev"], "").await;
+    tokio::time::sleep(OTHER_REPLICA_DELAY).await;
+    for replica in [&first, &second] {
+        let refused = client
+            .get(replica.url(&format!("/v2/team/app/blobs/{digest}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_generated_admin_password_is_printed_once() {
+    let data = tempfile::tempdir().unwrap();
+    let path = data.path().to_str().unwrap().to_owned();
+    let args = ["--listen", "127.0.0.1:0", "--data-dir", &path].map(String::from);
+    let env = [("BERTH_ADMIN_PASSWORD", "")];
+    let berth = BerthProcess::start_with(data, &args, &env).await;
+    let output = berth.output();
+    let line = output
+        .lines()
+        .find(|l| l.contains("created the system administrator"))
+        .unwrap_or_else(|| panic!("no bootstrap line in {output}"));
+    let password = line.rsplit(' ').next().unwrap();
+    let ok = reqwest::Client::new()
+        .get(berth.url("/auth/token?service=berth"))
+        .basic_auth("admin", Some(password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(output.matches(password).count(), 1);
+
+    let data = berth.crash().await;
+    let again = BerthProcess::start_with(data, &args, &env).await;
+    assert!(!again.output().contains(password));
+    assert!(!again.output().contains("created the system administrator"));
+}

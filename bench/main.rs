@@ -3,12 +3,13 @@
 //! before it counts. Run it with `bench/run`, which installs and starts what it needs; see
 //! `bench/README.md` for the rows and how to read them.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -30,6 +31,19 @@ const SMALL_PUSHES: usize = 2000;
 const SMALL_PUSHERS: usize = 16;
 const SMALL_BLOB: usize = 4096;
 const TAGS: usize = 100;
+/// The password of berth's `admin` in the benchmark.
+const ADMIN_PASSWORD: &str = "benchmark-admin-password";
+
+/// The `Authorization` header each registry's requests carry: an admin token for berth (whose
+/// `bench` project is public, so anonymous pulls work too), nothing for Distribution.
+fn authorization() -> &'static Mutex<HashMap<SocketAddr, String>> {
+    static TOKENS: OnceLock<Mutex<HashMap<SocketAddr, String>>> = OnceLock::new();
+    TOKENS.get_or_init(Mutex::default)
+}
+
+fn authorization_for(addr: SocketAddr) -> Option<String> {
+    authorization().lock().unwrap().get(&addr).cloned()
+}
 
 /// One registry under test, running as a child process.
 struct Target {
@@ -65,10 +79,16 @@ fn free_port() -> u16 {
 fn start_berth() -> Target {
     let data = tempfile::tempdir().unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    // Tokens that outlive the run; everything else as configured by default.
+    let config = data.path().join("berth.toml");
+    std::fs::write(&config, "[auth]\ntoken_ttl_secs = 86400\n").unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
-        .arg(data.path())
+        .arg(data.path().join("data"))
+        .arg("--config")
+        .arg(&config)
         .env("BERTH_LOG", "warn")
+        .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .stdout(Stdio::null())
         .spawn()
         .expect("berth starts");
@@ -108,20 +128,70 @@ fn start_distribution() -> Target {
 
 async fn wait_ready(addr: SocketAddr) {
     for _ in 0..100 {
-        if let Ok(mut conn) = connect(addr).await
-            && request(&mut conn, Method::GET, "/v2/", &[], Bytes::new())
+        if let Ok(mut conn) = connect(addr).await {
+            let status = request(&mut conn, Method::GET, "/v2/", &[], Bytes::new())
                 .await
-                .0
-                == StatusCode::OK
-        {
-            return;
+                .0;
+            // berth challenges clients without a token; Distribution has no auth here.
+            if status == StatusCode::OK || status == StatusCode::UNAUTHORIZED {
+                return;
+            }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("registry at {addr} did not come up");
 }
 
-type Conn = SendRequest<Full<Bytes>>;
+/// Logs in to berth: creates the public project `bench` and keeps an admin token for every
+/// repository, which every connection to berth then sends.
+async fn berth_login(addr: SocketAddr) {
+    let basic = format!(
+        "Basic {}",
+        base64_encode(&format!("admin:{ADMIN_PASSWORD}"))
+    );
+    let mut conn = connect(addr).await.unwrap();
+    let project = Bytes::from_static(br#"{"name":"bench","public":true}"#);
+    let headers = [
+        ("authorization", basic.as_str()),
+        ("content-type", "application/json"),
+    ];
+    let (status, _) = request(
+        &mut conn,
+        Method::POST,
+        "/api/v1/projects",
+        &headers,
+        project,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let path = "/auth/token?service=berth&scope=repository:*:pull,push,delete";
+    let reply = send(
+        &mut conn,
+        Method::GET,
+        path,
+        &[("authorization", basic.as_str())],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+    let token = body["token"].as_str().unwrap();
+    authorization()
+        .lock()
+        .unwrap()
+        .insert(addr, format!("Bearer {token}"));
+}
+
+fn base64_encode(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// A connection, and the `Authorization` its requests carry (none for anonymous ones).
+struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    authorization: Option<String>,
+}
 
 async fn connect(addr: SocketAddr) -> std::io::Result<Conn> {
     let stream = tokio::net::TcpStream::connect(addr).await?;
@@ -133,7 +203,10 @@ async fn connect(addr: SocketAddr) -> std::io::Result<Conn> {
         .await
         .map_err(std::io::Error::other)?;
     tokio::spawn(conn);
-    Ok(sender)
+    Ok(Conn {
+        sender,
+        authorization: authorization_for(addr),
+    })
 }
 
 /// A response with its body hashed as it streams in (never held whole).
@@ -142,6 +215,8 @@ struct Reply {
     headers: hyper::HeaderMap,
     body_digest: String,
     body_len: usize,
+    /// The first KiB of the body (for small JSON answers).
+    body: Vec<u8>,
 }
 
 async fn send(
@@ -151,7 +226,7 @@ async fn send(
     headers: &[(&str, &str)],
     body: Bytes,
 ) -> Reply {
-    conn.ready().await.unwrap();
+    conn.sender.ready().await.unwrap();
     let mut builder = Request::builder()
         .method(method)
         .uri(path)
@@ -159,17 +234,25 @@ async fn send(
     for (name, value) in headers {
         builder = builder.header(*name, *value);
     }
+    let explicit = headers.iter().any(|(name, _)| *name == "authorization");
+    if let Some(authorization) = conn.authorization.as_deref().filter(|_| !explicit) {
+        builder = builder.header("authorization", authorization);
+    }
     let response = conn
+        .sender
         .send_request(builder.body(Full::new(body)).unwrap())
         .await
         .unwrap();
     let (parts, mut body) = response.into_parts();
     let mut hasher = Sha256::new();
     let mut body_len = 0;
+    let mut head = Vec::new();
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame.unwrap().into_data() {
             hasher.update(&data);
             body_len += data.len();
+            let room = 1024usize.saturating_sub(head.len());
+            head.extend_from_slice(&data[..room.min(data.len())]);
         }
     }
     Reply {
@@ -177,6 +260,7 @@ async fn send(
         headers: parts.headers,
         body_digest: format!("sha256:{}", hex::encode(hasher.finalize())),
         body_len,
+        body: head,
     }
 }
 
@@ -187,7 +271,12 @@ async fn send(
 async fn fetch(addr: SocketAddr, path: &str, sink: &mut [u8]) -> (StatusCode, usize) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let authorization = authorization_for(addr)
+        .map(|value| format!("Authorization: {value}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}Connection: close\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).await.unwrap();
     // The head arrives first; whatever body bytes came with it are moved to the sink.
     let mut head = vec![0u8; 64 * 1024];
@@ -340,11 +429,12 @@ struct Load {
 }
 
 /// Sends `method path` from `LOAD_CONNECTIONS` connections for `LOAD_DURATION`; `check` must hold
-/// for every reply or the run panics.
+/// for every reply or the run panics. With `anonymous`, no `Authorization` is sent.
 async fn load(
     addr: SocketAddr,
     method: Method,
     path: &str,
+    anonymous: bool,
     check: Arc<dyn Fn(&Reply) -> bool + Send + Sync>,
 ) -> Load {
     let accept = "application/vnd.docker.distribution.manifest.v2+json";
@@ -354,6 +444,9 @@ async fn load(
         let (method, path, check) = (method.clone(), path.to_owned(), check.clone());
         tasks.push(tokio::spawn(async move {
             let mut conn = connect(addr).await.unwrap();
+            if anonymous {
+                conn.authorization = None;
+            }
             let mut latencies = vec![];
             while Instant::now() < deadline {
                 let start = Instant::now();
@@ -638,6 +731,7 @@ async fn main() {
     for target in &targets {
         wait_ready(target.addr).await;
     }
+    berth_login(targets[0].addr).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut table = Table::default();
     for target in &targets {
@@ -724,22 +818,25 @@ async fn main() {
                 .unwrap();
             let (manifest_len, digest) = (manifest.len(), digest.clone());
             let expected = digest.clone();
-            let get = load(
-                target.addr,
-                Method::GET,
-                "/v2/bench/app/manifests/v1.7.0",
-                Arc::new(move |reply: &Reply| {
-                    reply.status == StatusCode::OK
-                        && reply.body_digest == expected
-                        && reply.headers["docker-content-digest"] == expected.as_str()
-                }),
-            )
-            .await;
+            let check_get = Arc::new(move |reply: &Reply| {
+                reply.status == StatusCode::OK
+                    && reply.body_digest == expected
+                    && reply.headers["docker-content-digest"] == expected.as_str()
+            });
+            // Anonymous pulls of a public project, as Distribution without auth serves them.
+            let path = "/v2/bench/app/manifests/v1.7.0";
+            let get = load(target.addr, Method::GET, path, true, check_get.clone()).await;
             table.add_load("manifest GET by tag", target.name, &get);
+            if target.name == "berth" {
+                let with_token = load(target.addr, Method::GET, path, false, check_get).await;
+                let row = "manifest GET by tag, bearer token";
+                table.add_load(row, target.name, &with_token);
+            }
             let head = load(
                 target.addr,
                 Method::HEAD,
                 "/v2/bench/app/manifests/v1.7.0",
+                true,
                 Arc::new(move |reply: &Reply| {
                     reply.status == StatusCode::OK
                         && reply.headers["docker-content-digest"] == digest.as_str()
@@ -752,6 +849,7 @@ async fn main() {
                 target.addr,
                 Method::GET,
                 "/v2/bench/app/tags/list",
+                true,
                 Arc::new(|reply: &Reply| {
                     reply.status == StatusCode::OK && reply.body_len > TAGS * 8
                 }),
@@ -770,6 +868,13 @@ async fn main() {
     }
 
     if docker {
+        let berth = targets.iter().find(|t| t.name == "berth").unwrap();
+        let host = berth.addr.to_string();
+        run(
+            "docker",
+            &["login", "-u", "admin", "-p", ADMIN_PASSWORD, &host],
+            None,
+        );
         for round in 0..ROUNDS {
             let image = build_image(round);
             if round > 0 {
@@ -827,10 +932,21 @@ async fn main() {
             );
         }
     }
-    let push = table
-        .rows
-        .iter()
-        .find(|r| r.name == "256 MiB blob push, monolithic");
+    let row = |name: &str| table.rows.iter().find(|r| r.name == name);
+    let anonymous = row(&format!(
+        "manifest GET by tag, {LOAD_CONNECTIONS} connections"
+    ));
+    let bearer = row(&format!(
+        "manifest GET by tag, bearer token, {LOAD_CONNECTIONS} connections"
+    ));
+    if let (Some(anonymous), Some(bearer)) = (anonymous, bearer) {
+        let (a, b) = (median(&anonymous.berth), median(&bearer.berth));
+        println!(
+            "berth manifest GET with a bearer token: {b:.0} req/s, {:.1}% of the anonymous {a:.0} req/s",
+            b / a * 100.0
+        );
+    }
+    let push = row("256 MiB blob push, monolithic");
     match sha_rate {
         Some(rate) => {
             println!(

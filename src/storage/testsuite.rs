@@ -422,3 +422,198 @@ async fn sqlite_meta_store_passes_the_suite() {
     )
     .await;
 }
+
+async fn access_store_suite(store: &dyn access::AccessStore) {
+    use access::{AuditEntry, AuditFilter, Project, Robot, SigningKey, UserUpdate};
+
+    // Projects: created once, with their first admin in the same transaction.
+    let user = store.user_create("alice", "hash", false).await.unwrap();
+    let user = user.expect("a new name");
+    assert_eq!(
+        store.user_create("alice", "other", true).await.unwrap(),
+        None
+    );
+    let team = Project {
+        name: "team".into(),
+        public: false,
+    };
+    assert!(store.project_create(&team, Some(user)).await.unwrap());
+    assert!(!store.project_create(&team, None).await.unwrap());
+    assert_eq!(
+        store.role("team", user).await.unwrap().as_deref(),
+        Some("admin")
+    );
+    assert!(store.project_set_public("team", true).await.unwrap());
+    assert!(store.project("team").await.unwrap().unwrap().public);
+    assert!(!store.project_set_public("nowhere", true).await.unwrap());
+
+    // Members: a role replaces the previous one.
+    store.member_set("team", user, "guest").await.unwrap();
+    assert_eq!(
+        store.members("team").await.unwrap(),
+        [("alice".to_owned(), "guest".to_owned())]
+    );
+    assert_eq!(
+        store.memberships(user).await.unwrap(),
+        [("team".to_owned(), "guest".to_owned())]
+    );
+    assert!(store.member_remove("team", user).await.unwrap());
+    assert!(!store.member_remove("team", user).await.unwrap());
+
+    // Users: partial updates leave the rest alone.
+    let update = UserUpdate {
+        disabled: Some(true),
+        ..UserUpdate::default()
+    };
+    assert!(store.user_update("alice", &update).await.unwrap());
+    let alice = store.user_by_id(user).await.unwrap().unwrap();
+    assert!(alice.disabled && !alice.admin && alice.password_hash == "hash");
+    assert!(!store.user_update("bob", &update).await.unwrap());
+
+    // Robots: unique names, disable and delete.
+    let robot = Robot {
+        id: 0,
+        name: "robot$team+ci".into(),
+        kind: "robot".into(),
+        project: "team".into(),
+        pattern: "team/*".into(),
+        actions: "pull".into(),
+        secret_hash: vec![1, 2, 3],
+        expires_at: 42,
+        disabled: false,
+        created_by: "alice".into(),
+    };
+    let id = store.robot_create(&robot).await.unwrap().unwrap();
+    assert_eq!(store.robot_create(&robot).await.unwrap(), None);
+    assert_eq!(
+        store.robot_by_id(id).await.unwrap().unwrap().secret_hash,
+        [1, 2, 3]
+    );
+    assert!(
+        store
+            .robot_set_disabled("robot$team+ci", true)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .robot_by_name("robot$team+ci")
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled
+    );
+    assert_eq!(store.robots("team").await.unwrap().len(), 1);
+    assert!(store.robot_delete("robot$team+ci").await.unwrap());
+    assert!(!store.robot_delete("robot$team+ci").await.unwrap());
+
+    // Signing keys: newest first; adding with `retire_at` retires the others.
+    let key = |kid: &str, created_at| SigningKey {
+        kid: kid.into(),
+        secret: vec![7; 32],
+        created_at,
+        retired_at: None,
+    };
+    store.signing_key_add(&key("a", 1), None).await.unwrap();
+    store.signing_key_add(&key("b", 2), Some(5)).await.unwrap();
+    let keys = store.signing_keys().await.unwrap();
+    let keys: Vec<(&str, Option<i64>)> = keys
+        .iter()
+        .map(|k| (k.kid.as_str(), k.retired_at))
+        .collect();
+    assert_eq!(keys, [("b", None), ("a", Some(5))]);
+
+    // Login failures count within a window and start over after it.
+    assert_eq!(
+        store
+            .login_failure_record("user:x", 1000, 100)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .login_failure_record("user:x", 1050, 100)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.login_failures("user:x", 950).await.unwrap(), 2);
+    assert_eq!(store.login_failures("user:x", 1000).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .login_failure_record("user:x", 1100, 100)
+            .await
+            .unwrap(),
+        1
+    );
+    store.login_failures_clear("user:x").await.unwrap();
+    assert_eq!(store.login_failures("user:x", 0).await.unwrap(), 0);
+
+    // The audit log: filtered, newest first, paged by id.
+    for (at, action) in [(10, "push"), (20, "login"), (30, "push")] {
+        let entry = AuditEntry {
+            at,
+            actor: "alice".into(),
+            action: action.into(),
+            project: Some("team".into()),
+            ..AuditEntry::default()
+        };
+        store.audit_append(&entry).await.unwrap();
+    }
+    let filter = |action: Option<&str>, before, since| AuditFilter {
+        project: Some("team".into()),
+        action: action.map(str::to_owned),
+        before,
+        since,
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    let pushes = store
+        .audit_query(&filter(Some("push"), None, None))
+        .await
+        .unwrap();
+    assert_eq!(pushes.iter().map(|e| e.at).collect::<Vec<_>>(), [30, 10]);
+    let older = store
+        .audit_query(&filter(None, Some(pushes[0].id), None))
+        .await
+        .unwrap();
+    assert_eq!(older.iter().map(|e| e.at).collect::<Vec<_>>(), [20, 10]);
+    let recent = store
+        .audit_query(&filter(None, None, Some(20)))
+        .await
+        .unwrap();
+    assert_eq!(recent.len(), 2);
+}
+
+#[tokio::test]
+async fn sqlite_access_store_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteMetaStore::open(&dir.path().join("meta.db"))
+        .await
+        .unwrap();
+    access_store_suite(&store).await;
+}
+
+#[tokio::test]
+async fn sqlite_audit_log_refuses_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    let store = SqliteMetaStore::open(&path).await.unwrap();
+    let entry = access::AuditEntry {
+        actor: "alice".into(),
+        action: "push".into(),
+        ..access::AuditEntry::default()
+    };
+    access::AccessStore::audit_append(&store, &entry)
+        .await
+        .unwrap();
+    // Even a direct connection cannot rewrite history.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    for statement in ["UPDATE audit SET actor = 'mallory'", "DELETE FROM audit"] {
+        let err = sqlx::query(statement).execute(&pool).await.unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{err}");
+    }
+}

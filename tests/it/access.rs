@@ -813,6 +813,38 @@ async fn failed_logins_are_rate_limited_per_user() {
 }
 
 #[tokio::test]
+async fn failed_logins_are_rate_limited_per_address() {
+    use berth::storage::access::AuditFilter;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.auth.login_failures_per_address = 3;
+    let s = TestServer::start_with(&config).await;
+    // Guessing across user names from one address runs into the address's limit.
+    for user in ["ann", "bob", "cid"] {
+        assert_eq!(
+            token(&s, Some((user, "guess")), &[]).await,
+            Err(StatusCode::UNAUTHORIZED)
+        );
+    }
+    assert_eq!(
+        token(&s, Some(("dan", "guess")), &[]).await,
+        Err(StatusCode::TOO_MANY_REQUESTS)
+    );
+    let store = SqliteMetaStore::open(&dir.path().join("meta.db"))
+        .await
+        .unwrap();
+    let filter = AuditFilter {
+        action: Some("login.limited".into()),
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    let limited = store.audit_query(&filter).await.unwrap();
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0].actor, "dan");
+    assert_eq!(limited[0].address.as_deref(), Some("127.0.0.1"));
+}
+
+#[tokio::test]
 async fn the_audit_log_records_each_action_once() {
     let (_dir, s) = server_with_projects().await;
     user_with_role(&s, "mae", "team", Some("maintainer")).await;

@@ -131,19 +131,23 @@ pub struct Actor {
     pub address: Option<IpAddr>,
 }
 
-/// A verified registry request's caller: the token's subject and what it grants.
+/// A verified registry request's caller: the token's claims (shared with the token cache) and
+/// the client's address.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub name: String,
     pub address: Option<IpAddr>,
-    grants: Vec<AccessClaim>,
-    pid: String,
+    claims: Arc<Claims>,
 }
 
 impl Caller {
+    /// The token's subject; empty for anonymous callers.
+    pub fn name(&self) -> &str {
+        &self.claims.sub
+    }
+
     /// Whether the token grants `action` on repository `name`.
     pub fn may(&self, name: &str, action: Action) -> bool {
-        self.grants.iter().any(|g| {
+        self.claims.access.iter().any(|g| {
             g.kind == "repository"
                 && matches(&g.name, name)
                 && g.actions.iter().any(|a| a == action.as_str())
@@ -151,7 +155,7 @@ impl Caller {
     }
 
     fn catalog(&self) -> bool {
-        self.grants.iter().any(|g| g.kind == "registry")
+        self.claims.access.iter().any(|g| g.kind == "registry")
     }
 }
 
@@ -233,6 +237,8 @@ pub struct Access {
 struct Cache {
     /// Credentials (`pid`) seen valid, and when.
     valid: HashMap<String, Instant>,
+    /// Access tokens verified, and when.
+    tokens: HashMap<String, (Arc<Claims>, Instant)>,
     projects: HashMap<String, (Option<Project>, Instant)>,
 }
 
@@ -552,36 +558,36 @@ impl Access {
             {
                 let project = self.project_cached(project_of(name)).await?;
                 if project.is_some_and(|p| p.public) {
-                    return Ok(Caller {
-                        name: String::new(),
-                        address,
-                        grants: vec![AccessClaim {
+                    // What an anonymous token for this pull would say; nothing is signed.
+                    let claims = Claims {
+                        iss: String::new(),
+                        sub: String::new(),
+                        aud: String::new(),
+                        exp: i64::MAX,
+                        nbf: 0,
+                        iat: 0,
+                        jti: String::new(),
+                        access: vec![AccessClaim {
                             kind: "repository".into(),
                             name: name.clone(),
                             actions: vec!["pull".into()],
                         }],
                         pid: String::new(),
+                        typ: "access".into(),
+                    };
+                    return Ok(Caller {
+                        address,
+                        claims: Arc::new(claims),
                     });
                 }
             }
             return Err(Error::Unauthenticated);
         };
-        let claims = self
-            .keys
-            .verify(token, &self.settings.issuer, &self.settings.service)
-            .await?;
-        if claims.typ != "access" {
-            return Err(Error::BadToken("not an access token"));
-        }
+        let claims = self.verified(token).await?;
         if !claims.pid.is_empty() && !self.credential_valid(&claims.pid).await? {
             return Err(Error::BadToken("credential disabled, expired or deleted"));
         }
-        let caller = Caller {
-            name: claims.sub,
-            address,
-            grants: claims.access,
-            pid: claims.pid,
-        };
+        let caller = Caller { address, claims };
         let granted = match need {
             Need::Base => true,
             Need::Catalog => caller.catalog(),
@@ -594,6 +600,37 @@ impl Access {
                 need.scope().map(|s| s.to_string()).unwrap_or_default(),
             ))
         }
+    }
+
+    /// The claims of a valid access token. A token verified in the last `CACHE_TTL` (and not
+    /// expired since) is taken from the cache: clients send the same token with every request,
+    /// and checking it again costs more than serving a manifest.
+    async fn verified(&self, token: &str) -> Result<Arc<Claims>> {
+        {
+            let cache = self.cache.lock().expect("access cache lock");
+            if let Some((claims, at)) = cache.tokens.get(token)
+                && at.elapsed() < CACHE_TTL
+                && claims.exp * 1000 > now_ms()
+            {
+                return Ok(claims.clone());
+            }
+        }
+        let claims = self
+            .keys
+            .verify(token, &self.settings.issuer, &self.settings.service)
+            .await?;
+        if claims.typ != "access" {
+            return Err(Error::BadToken("not an access token"));
+        }
+        let claims = Arc::new(claims);
+        let mut cache = self.cache.lock().expect("access cache lock");
+        if cache.tokens.len() > 10_000 {
+            cache.tokens.clear();
+        }
+        cache
+            .tokens
+            .insert(token.to_owned(), (claims.clone(), Instant::now()));
+        Ok(claims)
     }
 
     /// Whether the credential still exists and may act; trusted for `CACHE_TTL` once seen.
@@ -640,6 +677,7 @@ impl Access {
     fn invalidate(&self) {
         let mut cache = self.cache.lock().expect("access cache lock");
         cache.valid.clear();
+        cache.tokens.clear();
         cache.projects.clear();
     }
 
@@ -656,6 +694,7 @@ impl Access {
             )));
         }
         let admin = caller
+            .claims
             .pid
             .strip_prefix("user:")
             .and_then(|id| id.parse().ok());
@@ -674,7 +713,7 @@ impl Access {
     /// Whether the caller may see repositories of `project` in the catalog.
     pub async fn visible_projects(&self, caller: &Caller) -> Result<Visibility> {
         let subject = self
-            .subject_by_pid(&caller.pid)
+            .subject_by_pid(&caller.claims.pid)
             .await?
             .unwrap_or(Subject::Anonymous);
         if subject.is_system_admin() {
@@ -715,10 +754,10 @@ impl Access {
 
     /// Appends to the audit log as the caller of a registry request.
     pub async fn audit_caller(&self, caller: &Caller, action: &str, target: Target) {
-        let name = if caller.name.is_empty() {
+        let name = if caller.name().is_empty() {
             "anonymous"
         } else {
-            &caller.name
+            caller.name()
         };
         self.audit_as(name, caller.address, action, target).await;
     }

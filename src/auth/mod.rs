@@ -3,8 +3,8 @@
 //!
 //! Architecture invariant: everything lives in the `AccessStore` (keys, counters, credentials),
 //! never only in this process, so that every replica makes the same decisions. The only
-//! per-process state is a cache of at most one second (credential status, project
-//! visibility), which the replica making a change clears at once.
+//! per-process state is a cache of at most one second (verified tokens, credential status,
+//! project visibility), which the replica making a change clears at once.
 //! Secrets and passwords never reach the log, the audit log or the store: only their hashes.
 
 mod scope;

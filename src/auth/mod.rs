@@ -25,6 +25,9 @@ use token::KeyRing;
 
 /// How long a replica trusts what it read about a credential or a project.
 const CACHE_TTL: Duration = Duration::from_secs(1);
+/// The most of a client-supplied user name kept in counters and the audit log: longer than any
+/// account name (`robot$<project>+<name>` with a 255-character project and a 64-character name).
+const NAME_SHOWN_MAX: usize = 400;
 /// The longest a CI push token may live.
 const CI_TOKEN_MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -294,6 +297,11 @@ impl Access {
     ) -> Result<Subject> {
         let now = now_ms();
         let window = self.settings.login_window.as_millis() as i64;
+        // The name is the client's to choose: bound what of it reaches the store and the log.
+        let username = match username.char_indices().nth(NAME_SHOWN_MAX) {
+            Some((end, _)) => &username[..end],
+            None => username,
+        };
         let user_key = format!("user:{username}");
         let addr_key = address.map(|a| format!("addr:{a}"));
         let user_failures = self.store.login_failures(&user_key, now - window).await?;

@@ -804,6 +804,15 @@ async fn failed_logins_are_rate_limited_per_user() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()["retry-after"], "300");
     assert_eq!(error_code(response).await, "TOOMANYREQUESTS");
+    // A name of any length is refused like any other, and kept short in the audit log.
+    let long = "y".repeat(5000);
+    assert_eq!(
+        token(&s, Some((&long, "p")), &[]).await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+    let failed = admin(&s, Method::GET, "/audit?action=login.failed&limit=1", None).await;
+    assert_eq!(failed["entries"][0]["actor"].as_str().unwrap().len(), 400);
+
     // Other users are not locked out by it.
     assert!(
         token(&s, Some(("admin", ADMIN_PASSWORD)), &[])

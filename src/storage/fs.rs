@@ -269,8 +269,9 @@ async fn open_range(path: &Path, offset: u64, len: u64) -> Result<ByteStream<'st
     tokio::task::spawn_blocking(move || {
         let mut file = file;
         let mut left = len - first_len;
+        let pool = BufferPool::new();
         while left > 0 {
-            let chunk = read_chunk(&mut file, left.min(READ_CHUNK));
+            let chunk = pool.read(&mut file, left.min(READ_CHUNK));
             left -= chunk.as_ref().map_or(left, |c| c.len() as u64);
             // A closed channel means the client went away: stop reading.
             if tx.blocking_send(chunk).is_err() {
@@ -287,14 +288,67 @@ async fn open_range(path: &Path, offset: u64, len: u64) -> Result<ByteStream<'st
 /// Reads exactly `len` bytes; a file shorter than its recorded size is an error, not a short blob.
 fn read_chunk(file: &mut File, len: u64) -> io::Result<Bytes> {
     let mut buf = Vec::with_capacity(len as usize);
-    file.take(len).read_to_end(&mut buf)?;
+    read_exact_into(file, len, &mut buf)?;
+    Ok(Bytes::from(buf))
+}
+
+fn read_exact_into(file: &mut File, len: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+    file.take(len).read_to_end(buf)?;
     if (buf.len() as u64) < len {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "blob file is shorter than its size",
         ));
     }
-    Ok(Bytes::from(buf))
+    Ok(())
+}
+
+/// The read buffers of one download, handed to the response and returned when it is done with
+/// them. Why: a fresh 1 MiB buffer per chunk is fresh pages, and the page faults of touching
+/// them cost as much as the copy into them.
+struct BufferPool {
+    home: std::sync::mpsc::SyncSender<Vec<u8>>,
+    returned: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
+/// A buffer out with the response; it goes back to its pool when dropped.
+struct Lent {
+    buf: Vec<u8>,
+    home: std::sync::mpsc::SyncSender<Vec<u8>>,
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        // A full pool or a finished download: the buffer is simply freed.
+        let _ = self.home.try_send(std::mem::take(&mut self.buf));
+    }
+}
+
+impl BufferPool {
+    fn new() -> BufferPool {
+        let (home, returned) = std::sync::mpsc::sync_channel(READ_QUEUE + 2);
+        BufferPool { home, returned }
+    }
+
+    /// Reads exactly `len` bytes into a returned buffer, or a new one.
+    fn read(&self, file: &mut File, len: u64) -> io::Result<Bytes> {
+        let mut buf = self
+            .returned
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(len as usize));
+        buf.clear();
+        read_exact_into(file, len, &mut buf)?;
+        Ok(Bytes::from_owner(Lent {
+            buf,
+            home: self.home.clone(),
+        }))
+    }
 }
 
 fn not_found(e: io::Error) -> Error {

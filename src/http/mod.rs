@@ -1,8 +1,10 @@
 //! The HTTP edge: routes, request parsing, and the mapping of results to OCI responses.
 //!
-//! Architecture invariant: this is the only module that knows about `axum` and HTTP. Handlers
-//! are thin: parse the request, call one `Registry` method, map the result. Every error
-//! response is produced by `error.rs`.
+//! Architecture invariant: this is the only module that knows about `axum` and HTTP. Every
+//! registry request is authorized in `dispatch` before its handler runs. Handlers are thin:
+//! parse the request, call one `Registry` (or, in `api.rs` and `token.rs`, `Access`) method, map
+//! the result, and record what the audit log must hold. Every error response is produced by
+//! `error.rs`.
 
 mod api;
 pub mod auth;

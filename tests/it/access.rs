@@ -12,8 +12,8 @@ use berth::storage::access::AccessStore;
 use berth::storage::sqlite::SqliteMetaStore;
 
 use crate::support::{
-    ADMIN_PASSWORD, BerthProcess, TestServer, bearer_client, go_image_context, run, run_in, sha256,
-    test_config,
+    ADMIN_PASSWORD, BerthProcess, Podman, TestServer, bearer_client, go_image_context, run, run_in,
+    sha256, test_config,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -1198,55 +1198,10 @@ async fn docker_skopeo_and_podman_with_users_robots_and_ci_tokens() {
     assert!(!inspected, "a disabled robot read: {text}");
 
     // podman login as alice, then pull.
-    let store = tempfile::tempdir().unwrap();
-    let auth_file = store.path().join("auth.json");
-    let root = store.path().join("root");
-    let runroot = store.path().join("run");
-    let podman = |args: &[&str]| {
-        let mut all = vec![
-            "--root",
-            root.to_str().unwrap(),
-            "--runroot",
-            runroot.to_str().unwrap(),
-        ];
-        all.extend_from_slice(args);
-        all.into_iter().map(str::to_owned).collect::<Vec<_>>()
-    };
-    let auth_file = auth_file.to_str().unwrap();
-    let login = podman(&[
-        "login",
-        "--tls-verify=false",
-        "--authfile",
-        auth_file,
-        "-u",
-        "alice",
-        "-p",
-        PASSWORD,
-        &host,
-    ]);
-    run(
-        "podman",
-        &login.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await;
-    let pull = podman(&[
-        "pull",
-        "--tls-verify=false",
-        "--authfile",
-        auth_file,
-        &image,
-    ]);
-    run(
-        "podman",
-        &pull.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await;
-    let clean = podman(&["rmi", "--all", "--force"]);
-    run(
-        "podman",
-        &clean.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await;
+    let podman = Podman::new();
+    podman.login(&host, "alice", PASSWORD).await;
+    podman.registry("pull", &image).await;
+    podman.run(&["rmi", "--all", "--force"]).await;
 
     // Not one password or secret reached the server's log.
     let log = berth.output();

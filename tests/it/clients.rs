@@ -12,7 +12,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::support::{
-    ADMIN_PASSWORD, BerthProcess, admin_creds, docker_login, go_image_context, run, run_in,
+    ADMIN_PASSWORD, BerthProcess, Podman, admin_creds, docker_login, go_image_context, run, run_in,
 };
 
 /// Builds the Go test image with the Docker engine under `tag`.
@@ -147,23 +147,7 @@ fn layout_manifest(layout: &Path) -> Value {
 async fn podman_push_and_pull() {
     let berth = BerthProcess::start().await;
     let host = berth.host();
-    let store = tempfile::tempdir().unwrap();
-    let root = store.path().join("root");
-    let runroot = store.path().join("run");
-    let podman = |args: &[&str]| {
-        let mut all = vec![
-            "--root",
-            root.to_str().unwrap(),
-            "--runroot",
-            runroot.to_str().unwrap(),
-        ];
-        all.extend_from_slice(args);
-        all.into_iter().map(str::to_owned).collect::<Vec<_>>()
-    };
-    let exec = |args: Vec<String>| async move {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        run("podman", &args).await
-    };
+    let podman = Podman::new();
 
     // The source image reaches berth through the Docker engine, then podman takes over.
     let image = format!("{host}/team/podman-src:v1");
@@ -177,28 +161,16 @@ async fn podman_push_and_pull() {
     run("docker", &["rmi", &image]).await;
 
     // podman logs in the way users do, then pulls and pushes with the stored credentials.
-    let auth_file = store.path().join("auth.json");
-    let auth_file = auth_file.to_str().unwrap();
-    exec(podman(&[
-        "login",
-        "--tls-verify=false",
-        "--authfile",
-        auth_file,
-        "-u",
-        "admin",
-        "-p",
-        ADMIN_PASSWORD,
-        &host,
-    ]))
-    .await;
-    let with_auth = ["--tls-verify=false", "--authfile", auth_file];
-    exec(podman(&[&["pull"][..], &with_auth, &[&image]].concat())).await;
+    podman.login(&host, "admin", ADMIN_PASSWORD).await;
+    podman.registry("pull", &image).await;
     let pushed = format!("{host}/team/podman:v1");
-    exec(podman(&["tag", &image, &pushed])).await;
-    exec(podman(&[&["push"][..], &with_auth, &[&pushed]].concat())).await;
-    exec(podman(&["rmi", "--all", "--force"])).await;
-    exec(podman(&[&["pull"][..], &with_auth, &[&pushed]].concat())).await;
-    let images = exec(podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"])).await;
+    podman.run(&["tag", &image, &pushed]).await;
+    podman.registry("push", &pushed).await;
+    podman.run(&["rmi", "--all", "--force"]).await;
+    podman.registry("pull", &pushed).await;
+    let images = podman
+        .run(&["images", "--format", "{{.Repository}}:{{.Tag}}"])
+        .await;
     assert!(images.contains(&pushed), "{images}");
     let source = manifest_json(&berth, "team/podman-src", "v1").await;
     let copy = manifest_json(&berth, "team/podman", "v1").await;
@@ -206,7 +178,7 @@ async fn podman_push_and_pull() {
         source["layers"].as_array().unwrap().len(),
         copy["layers"].as_array().unwrap().len()
     );
-    exec(podman(&["rmi", "--all", "--force"])).await;
+    podman.run(&["rmi", "--all", "--force"]).await;
 }
 
 #[tokio::test]

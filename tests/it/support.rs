@@ -149,6 +149,64 @@ pub async fn docker_login(host: &str) -> TempDir {
     config
 }
 
+/// podman with image storage and credentials of its own (a temp dir), so that tests running at
+/// once share nothing.
+pub struct Podman {
+    dir: TempDir,
+}
+
+impl Podman {
+    pub fn new() -> Podman {
+        Podman {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Runs `podman ARGS` on this storage; after `login`, registry commands use its auth file.
+    pub async fn run(&self, args: &[&str]) -> String {
+        let root = self.dir.path().join("root");
+        let runroot = self.dir.path().join("run");
+        let mut all = vec![
+            "--root",
+            root.to_str().unwrap(),
+            "--runroot",
+            runroot.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        run("podman", &all).await
+    }
+
+    /// `podman login` as `user`, keeping the credentials in this instance's auth file.
+    pub async fn login(&self, host: &str, user: &str, password: &str) {
+        let auth_file = self.auth_file();
+        let args = ["login", "--tls-verify=false", "--authfile", &auth_file];
+        self.run(&[&args[..], &["-u", user, "-p", password, host]].concat())
+            .await;
+    }
+
+    /// `podman COMMAND --tls-verify=false --authfile … REFERENCE` (pull, push).
+    pub async fn registry(&self, command: &str, reference: &str) {
+        let auth_file = self.auth_file();
+        let args = [
+            command,
+            "--tls-verify=false",
+            "--authfile",
+            &auth_file,
+            reference,
+        ];
+        self.run(&args).await;
+    }
+
+    fn auth_file(&self) -> String {
+        self.dir
+            .path()
+            .join("auth.json")
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+}
+
 /// The `admin:<password>` pair skopeo and podman take as `--creds`.
 pub fn admin_creds() -> String {
     format!("admin:{ADMIN_PASSWORD}")

@@ -28,6 +28,8 @@ const CACHE_TTL: Duration = Duration::from_secs(1);
 /// The most of a client-supplied user name kept in counters and the audit log: longer than any
 /// account name (`robot$<project>+<name>` with a 255-character project and a 64-character name).
 const NAME_SHOWN_MAX: usize = 400;
+/// The most scopes one token request may name (each may cost a lookup).
+const SCOPES_MAX: usize = 64;
 /// The longest a CI push token may live.
 const CI_TOKEN_MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -403,6 +405,11 @@ impl Access {
         offline: bool,
         address: Option<IpAddr>,
     ) -> Result<Issued> {
+        if scopes.len() > SCOPES_MAX {
+            return Err(Error::Invalid(format!(
+                "at most {SCOPES_MAX} scopes per token request"
+            )));
+        }
         let subject = match credentials {
             Credentials::None => Subject::Anonymous,
             Credentials::Password { username, secret } => {

@@ -433,6 +433,22 @@ async fn containerd_post_flow_with_password_and_refresh_token() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let many: Vec<String> = (0..65)
+        .map(|i| format!("repository:team/r{i}:pull"))
+        .collect();
+    let form = [
+        ("grant_type", "password"),
+        ("username", "dev"),
+        ("password", PASSWORD),
+        ("scope", &many.join(" ")),
+    ];
+    let response = client
+        .post(s.url("/auth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let form = [("grant_type", "client_credentials")];
     let response = client
         .post(s.url("/auth/token"))

@@ -245,6 +245,8 @@ struct Cache {
     /// Access tokens verified, and when.
     tokens: HashMap<String, (Arc<Claims>, Instant)>,
     projects: HashMap<String, (Option<Project>, Instant)>,
+    /// Counts `invalidate` calls, so that a lookup that began before one does not cache.
+    generation: u64,
 }
 
 pub fn now_ms() -> i64 {
@@ -650,7 +652,7 @@ impl Access {
 
     /// Whether the credential still exists and may act; trusted for `CACHE_TTL` once seen.
     async fn credential_valid(&self, pid: &str) -> Result<bool> {
-        {
+        let generation = {
             let cache = self.cache.lock().expect("access cache lock");
             if cache
                 .valid
@@ -659,38 +661,44 @@ impl Access {
             {
                 return Ok(true);
             }
-        }
+            cache.generation
+        };
         let valid = self.subject_by_pid(pid).await?.is_some();
-        if valid {
-            let mut cache = self.cache.lock().expect("access cache lock");
+        let mut cache = self.cache.lock().expect("access cache lock");
+        // A change made here while we read must not be overwritten by what we read before it.
+        if valid && cache.generation == generation {
             cache.valid.insert(pid.to_owned(), Instant::now());
         }
         Ok(valid)
     }
 
     async fn project_cached(&self, name: &str) -> Result<Option<Project>> {
-        {
+        let generation = {
             let cache = self.cache.lock().expect("access cache lock");
             if let Some((project, at)) = cache.projects.get(name)
                 && at.elapsed() < CACHE_TTL
             {
                 return Ok(project.clone());
             }
-        }
+            cache.generation
+        };
         let project = self.store.project(name).await?;
         let mut cache = self.cache.lock().expect("access cache lock");
         if cache.projects.len() > 10_000 {
             cache.projects.clear();
         }
-        cache
-            .projects
-            .insert(name.to_owned(), (project.clone(), Instant::now()));
+        if cache.generation == generation {
+            cache
+                .projects
+                .insert(name.to_owned(), (project.clone(), Instant::now()));
+        }
         Ok(project)
     }
 
     /// Forgets what this replica cached, after a change it made itself.
     fn invalidate(&self) {
         let mut cache = self.cache.lock().expect("access cache lock");
+        cache.generation += 1;
         cache.valid.clear();
         cache.tokens.clear();
         cache.projects.clear();

@@ -85,6 +85,10 @@ pub struct AuthConfig {
     /// Failed logins allowed per client address within the window.
     pub login_failures_per_address: u32,
     pub login_window_secs: u64,
+    /// Load balancers and proxies (addresses or CIDR blocks) whose `X-Forwarded-For` is
+    /// believed: the client address for rate limits and the audit log is then the nearest
+    /// address in that header that is not one of them. Empty: the TCP peer, always.
+    pub trusted_proxies: Vec<String>,
     /// The bootstrap password of `admin` (from `BERTH_ADMIN_PASSWORD`, never from the file).
     #[serde(skip)]
     pub admin_password: Option<String>,
@@ -102,6 +106,7 @@ impl Default for AuthConfig {
             login_failures_per_user: 10,
             login_failures_per_address: 50,
             login_window_secs: 300,
+            trusted_proxies: Vec::new(),
             admin_password: None,
         }
     }

@@ -46,12 +46,20 @@ pub async fn services(config: &Config) -> Result<Services, auth::Error> {
 
 /// Opens the stores and builds the HTTP application.
 pub async fn app(config: &Config) -> Result<axum::Router, auth::Error> {
+    let trusted_proxies = config
+        .auth
+        .trusted_proxies
+        .iter()
+        .map(|text| http::auth::AddressBlock::parse(text))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| auth::Error::Invalid(format!("[auth] trusted_proxies: {e}")))?;
     let services = services(config).await?;
     Ok(http::router(http::AppState {
         registry: services.registry,
         access: services.access,
         realm: config.auth.realm.clone(),
         tls: config.tls.is_some(),
+        trusted_proxies,
         metrics: http::metrics::install(),
         body_idle_timeout: config.timeouts.body_idle(),
     }))

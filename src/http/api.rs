@@ -49,7 +49,7 @@ impl FromRequestParts<Arc<AppState>> for ApiActor {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let address = auth::client_address(parts);
+        let address = auth::client_address(state, parts);
         let Some((user, password)) = auth::basic(&parts.headers) else {
             let mut response = ApiError::Auth(Error::Unauthenticated).into_response();
             response.headers_mut().insert(

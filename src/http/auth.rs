@@ -66,8 +66,63 @@ pub fn basic(headers: &HeaderMap) -> Option<(String, String)> {
     Some((user.to_owned(), password.to_owned()))
 }
 
-pub fn client_address(parts: &Parts) -> Option<IpAddr> {
-    parts.extensions.get::<ClientAddr>().map(|a| a.0.ip())
+/// The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest
+/// address in `X-Forwarded-For` that is not a trusted proxy itself.
+pub fn client_address(state: &AppState, parts: &Parts) -> Option<IpAddr> {
+    let peer = parts.extensions.get::<ClientAddr>()?.0.ip();
+    if !state.trusted_proxies.iter().any(|p| p.contains(peer)) {
+        return Some(peer);
+    }
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    let nearest_untrusted = forwarded
+        .iter()
+        .rev()
+        .find(|a| !state.trusted_proxies.iter().any(|p| p.contains(**a)));
+    Some(nearest_untrusted.copied().unwrap_or(peer))
+}
+
+/// An address or CIDR block (`10.0.0.0/8`, `fd00::/8`, `192.0.2.7`).
+#[derive(Debug, Clone, Copy)]
+pub struct AddressBlock {
+    network: IpAddr,
+    prefix: u32,
+}
+
+impl AddressBlock {
+    pub fn parse(text: &str) -> Result<AddressBlock, String> {
+        let invalid = || format!("invalid address or CIDR block {text:?}");
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let network: IpAddr = address.trim().parse().map_err(|_| invalid())?;
+        let bits = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(prefix) => prefix.trim().parse().map_err(|_| invalid())?,
+            None => bits,
+        };
+        if prefix > bits {
+            return Err(invalid());
+        }
+        Ok(AddressBlock { network, prefix })
+    }
+
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let (network, address, bits) = match (self.network, address) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => (u32::from(n) as u128, u32::from(a) as u128, 32),
+            (IpAddr::V6(n), IpAddr::V6(a)) => (u128::from(n), u128::from(a), 128),
+            _ => return false,
+        };
+        let shift = bits - self.prefix;
+        shift >= 128 || network >> shift == address >> shift
+    }
 }
 
 /// The token endpoint as clients reach it: the configured realm, or this request's host.
@@ -101,4 +156,32 @@ pub fn challenge(state: &AppState, parts: &Parts, need: &Need, error: &auth::Err
         _ => {}
     }
     HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn address_blocks_contain_what_their_prefix_covers() {
+        let cases = [
+            ("10.0.0.0/8", "10.200.1.2", true),
+            ("10.0.0.0/8", "11.0.0.1", false),
+            ("192.0.2.7", "192.0.2.7", true),
+            ("192.0.2.7", "192.0.2.8", false),
+            ("0.0.0.0/0", "203.0.113.9", true),
+            ("fd00::/8", "fd12::1", true),
+            ("fd00::/8", "10.0.0.1", false),
+        ];
+        for (block, address, expected) in cases {
+            let block = AddressBlock::parse(block).unwrap();
+            assert_eq!(
+                block.contains(address.parse().unwrap()),
+                expected,
+                "{block:?} {address}"
+            );
+        }
+        assert!(AddressBlock::parse("10.0.0.0/33").is_err());
+        assert!(AddressBlock::parse("example.com").is_err());
+    }
 }

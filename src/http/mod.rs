@@ -48,6 +48,8 @@ pub struct AppState {
     pub realm: String,
     /// Whether clients reach berth over HTTPS (for the derived realm).
     pub tls: bool,
+    /// Proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<auth::AddressBlock>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// How long an upload body may send nothing before the request fails.
     pub body_idle_timeout: Duration,
@@ -80,7 +82,7 @@ async fn dispatch(state: Shared, request: Request) -> Response {
             let label = endpoint.label();
             let need = auth::need(&parts.method, &endpoint);
             let token = auth::bearer(&parts.headers);
-            let address = auth::client_address(&parts);
+            let address = auth::client_address(&state, &parts);
             match state.access.authorize(token, &need, address).await {
                 Ok(caller) => (label, call(&state, endpoint, &parts, caller, body).await),
                 Err(e) => {

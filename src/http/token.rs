@@ -35,7 +35,7 @@ pub async fn get(State(state): Shared, request: Request) -> Response {
             None => Credentials::None,
         };
         let offline = query.get("offline_token") == Some("true");
-        let address = auth::client_address(&parts);
+        let address = auth::client_address(&state, &parts);
         state
             .access
             .issue(credentials, &scopes, offline, address)
@@ -73,7 +73,7 @@ pub async fn post(State(state): Shared, request: Request) -> Response {
             }
         };
         let offline = form.get("access_type") == Some("offline");
-        let address = auth::client_address(&parts);
+        let address = auth::client_address(&state, &parts);
         state
             .access
             .issue(credentials, &scopes, offline, address)

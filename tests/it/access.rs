@@ -1337,3 +1337,49 @@ async fn a_generated_admin_password_is_printed_once() {
     assert!(!again.output().contains(password));
     assert!(!again.output().contains("created the system administrator"));
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_counts() {
+    use berth::storage::access::AuditFilter;
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(dir.path());
+    config.auth.trusted_proxies = vec!["127.0.0.0/8".into()];
+    config.auth.login_failures_per_address = 2;
+    let s = TestServer::start_with(&config).await;
+    let attempt = |forwarded: &'static str| {
+        reqwest::Client::new()
+            .get(s.url("/auth/token?service=berth"))
+            .basic_auth("nobody", Some("guess"))
+            .header("x-forwarded-for", forwarded)
+            .send()
+    };
+    // The client is the nearest untrusted address; a spoofed entry further left is ignored.
+    for _ in 0..2 {
+        let response = attempt("198.51.100.1, 203.0.113.7, 127.0.0.9")
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let limited = attempt("203.0.113.7").await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    let other = attempt("203.0.113.8").await.unwrap();
+    assert_eq!(other.status(), StatusCode::UNAUTHORIZED);
+
+    let store = SqliteMetaStore::open(&dir.path().join("meta.db"))
+        .await
+        .unwrap();
+    let filter = AuditFilter {
+        action: Some("login.failed".into()),
+        limit: 10,
+        ..AuditFilter::default()
+    };
+    let addresses: Vec<Option<String>> = store
+        .audit_query(&filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.address)
+        .collect();
+    let expected = ["203.0.113.8", "203.0.113.7", "203.0.113.7"].map(|a| Some(a.to_owned()));
+    assert_eq!(addresses, expected);
+}

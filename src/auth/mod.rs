@@ -426,10 +426,18 @@ impl Access {
                 if claims.typ != "refresh" {
                     return Err(Error::Unauthenticated);
                 }
-                self.subject_by_pid(&claims.pid)
+                let subject = self
+                    .subject_by_pid(&claims.pid)
                     .await?
                     .filter(|s| !matches!(s, Subject::Anonymous))
-                    .ok_or(Error::Unauthenticated)?
+                    .ok_or(Error::Unauthenticated)?;
+                if let Subject::User { id, .. } = &subject {
+                    let user = self.store.user_by_id(*id).await?;
+                    if user.is_none_or(|u| u.password_changed_at >= claims.auth_ms) {
+                        return Err(Error::Unauthenticated);
+                    }
+                }
+                subject
             }
         };
         let mut granted = Vec::new();
@@ -513,6 +521,7 @@ impl Access {
             access,
             pid: subject.pid(),
             typ: typ.to_owned(),
+            auth_ms: now,
         }
     }
 
@@ -591,6 +600,7 @@ impl Access {
                         }],
                         pid: String::new(),
                         typ: "access".into(),
+                        auth_ms: 0,
                     };
                     return Ok(Caller {
                         address,

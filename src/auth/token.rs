@@ -39,6 +39,10 @@ pub struct Claims {
     pub pid: String,
     /// `access` or `refresh`.
     pub typ: String,
+    /// When the subject authenticated, in unix milliseconds: a refresh token from before a
+    /// password change is refused.
+    #[serde(default)]
+    pub auth_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

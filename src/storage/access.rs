@@ -25,6 +25,8 @@ pub struct User {
     /// System administrator.
     pub admin: bool,
     pub disabled: bool,
+    /// When the password last changed (0: never since creation).
+    pub password_changed_at: i64,
 }
 
 /// Changes to a user; `None` leaves a field as it is.
@@ -118,7 +120,8 @@ pub trait AccessStore: Send + Sync {
         admin: bool,
     ) -> Result<Option<i64>>;
 
-    /// `false` if the user does not exist.
+    /// `false` if the user does not exist. A new password hash also sets `password_changed_at`
+    /// to now.
     async fn user_update(&self, name: &str, update: &UserUpdate) -> Result<bool>;
 
     /// Gives `user_id` `role` in `project`, replacing any role it had there.

@@ -468,6 +468,14 @@ async fn access_store_suite(store: &dyn access::AccessStore) {
     assert!(store.user_update("alice", &update).await.unwrap());
     let alice = store.user_by_id(user).await.unwrap().unwrap();
     assert!(alice.disabled && !alice.admin && alice.password_hash == "hash");
+    assert_eq!(alice.password_changed_at, 0);
+    let new_password = UserUpdate {
+        password_hash: Some("new hash".into()),
+        ..UserUpdate::default()
+    };
+    assert!(store.user_update("alice", &new_password).await.unwrap());
+    let alice = store.user_by_name("alice").await.unwrap().unwrap();
+    assert!(alice.password_changed_at > 0 && alice.disabled);
     assert!(!store.user_update("bob", &update).await.unwrap());
 
     // Robots: unique names, disable and delete.

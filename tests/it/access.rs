@@ -458,6 +458,76 @@ async fn containerd_post_flow_with_password_and_refresh_token() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 
+    // A password change ends refresh tokens issued before it; a new login gets a working one.
+    let form = [
+        ("grant_type", "password"),
+        ("username", "dev"),
+        ("password", PASSWORD),
+        ("access_type", "offline"),
+    ];
+    let body: Value = client
+        .post(s.url("/auth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let before_change = body["refresh_token"].as_str().unwrap().to_owned();
+    let new_password = "a brand new password";
+    let change = json!({"password": new_password});
+    let response = api(
+        &s,
+        "dev",
+        PASSWORD,
+        Method::PATCH,
+        "/users/dev",
+        Some(change),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", before_change.as_str()),
+    ];
+    let response = client
+        .post(s.url("/auth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let form = [
+        ("grant_type", "password"),
+        ("username", "dev"),
+        ("password", new_password),
+        ("access_type", "offline"),
+    ];
+    let body: Value = client
+        .post(s.url("/auth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let after_change = body["refresh_token"].as_str().unwrap().to_owned();
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", after_change.as_str()),
+    ];
+    let response = client
+        .post(s.url("/auth/token"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let refresh = after_change.as_str();
+
     // Disabling the user ends its refresh token too.
     let disable = json!({"disabled": true});
     admin(&s, Method::PATCH, "/users/dev", Some(disable)).await;

@@ -23,10 +23,12 @@ fn user_from_row(row: &SqliteRow) -> User {
         password_hash: row.get(2),
         admin: row.get(3),
         disabled: row.get(4),
+        password_changed_at: row.get(5),
     }
 }
 
-const SELECT_USER: &str = "SELECT id, name, password_hash, admin, disabled FROM users ";
+const SELECT_USER: &str =
+    "SELECT id, name, password_hash, admin, disabled, password_changed_at FROM users ";
 
 fn robot_from_row(row: &SqliteRow) -> Robot {
     Robot {
@@ -165,12 +167,15 @@ impl AccessStore for SqliteMetaStore {
     async fn user_update(&self, name: &str, update: &UserUpdate) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE users SET password_hash = coalesce(?2, password_hash),
-             admin = coalesce(?3, admin), disabled = coalesce(?4, disabled) WHERE name = ?1",
+             admin = coalesce(?3, admin), disabled = coalesce(?4, disabled),
+             password_changed_at = CASE WHEN ?2 IS NULL THEN password_changed_at ELSE ?5 END
+             WHERE name = ?1",
         )
         .bind(name)
         .bind(&update.password_hash)
         .bind(update.admin)
         .bind(update.disabled)
+        .bind(now_ms())
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)

@@ -318,7 +318,7 @@ async fn execute(access: &Access, actor: &Actor, command: AdminCommand) -> anyho
                 limit: args.limit,
             };
             println!("id\tat\tactor\taction\tproject\trepository\tdigest\tdetail\taddress");
-            for e in access.audit_log(actor, &filter).await? {
+            for e in access.audit_log(actor, &filter).await?.entries {
                 let field = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",

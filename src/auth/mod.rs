@@ -323,7 +323,9 @@ impl Access {
         let subject = self.check_secret(username, secret).await?;
         match subject {
             Some(subject) => {
-                self.store.login_failures_clear(&user_key).await?;
+                if user_failures > 0 {
+                    self.store.login_failures_clear(&user_key).await?;
+                }
                 self.audit_as(subject.name(), address, "login", Target::none())
                     .await;
                 Ok(subject)
@@ -367,7 +369,14 @@ impl Access {
     }
 
     /// The subject behind a credential id, if it still exists and may act.
-    async fn subject_by_pid(&self, pid: &str) -> Result<Option<Subject>> {
+    ///
+    /// With `authenticated_at` (a refresh token's `auth_ms`), a user whose password changed
+    /// since then counts as gone.
+    async fn subject_by_pid(
+        &self,
+        pid: &str,
+        authenticated_at: Option<i64>,
+    ) -> Result<Option<Subject>> {
         let Some((kind, id)) = pid.split_once(':') else {
             return Ok(Some(Subject::Anonymous));
         };
@@ -380,6 +389,7 @@ impl Access {
                 .user_by_id(id)
                 .await?
                 .filter(|u| !u.disabled)
+                .filter(|u| authenticated_at.is_none_or(|at| u.password_changed_at < at))
                 .map(|u| Subject::User {
                     id: u.id,
                     name: u.name,
@@ -426,18 +436,10 @@ impl Access {
                 if claims.typ != "refresh" {
                     return Err(Error::Unauthenticated);
                 }
-                let subject = self
-                    .subject_by_pid(&claims.pid)
+                self.subject_by_pid(&claims.pid, Some(claims.auth_ms))
                     .await?
                     .filter(|s| !matches!(s, Subject::Anonymous))
-                    .ok_or(Error::Unauthenticated)?;
-                if let Subject::User { id, .. } = &subject {
-                    let user = self.store.user_by_id(*id).await?;
-                    if user.is_none_or(|u| u.password_changed_at >= claims.auth_ms) {
-                        return Err(Error::Unauthenticated);
-                    }
-                }
-                subject
+                    .ok_or(Error::Unauthenticated)?
             }
         };
         let mut granted = Vec::new();
@@ -673,7 +675,7 @@ impl Access {
             }
             cache.generation
         };
-        let valid = self.subject_by_pid(pid).await?.is_some();
+        let valid = self.subject_by_pid(pid, None).await?.is_some();
         let mut cache = self.cache.lock().expect("access cache lock");
         // A change made here while we read must not be overwritten by what we read before it.
         if valid && cache.generation == generation {
@@ -746,7 +748,7 @@ impl Access {
     /// Whether the caller may see repositories of `project` in the catalog.
     pub async fn visible_projects(&self, caller: &Caller) -> Result<Visibility> {
         let subject = self
-            .subject_by_pid(&caller.claims.pid)
+            .subject_by_pid(&caller.claims.pid, None)
             .await?
             .unwrap_or(Subject::Anonymous);
         if subject.is_system_admin() {
@@ -821,9 +823,10 @@ impl Access {
         }
     }
 
-    /// Audit entries, newest first. System administrators see all; project admins see their
-    /// projects' entries (they must name the project).
-    pub async fn audit_log(&self, actor: &Actor, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+    /// A page of audit entries, newest first, and the `before` of the next page when there may
+    /// be one. System administrators see all; project admins see their projects' entries (they
+    /// must name the project).
+    pub async fn audit_log(&self, actor: &Actor, filter: &AuditFilter) -> Result<AuditPage> {
         if !actor.subject.is_system_admin() {
             let Some(project) = &filter.project else {
                 return Err(Error::Denied("only system administrators may list all projects' audit entries; name a project".into()));
@@ -832,7 +835,10 @@ impl Access {
         }
         let mut filter = filter.clone();
         filter.limit = filter.limit.clamp(1, 1000);
-        Ok(self.store.audit_query(&filter).await?)
+        let entries = self.store.audit_query(&filter).await?;
+        let full = entries.len() as u32 >= filter.limit;
+        let next = entries.last().filter(|_| full).map(|e| e.id);
+        Ok(AuditPage { entries, next })
     }
 
     // --- Management -------------------------------------------------------------------------
@@ -1237,6 +1243,14 @@ impl Access {
         self.audit(actor, "key.rotate", Target::detail(&kid)).await;
         Ok(kid)
     }
+}
+
+/// One page of the audit log.
+#[derive(Debug)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// The `before` that continues the listing, when the page is full.
+    pub next: Option<i64>,
 }
 
 /// Which projects' repositories a caller may list.

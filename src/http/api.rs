@@ -51,16 +51,11 @@ impl FromRequestParts<Arc<AppState>> for ApiActor {
     ) -> Result<Self, Self::Rejection> {
         let address = auth::client_address(state, parts);
         let Some((user, password)) = auth::basic(&parts.headers) else {
-            let mut response = ApiError::Auth(Error::Unauthenticated).into_response();
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"berth\""),
-            );
-            return Err(response);
+            return Err(auth::login_refused(Error::Unauthenticated));
         };
         match state.access.login(&user, &password, address).await {
             Ok(subject) => Ok(ApiActor(Actor { subject, address })),
-            Err(e) => Err(ApiError::Auth(e).into_response()),
+            Err(e) => Err(auth::login_refused(e)),
         }
     }
 }
@@ -363,11 +358,10 @@ async fn audit(
         before: query.before,
         limit: query.limit.unwrap_or(100),
     };
-    let entries = state.access.audit_log(&actor, &filter).await?;
-    let full = entries.len() as u32 >= filter.limit.clamp(1, 1000);
-    let next = entries.last().filter(|_| full).map(|e| e.id);
+    let page = state.access.audit_log(&actor, &filter).await?;
+    let next = page.next;
     let body = json!({
-        "entries": entries.iter().map(audit_json).collect::<Vec<_>>(),
+        "entries": page.entries.iter().map(audit_json).collect::<Vec<_>>(),
         "next": next,
     });
     let mut response = Json(body).into_response();
@@ -380,7 +374,7 @@ async fn audit(
     Ok(response)
 }
 
-pub fn audit_json(entry: &AuditEntry) -> Value {
+fn audit_json(entry: &AuditEntry) -> Value {
     json!({
         "id": entry.id,
         "at": entry.at,

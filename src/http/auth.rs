@@ -7,6 +7,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use base64::Engine;
 
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
 use super::{AppState, Endpoint};
 use crate::auth::{self, Action, Need};
 
@@ -44,26 +47,43 @@ pub fn need(method: &Method, endpoint: &Endpoint) -> Need {
     }
 }
 
+/// The credentials of an `Authorization: <scheme> <credentials>` header, if it has that scheme.
+fn authorization<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (given, credentials) = value.split_once(' ')?;
+    given
+        .eq_ignore_ascii_case(scheme)
+        .then(|| credentials.trim())
+}
+
 /// The bearer token of a request, if any.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    authorization(headers, "bearer")
 }
 
 /// User name and password of a `Basic` authorization header, if any.
 pub fn basic(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, encoded) = value.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
+    let encoded = authorization(headers, "basic")?;
     let decoded = base64::engine::general_purpose::STANDARD
-        .decode(encoded.trim())
+        .decode(encoded)
         .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_owned(), password.to_owned()))
+}
+
+/// A refused login (token endpoint, management API): the error, and for missing or wrong
+/// credentials a `Basic` challenge, which is what these endpoints take.
+pub fn login_refused(error: auth::Error) -> Response {
+    let challenge = matches!(error, auth::Error::Unauthenticated);
+    let mut response = ApiError::Auth(error).into_response();
+    if challenge {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"berth\""),
+        );
+    }
+    response
 }
 
 /// The client's address: the TCP peer, or, when the peer is a trusted proxy, the nearest

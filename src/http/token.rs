@@ -11,12 +11,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::error::ApiError;
-use super::{Query, Shared, auth};
+use super::{AppState, Query, Shared, auth};
 use crate::auth::{Credentials, Error, Issued, Scope};
 
 /// A token request's form bodies are small; refuse anything bigger.
@@ -27,21 +27,12 @@ const FORM_LIMIT: usize = 64 * 1024;
 pub async fn get(State(state): Shared, request: Request) -> Response {
     let (parts, _) = request.into_parts();
     let query = Query::parse(parts.uri.query());
-    let res = async {
-        check_service(&state.access, query.get("service"))?;
-        let scopes = parse_scopes(query.all("scope").flat_map(|s| s.split(' ')))?;
-        let credentials = match auth::basic(&parts.headers) {
-            Some((username, secret)) => Credentials::Password { username, secret },
-            None => Credentials::None,
-        };
-        let offline = query.get("offline_token") == Some("true");
-        let address = auth::client_address(&state, &parts);
-        state
-            .access
-            .issue(credentials, &scopes, offline, address)
-            .await
-    }
-    .await;
+    let credentials = match auth::basic(&parts.headers) {
+        Some((username, secret)) => Credentials::Password { username, secret },
+        None => Credentials::None,
+    };
+    let offline = query.get("offline_token") == Some("true");
+    let res = issue(&state, &parts, &query, credentials, offline).await;
     respond(res, true)
 }
 
@@ -55,8 +46,6 @@ pub async fn post(State(state): Shared, request: Request) -> Response {
             .await
             .map_err(|_| Error::Invalid("the form body is too large or unreadable".into()))?;
         let form = form_query(&form);
-        check_service(&state.access, form.get("service"))?;
-        let scopes = parse_scopes(form.all("scope").flat_map(|s| s.split(' ')))?;
         let credentials = match form.get("grant_type") {
             Some("password") => Credentials::Password {
                 username: form.get("username").unwrap_or("").to_owned(),
@@ -73,14 +62,28 @@ pub async fn post(State(state): Shared, request: Request) -> Response {
             }
         };
         let offline = form.get("access_type") == Some("offline");
-        let address = auth::client_address(&state, &parts);
-        state
-            .access
-            .issue(credentials, &scopes, offline, address)
-            .await
+        issue(&state, &parts, &form, credentials, offline).await
     }
     .await;
     respond(res, false)
+}
+
+/// What both forms share: the `service` must be ours; `scope` may repeat and hold several
+/// space-separated scopes.
+async fn issue(
+    state: &AppState,
+    parts: &Parts,
+    params: &Query,
+    credentials: Credentials,
+    offline: bool,
+) -> Result<Issued, Error> {
+    check_service(&state.access, params.get("service"))?;
+    let scopes = parse_scopes(params.all("scope").flat_map(|s| s.split(' ')))?;
+    let address = auth::client_address(state, parts);
+    state
+        .access
+        .issue(credentials, &scopes, offline, address)
+        .await
 }
 
 fn form_query(body: &Bytes) -> Query {
@@ -109,17 +112,7 @@ fn parse_scopes<'a>(texts: impl Iterator<Item = &'a str>) -> Result<Vec<Scope>, 
 fn respond(res: Result<Issued, Error>, get: bool) -> Response {
     let issued = match res {
         Ok(issued) => issued,
-        Err(e) => {
-            let unauthorized = matches!(e, Error::Unauthenticated);
-            let mut response = ApiError::Auth(e).into_response();
-            if unauthorized {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"berth\""),
-                );
-            }
-            return response;
-        }
+        Err(e) => return auth::login_refused(e),
     };
     let mut body = json!({
         "access_token": issued.token,

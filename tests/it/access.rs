@@ -8,7 +8,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
-use berth::storage::access::AccessStore;
+use berth::storage::access::{AccessStore, SigningKey};
 use berth::storage::sqlite::SqliteMetaStore;
 
 use crate::support::{
@@ -79,13 +79,7 @@ async fn token(
 
 /// The repositories and actions a token grants, read from its (unverified) payload.
 fn granted(token: &str) -> Vec<(String, Vec<String>)> {
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    let claims: Value = serde_json::from_slice(&payload).unwrap();
-    claims["access"]
+    payload(token)["access"]
         .as_array()
         .unwrap()
         .iter()
@@ -95,6 +89,26 @@ fn granted(token: &str) -> Vec<(String, Vec<String>)> {
             (a["name"].as_str().unwrap().to_owned(), actions.collect())
         })
         .collect()
+}
+
+/// A token's claims, read without verifying it.
+fn payload(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
+/// `POST /auth/token` with a form, as containerd sends it.
+async fn post_token(s: &TestServer, form: &[(&str, &str)]) -> Response {
+    reqwest::Client::new()
+        .post(s.url("/auth/token"))
+        .form(form)
+        .send()
+        .await
+        .unwrap()
 }
 
 /// Pushes a one-blob "image" with `client` (a blob then a manifest); returns the statuses.
@@ -355,7 +369,6 @@ async fn pushing_into_a_missing_project_is_refused_unless_allowed() {
 async fn containerd_post_flow_with_password_and_refresh_token() {
     let (_dir, s) = server_with_projects().await;
     user_with_role(&s, "dev", "team", Some("developer")).await;
-    let client = reqwest::Client::new();
     let form = [
         ("grant_type", "password"),
         ("username", "dev"),
@@ -368,12 +381,7 @@ async fn containerd_post_flow_with_password_and_refresh_token() {
         ("client_id", "containerd-client"),
         ("access_type", "offline"),
     ];
-    let response = client
-        .post(s.url("/auth/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let response = post_token(&s, &form).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     assert_eq!(
@@ -398,12 +406,7 @@ async fn containerd_post_flow_with_password_and_refresh_token() {
         ("scope", "repository:team/app:pull"),
         ("client_id", "containerd-client"),
     ];
-    let response = client
-        .post(s.url("/auth/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let response = post_token(&s, &form).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     let access = body["access_token"].as_str().unwrap();
@@ -426,12 +429,7 @@ async fn containerd_post_flow_with_password_and_refresh_token() {
         ("username", "dev"),
         ("password", "wrong"),
     ];
-    let response = client
-        .post(s.url("/auth/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let response = post_token(&s, &form).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let many: Vec<String> = (0..65)
         .map(|i| format!("repository:team/r{i}:pull"))
@@ -442,20 +440,10 @@ async fn containerd_post_flow_with_password_and_refresh_token() {
         ("password", PASSWORD),
         ("scope", &many.join(" ")),
     ];
-    let response = client
-        .post(s.url("/auth/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let response = post_token(&s, &form).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     let form = [("grant_type", "client_credentials")];
-    let response = client
-        .post(s.url("/auth/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let response = post_token(&s, &form).await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 
     // A password change ends refresh tokens issued before it; a new login gets a working one.
@@ -465,15 +453,7 @@ async fn containerd_post_flow_with_password_and_refresh_token() {
         ("password", PASSWORD),
         ("access_type", "offline"),
     ];
-    let body: Value = client
-        .post(s.url("/auth/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = post_token(&s, &form).await.json().await.unwrap();
     let before_change = body["refresh_token"].as_str().unwrap().to_owned();
     let new_password = "a brand new password";
     let change = json!({"password": new_password});
@@ -491,12 +471,7 @@ async fn containerd_post_flow_with_password_and_refresh_token() {
         ("grant_type", "refresh_token"),
         ("refresh_token", before_change.as_str()),
     ];
-    let response = client
-        .post(s.url("/auth/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let response = post_token(&s, &form).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     tokio::time::sleep(Duration::from_millis(5)).await;
     let form = [
@@ -505,26 +480,13 @@ async fn containerd_post_flow_with_password_and_refresh_token() {
         ("password", new_password),
         ("access_type", "offline"),
     ];
-    let body: Value = client
-        .post(s.url("/auth/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: Value = post_token(&s, &form).await.json().await.unwrap();
     let after_change = body["refresh_token"].as_str().unwrap().to_owned();
     let form = [
         ("grant_type", "refresh_token"),
         ("refresh_token", after_change.as_str()),
     ];
-    let response = client
-        .post(s.url("/auth/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let response = post_token(&s, &form).await;
     assert_eq!(response.status(), StatusCode::OK);
     let refresh = after_change.as_str();
 
@@ -532,26 +494,20 @@ async fn containerd_post_flow_with_password_and_refresh_token() {
     let disable = json!({"disabled": true});
     admin(&s, Method::PATCH, "/users/dev", Some(disable)).await;
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
-    let response = client
-        .post(s.url("/auth/token"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let response = post_token(&s, &form).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
 
-/// Signs `claims` with the server's current key, or with `secret` when given.
-async fn forge(
-    dir: &std::path::Path,
-    claims: &Value,
-    alg: Algorithm,
-    secret: Option<&[u8]>,
-) -> String {
+/// The server's current signing key, read from its store.
+async fn signing_key(dir: &std::path::Path) -> SigningKey {
     let store = SqliteMetaStore::open(&dir.join("meta.db")).await.unwrap();
-    let key = store.signing_keys().await.unwrap().remove(0);
+    store.signing_keys().await.unwrap().remove(0)
+}
+
+/// Signs `claims` under `key`'s id with `alg` and `key`'s secret, or with `secret` when given.
+fn forge(key: &SigningKey, claims: &Value, alg: Algorithm, secret: Option<&[u8]>) -> String {
     let mut header = Header::new(alg);
-    header.kid = Some(key.kid);
+    header.kid = Some(key.kid.clone());
     let secret = secret.unwrap_or(&key.secret);
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret)).unwrap()
 }
@@ -569,13 +525,9 @@ async fn every_forged_or_stale_token_is_refused() {
     let good = token(&s, Some(("dev", PASSWORD)), &["repository:team/app:pull"])
         .await
         .unwrap();
-    let claims: Value = {
-        let payload = good.split('.').nth(1).unwrap();
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap();
-        serde_json::from_slice(&payload).unwrap()
-    };
+    let claims = payload(&good);
+    let key = signing_key(dir.path()).await;
+    let signed = |claims: &Value| forge(&key, claims, Algorithm::HS256, None);
     let with = |key: &str, value: Value| {
         let mut claims = claims.clone();
         claims[key] = value;
@@ -588,7 +540,7 @@ async fn every_forged_or_stale_token_is_refused() {
         200
     );
     // The forge itself is sound: the same claims signed with the server's key pass.
-    let resigned = forge(dir.path(), &claims, Algorithm::HS256, None).await;
+    let resigned = signed(&claims);
     assert_eq!(
         get_manifest(&s, &bearer_client(&resigned), "team/app", "v1")
             .await
@@ -597,64 +549,19 @@ async fn every_forged_or_stale_token_is_refused() {
     );
 
     let mut forged = vec![
-        (
-            "expired",
-            forge(
-                dir.path(),
-                &with("exp", json!(now - 120)),
-                Algorithm::HS256,
-                None,
-            )
-            .await,
-        ),
-        (
-            "not yet valid",
-            forge(
-                dir.path(),
-                &with("nbf", json!(now + 600)),
-                Algorithm::HS256,
-                None,
-            )
-            .await,
-        ),
+        ("expired", signed(&with("exp", json!(now - 120)))),
+        ("not yet valid", signed(&with("nbf", json!(now + 600)))),
         (
             "wrong signature",
-            forge(dir.path(), &claims, Algorithm::HS256, Some(b"not the key")).await,
+            forge(&key, &claims, Algorithm::HS256, Some(b"not the key")),
         ),
         (
             "wrong algorithm",
-            forge(dir.path(), &claims, Algorithm::HS512, None).await,
+            forge(&key, &claims, Algorithm::HS512, None),
         ),
-        (
-            "wrong audience",
-            forge(
-                dir.path(),
-                &with("aud", json!("other")),
-                Algorithm::HS256,
-                None,
-            )
-            .await,
-        ),
-        (
-            "wrong issuer",
-            forge(
-                dir.path(),
-                &with("iss", json!("other")),
-                Algorithm::HS256,
-                None,
-            )
-            .await,
-        ),
-        (
-            "refresh as access",
-            forge(
-                dir.path(),
-                &with("typ", json!("refresh")),
-                Algorithm::HS256,
-                None,
-            )
-            .await,
-        ),
+        ("wrong audience", signed(&with("aud", json!("other")))),
+        ("wrong issuer", signed(&with("iss", json!("other")))),
+        ("refresh as access", signed(&with("typ", json!("refresh")))),
     ];
     // alg: none, with the payload intact.
     let none_header =

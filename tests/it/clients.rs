@@ -249,6 +249,7 @@ async fn two_gib_push_keeps_server_memory_bounded() {
     let berth = BerthProcess::start().await;
     let base = format!("http://{}", berth.host());
     let client = berth.client().await;
+    berth.reset_peak_rss();
     let rss_before = berth.rss();
 
     let pattern: bytes::Bytes = (0..CHUNK)

@@ -325,6 +325,13 @@ impl BerthProcess {
         status_kib(self.child.id().unwrap(), "VmHWM:") * 1024
     }
 
+    /// Starts `VmHWM` over from the current RSS (`clear_refs`, Linux 4.0+), so that a later
+    /// peak is that of what follows, not of a login's password hash before it.
+    pub fn reset_peak_rss(&self) {
+        let path = format!("/proc/{}/clear_refs", self.child.id().unwrap());
+        std::fs::write(path, "5").unwrap();
+    }
+
     /// Current resident set size (`VmRSS`), in bytes.
     pub fn rss(&self) -> u64 {
         status_kib(self.child.id().unwrap(), "VmRSS:") * 1024

@@ -4,17 +4,11 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::SqliteMetaStore;
+use super::{SqliteMetaStore, now_ms};
 use crate::storage::Result;
 use crate::storage::access::{
     AccessStore, AuditEntry, AuditFilter, Project, Robot, SigningKey, User, UserUpdate,
 };
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
 
 fn user_from_row(row: &SqliteRow) -> User {
     User {

@@ -58,6 +58,12 @@ fn now_secs() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 fn parse_digest(text: &str) -> Result<Digest> {
     Digest::from_str(text).map_err(|e| Error::Corrupt(e.to_string()))
 }

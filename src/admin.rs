@@ -5,7 +5,9 @@
 use std::io::BufRead;
 
 use anyhow::Context;
-use berth::auth::{Access, Actions, Actor, RobotSpec, Role, Subject, parse_ttl};
+use berth::Services;
+use berth::auth::{Actions, Actor, RobotSpec, Role, Subject, parse_ttl};
+use berth::lifecycle::parse_size;
 use berth::storage::access::AuditFilter;
 use clap::{Args, Subcommand};
 
@@ -81,6 +83,13 @@ enum ProjectCommand {
         public: bool,
     },
     Ls,
+    /// Show or change a project's tag policy, quota and size budget.
+    Policy(crate::lifecycle_cli::PolicyArgs),
+    /// Set (or with `none` remove) one repository's own size budget, e.g. 10MB.
+    Budget {
+        repository: String,
+        size: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -180,19 +189,19 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
     let config = args.stores.load()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let access = berth::services(&config)
+        let services = berth::services(&config)
             .await
-            .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?
-            .access;
+            .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
         let actor = Actor {
             subject: Subject::Cli,
             address: None,
         };
-        execute(&access, &actor, args.command).await
+        execute(&services, &actor, args.command).await
     })
 }
 
-async fn execute(access: &Access, actor: &Actor, command: AdminCommand) -> anyhow::Result<()> {
+async fn execute(services: &Services, actor: &Actor, command: AdminCommand) -> anyhow::Result<()> {
+    let access = &services.access;
     match command {
         AdminCommand::User(command) => match command {
             UserCommand::Add { name, admin } => {
@@ -241,6 +250,30 @@ async fn execute(access: &Access, actor: &Actor, command: AdminCommand) -> anyho
                     let visibility = if project.public { "public" } else { "private" };
                     println!("{}\t{visibility}", project.name);
                 }
+            }
+            ProjectCommand::Policy(args) => {
+                let lifecycle = &services.lifecycle;
+                let change = args.change()?;
+                let settings = lifecycle
+                    .update_project_settings(actor, &args.name, &change)
+                    .await?;
+                let bytes = |b: Option<u64>| b.map_or("none".to_owned(), |b| b.to_string());
+                println!("immutable_releases\t{}", settings.immutable_releases);
+                println!("follow_aliases\t{}", settings.follow_aliases);
+                println!("latest_on_push\t{}", settings.latest_on_push);
+                println!("quota_bytes\t{}", bytes(settings.quota_bytes));
+                println!("budget_bytes\t{}", bytes(settings.budget_bytes));
+                println!("budget_warn_only\t{}", settings.budget_warn_only);
+            }
+            ProjectCommand::Budget { repository, size } => {
+                let bytes = match size.as_str() {
+                    "none" => None,
+                    size => Some(parse_size(size).map_err(anyhow::Error::msg)?),
+                };
+                services
+                    .lifecycle
+                    .set_repository_budget(actor, &repository, bytes)
+                    .await?;
             }
         },
         AdminCommand::Member(command) => match command {

@@ -20,6 +20,7 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     pub timeouts: Timeouts,
     pub auth: AuthConfig,
+    pub lifecycle: LifecycleConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -59,6 +60,7 @@ impl Default for Config {
             tls: None,
             timeouts: Timeouts::default(),
             auth: AuthConfig::default(),
+            lifecycle: LifecycleConfig::default(),
         }
     }
 }
@@ -124,6 +126,48 @@ impl AuthConfig {
             login_failures_per_address: self.login_failures_per_address,
             login_window: Duration::from_secs(self.login_window_secs),
             admin_password: self.admin_password.clone(),
+        }
+    }
+}
+
+/// Pull tracking and garbage collection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LifecycleConfig {
+    /// Record pull counts and last-pulled times (batched), for retention rules.
+    pub track_pulls: bool,
+    /// Seconds between writes of gathered pull counts.
+    pub pull_flush_secs: u64,
+    /// GC spares blobs, links, manifests and upload sessions younger than this many seconds.
+    pub gc_grace_secs: u64,
+    /// GC also deletes untagged manifests that no index or kept manifest references.
+    pub gc_untagged: bool,
+    /// Seconds a GC's lock lasts without renewal (how soon a new GC may start after one died).
+    pub gc_lease_secs: u64,
+    /// When `berth serve` runs GC by itself (cron syntax, UTC); none by default.
+    pub gc_schedule: Option<String>,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> LifecycleConfig {
+        LifecycleConfig {
+            track_pulls: true,
+            pull_flush_secs: 1,
+            gc_grace_secs: 3600,
+            gc_untagged: false,
+            gc_lease_secs: 30,
+            gc_schedule: None,
+        }
+    }
+}
+
+impl LifecycleConfig {
+    pub fn options(&self) -> crate::lifecycle::Options {
+        crate::lifecycle::Options {
+            track_pulls: self.track_pulls,
+            gc_grace: Duration::from_secs(self.gc_grace_secs),
+            gc_untagged: self.gc_untagged,
+            gc_lease: Duration::from_secs(self.gc_lease_secs),
         }
     }
 }

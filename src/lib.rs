@@ -9,14 +9,17 @@ pub mod auth;
 pub mod config;
 pub mod digest;
 pub mod http;
+pub mod lifecycle;
 pub mod registry;
 pub mod server;
 pub mod storage;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use auth::Access;
 use config::Config;
+use lifecycle::Lifecycle;
 use registry::Registry;
 use storage::fs::FsBlobStore;
 use storage::sqlite::SqliteMetaStore;
@@ -26,6 +29,7 @@ use storage::sqlite::SqliteMetaStore;
 pub struct Services {
     pub registry: Registry,
     pub access: Access,
+    pub lifecycle: Lifecycle,
 }
 
 /// Opens the embedded stores under `config.data_dir` (applying migrations, creating the signing
@@ -36,16 +40,30 @@ pub async fn services(config: &Config) -> Result<Services, auth::Error> {
     let meta = Arc::new(SqliteMetaStore::open(&config.data_dir.join("meta.db")).await?);
     let options = registry::Options {
         upload_lease: config.timeouts.upload_lease(),
+        gc_grace: Duration::from_secs(config.lifecycle.gc_grace_secs),
     };
     let access = Access::open(meta.clone(), config.auth.settings()).await?;
+    let settings = Arc::new(lifecycle::Settings::new(meta.clone()));
+    let registry = Registry::new(blobs.clone(), meta.clone(), settings.clone(), options);
+    let lifecycle = Lifecycle::new(
+        registry.clone(),
+        access.clone(),
+        meta,
+        blobs,
+        settings,
+        config.lifecycle.options(),
+    );
     Ok(Services {
-        registry: Registry::new(blobs, meta, options),
+        registry,
         access,
+        lifecycle,
     })
 }
 
-/// Opens the stores and builds the HTTP application.
-pub async fn app(config: &Config) -> Result<axum::Router, auth::Error> {
+/// Opens the stores, builds the HTTP application and starts the lifecycle's background work
+/// (pull-count flushes, scheduled GC). The services are returned too, so that the caller can
+/// flush what is pending once the server has stopped.
+pub async fn app(config: &Config) -> Result<(axum::Router, Services), auth::Error> {
     let trusted_proxies = config
         .auth
         .trusted_proxies
@@ -53,14 +71,27 @@ pub async fn app(config: &Config) -> Result<axum::Router, auth::Error> {
         .map(|text| http::auth::AddressBlock::parse(text))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| auth::Error::Invalid(format!("[auth] trusted_proxies: {e}")))?;
+    let schedule = config
+        .lifecycle
+        .gc_schedule
+        .as_deref()
+        .map(lifecycle::parse_schedule)
+        .transpose()
+        .map_err(|e| auth::Error::Invalid(format!("[lifecycle] gc_schedule: {e}")))?;
     let services = services(config).await?;
-    Ok(http::router(http::AppState {
-        registry: services.registry,
-        access: services.access,
+    services.lifecycle.start_background(
+        Duration::from_secs(config.lifecycle.pull_flush_secs.max(1)),
+        schedule,
+    );
+    let router = http::router(http::AppState {
+        registry: services.registry.clone(),
+        access: services.access.clone(),
+        lifecycle: services.lifecycle.clone(),
         realm: config.auth.realm.clone(),
         tls: config.tls.is_some(),
         trusted_proxies,
         metrics: http::metrics::install(),
         body_idle_timeout: config.timeouts.body_idle(),
-    }))
+    });
+    Ok((router, services))
 }

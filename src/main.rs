@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 mod admin;
+mod lifecycle_cli;
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +31,16 @@ enum Command {
     /// Manage projects, users, members, robot accounts, CI tokens, the audit log and keys,
     /// directly on the stores (the server may be running).
     Admin(admin::AdminArgs),
+    /// Point `latest` at a release (maintainers).
+    Promote(lifecycle_cli::PromoteArgs),
+    /// Delete blobs, links, uploads and orphaned referrers nothing references, while the
+    /// registry keeps serving.
+    Gc(lifecycle_cli::StoresOnly),
+    /// Check that every manifest's blobs and children exist and every stored blob is
+    /// accounted for; exit code 1 when not.
+    Fsck(lifecycle_cli::StoresOnly),
+    /// Storage used by project and repository.
+    Du(lifecycle_cli::DuArgs),
 }
 
 /// Flags override environment variables, which override the config file, which overrides the
@@ -87,6 +98,10 @@ fn main() -> ExitCode {
     let res = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Admin(args) => admin::run(args),
+        Command::Promote(args) => lifecycle_cli::promote(args),
+        Command::Gc(args) => lifecycle_cli::gc(args),
+        Command::Fsck(args) => lifecycle_cli::fsck(args),
+        Command::Du(args) => lifecycle_cli::du(args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,
@@ -117,7 +132,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         Some(tls) => Some(berth::server::tls_acceptor(&tls.cert, &tls.key)?),
         None => None,
     };
-    let app = berth::app(&config)
+    let (app, services) = berth::app(&config)
         .await
         .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -131,6 +146,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tls,
     };
     berth::server::serve(listener, app, options, shutdown_signal()).await?;
+    services
+        .lifecycle
+        .flush_pulls()
+        .await
+        .context("writing the last pull counts")?;
     Ok(())
 }
 

@@ -797,6 +797,11 @@ impl Access {
         self.audit_as(name, caller.address, action, target).await;
     }
 
+    /// Appends to the audit log as berth itself (automatic tag moves, scheduled jobs).
+    pub async fn audit_system(&self, who: &str, action: &str, target: Target) {
+        self.audit_as(who, None, action, target).await;
+    }
+
     async fn audit_as(&self, who: &str, address: Option<IpAddr>, action: &str, target: Target) {
         let entry = AuditEntry {
             id: 0,
@@ -843,7 +848,7 @@ impl Access {
 
     // --- Management -------------------------------------------------------------------------
 
-    fn require_system_admin(&self, actor: &Actor) -> Result<()> {
+    pub fn require_system_admin(&self, actor: &Actor) -> Result<()> {
         if actor.subject.is_system_admin() {
             Ok(())
         } else {
@@ -864,15 +869,34 @@ impl Access {
     }
 
     async fn require_project_admin(&self, actor: &Actor, project: &str) -> Result<()> {
+        self.require_role(actor, project, Role::Admin).await
+    }
+
+    /// Refuses unless `actor` is a system administrator or holds at least `role` in `project`.
+    pub async fn require_role(&self, actor: &Actor, project: &str, role: Role) -> Result<()> {
         if actor.subject.is_system_admin()
-            || self.role_of(actor, project).await? == Some(Role::Admin)
+            || self
+                .role_of(actor, project)
+                .await?
+                .is_some_and(|r| r >= role)
         {
             Ok(())
         } else {
             Err(Error::Denied(format!(
-                "this needs the admin role in project {project:?}"
+                "this needs the {} role in project {project:?}",
+                role.as_str()
             )))
         }
+    }
+
+    /// The actor behind a registry request's token, looked up again (it may be gone since the
+    /// token was issued).
+    pub async fn actor_of(&self, caller: &Caller) -> Result<Actor> {
+        let subject = self.subject_by_pid(&caller.claims.pid, None).await?;
+        Ok(Actor {
+            subject: subject.unwrap_or(Subject::Anonymous),
+            address: caller.address,
+        })
     }
 
     async fn existing_project(&self, name: &str) -> Result<Project> {

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::{auth, registry};
+use crate::{auth, lifecycle, registry};
 
 /// Why an API request failed: the registry's errors plus those of HTTP parsing.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +24,9 @@ pub enum ApiError {
     Registry(#[from] registry::Error),
     #[error(transparent)]
     Auth(#[from] auth::Error),
+    /// A lifecycle failure that is neither the registry's nor access control's.
+    #[error(transparent)]
+    Lifecycle(lifecycle::Error),
     /// No API endpoint has this path.
     #[error("no such endpoint")]
     NotFound,
@@ -53,6 +56,7 @@ pub enum ApiError {
 impl ApiError {
     pub fn oci_code(&self) -> &'static str {
         use auth::Error as A;
+        use lifecycle::Error as L;
         use registry::Error as R;
         match self {
             ApiError::Registry(e) => match e {
@@ -68,6 +72,8 @@ impl ApiError {
                 R::ManifestUnknown => "MANIFEST_UNKNOWN",
                 R::ManifestInvalid(_) => "MANIFEST_INVALID",
                 R::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
+                R::Denied(_) => "DENIED",
+                R::BlobBusy(_) => "TOOMANYREQUESTS",
                 R::Storage(_) => "UNKNOWN",
             },
             ApiError::Auth(e) => match e {
@@ -78,6 +84,12 @@ impl ApiError {
                 A::NotFound(_) => "NOT_FOUND",
                 A::Conflict(_) => "CONFLICT",
                 A::Internal(_) | A::Storage(_) => "UNKNOWN",
+            },
+            ApiError::Lifecycle(e) => match e {
+                L::Invalid(_) => "INVALID_REQUEST",
+                L::NotFound(_) => "NOT_FOUND",
+                L::Busy(_) => "CONFLICT",
+                L::Registry(_) | L::Access(_) | L::Storage(_) => "UNKNOWN",
             },
             ApiError::NotFound | ApiError::MethodNotAllowed => "UNSUPPORTED",
             ApiError::ContentRangeInvalid(_) => "BLOB_UPLOAD_INVALID",
@@ -91,6 +103,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         use auth::Error as A;
+        use lifecycle::Error as L;
         use registry::Error as R;
         match self {
             ApiError::Registry(e) => match e {
@@ -110,6 +123,8 @@ impl ApiError {
                     StatusCode::RANGE_NOT_SATISFIABLE
                 }
                 R::UploadBusy => StatusCode::CONFLICT,
+                R::Denied(_) => StatusCode::FORBIDDEN,
+                R::BlobBusy(_) => StatusCode::TOO_MANY_REQUESTS,
                 R::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::Auth(e) => match e {
@@ -123,6 +138,12 @@ impl ApiError {
                 A::Conflict(_) => StatusCode::CONFLICT,
                 A::Internal(_) | A::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
+            ApiError::Lifecycle(e) => match e {
+                L::Invalid(_) => StatusCode::BAD_REQUEST,
+                L::NotFound(_) => StatusCode::NOT_FOUND,
+                L::Busy(_) => StatusCode::CONFLICT,
+                L::Registry(_) | L::Access(_) | L::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
             ApiError::NotFound | ApiError::NotAcceptable(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::ContentRangeInvalid(_)
@@ -130,6 +151,18 @@ impl ApiError {
             | ApiError::PaginationNumberInvalid(_)
             | ApiError::ManifestBody(_) => StatusCode::BAD_REQUEST,
             ApiError::ManifestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+}
+
+/// Registry and access failures keep their own codes when they come through the lifecycle
+/// service; only its own failures are `ApiError::Lifecycle`.
+impl From<lifecycle::Error> for ApiError {
+    fn from(e: lifecycle::Error) -> ApiError {
+        match e {
+            lifecycle::Error::Registry(e) => ApiError::Registry(e),
+            lifecycle::Error::Access(e) => ApiError::Auth(e),
+            e => ApiError::Lifecycle(e),
         }
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::{ApiResult, AppState, DOCKER_CONTENT_DIGEST, Query, header_str, header_value};
-use crate::auth::{Caller, Target};
+use crate::auth::Caller;
 use crate::digest::Digest;
 use crate::registry::names::Reference;
 use crate::registry::{OCI_INDEX, Page};
@@ -28,7 +28,7 @@ pub async fn get(
     headers: &HeaderMap,
     head: bool,
 ) -> ApiResult {
-    let manifest = state.registry.get_manifest(name, reference).await?;
+    let manifest = state.lifecycle.get_manifest(name, reference, head).await?;
     if !accepts(headers, &manifest.media_type) {
         return Err(ApiError::NotAcceptable(manifest.media_type));
     }
@@ -77,24 +77,10 @@ pub async fn put(
     let content_type = header_str(headers, &header::CONTENT_TYPE);
     state.access.ensure_project(caller, name).await?;
     let put = state
-        .registry
-        .put_manifest(name, reference, content_type, content)
+        .lifecycle
+        .put_manifest(caller, name, reference, content_type, content)
         .await?;
     let digest = put.digest.to_string();
-    let tag = match reference {
-        Reference::Tag(tag) => Some(tag.as_str()),
-        Reference::Digest(_) => None,
-    };
-    let mut target = Target::repository(name, Some(digest.clone()));
-    if let Some(tag) = tag {
-        target = target.with_detail(&format!("tag {tag}"));
-    }
-    state.access.audit_caller(caller, "push", target).await;
-    if let (Some(tag), Some(from)) = (tag, &put.moved_from) {
-        let target = Target::repository(name, Some(digest.clone()))
-            .with_detail(&format!("tag {tag} moved from {from}"));
-        state.access.audit_caller(caller, "tag.move", target).await;
-    }
     let mut response = (
         StatusCode::CREATED,
         [
@@ -123,12 +109,10 @@ pub async fn delete(
     name: &str,
     reference: &Reference,
 ) -> ApiResult {
-    state.registry.delete_manifest(name, reference).await?;
-    let target = match reference {
-        Reference::Tag(tag) => Target::repository(name, None).with_detail(&format!("tag {tag}")),
-        Reference::Digest(digest) => Target::repository(name, Some(digest.to_string())),
-    };
-    state.access.audit_caller(caller, "delete", target).await;
+    state
+        .lifecycle
+        .delete_manifest(caller, name, reference)
+        .await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

@@ -34,6 +34,7 @@ use error::ApiError;
 use router::ParseError;
 
 use crate::auth::{Access, Caller};
+use crate::lifecycle::Lifecycle;
 use crate::registry::Registry;
 
 const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
@@ -43,6 +44,7 @@ const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-conten
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Registry,
+    pub lifecycle: Lifecycle,
     pub access: Access,
     /// The token endpoint's public URL; empty to derive it from each request's `Host`.
     pub realm: String,

@@ -9,9 +9,14 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::names::validate_name;
-use super::{Error, Registry, Result};
+use super::{Error, Registry, Result, quota_exceeded};
 use crate::digest::{Algorithm, Digest, Hasher};
-use crate::storage::{self, ByteStream, UploadSession};
+use crate::storage::{self, Admit, ByteStream, UploadSession};
+
+/// How often a commit looks again whether GC has finished deleting the blob it needs.
+const TOMBSTONE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+/// How long a commit waits for GC before it gives up (GC deletes a batch in well under this).
+const TOMBSTONE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A byte range of a blob as requested: `start-end` (inclusive), `start-` or `-suffix`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,8 +55,13 @@ impl Registry {
     /// The size of a blob the repository holds.
     pub async fn stat_blob(&self, name: &str, digest: &Digest) -> Result<u64> {
         validate_name(name)?;
-        let size = self.meta.linked_blob(name, digest).await?;
-        size.ok_or_else(|| Error::BlobUnknown(digest.clone()))
+        let linked = self.meta.linked_blob(name, digest).await?;
+        let linked = linked.ok_or_else(|| Error::BlobUnknown(digest.clone()))?;
+        let half_grace = (self.options.gc_grace / 2).as_secs() as i64;
+        if linked.touched_at < unix_millis() / 1000 - half_grace {
+            self.meta.touch_link(name, digest).await?;
+        }
+        Ok(linked.size)
     }
 
     /// Opens a blob the repository holds, or the requested range of it.
@@ -88,11 +98,20 @@ impl Registry {
     pub async fn mount_blob(&self, name: &str, digest: &Digest, from: &str) -> Result<Mount> {
         validate_name(name)?;
         if validate_name(from).is_ok()
-            && let Some(size) = self.meta.linked_blob(from, digest).await?
+            && let Some(linked) = self.meta.linked_blob(from, digest).await?
             && self.blobs.stat(digest).await?.is_some()
         {
-            self.meta.link_blob(name, digest, size, None).await?;
-            return Ok(Mount::Mounted);
+            let quota = self.quotas.quota(name).await?;
+            return match self
+                .meta
+                .link_blob(name, digest, linked.size, None, quota)
+                .await?
+            {
+                Admit::QuotaExceeded { used, limit } => {
+                    Err(quota_exceeded(name, linked.size, used, limit))
+                }
+                Admit::Admitted | Admit::Deleting => Ok(Mount::Mounted),
+            };
         }
         Ok(Mount::Upload(self.start_upload(name).await?))
     }
@@ -323,9 +342,43 @@ impl Registry {
                 computed,
             });
         }
+        let quota = self.quotas.quota(name).await?;
+        self.claim(name, digest, size, quota).await?;
         self.blobs.upload_commit(id, size, digest).await?;
-        self.meta.link_blob(name, digest, size, session).await?;
-        Ok(())
+        match self
+            .meta
+            .link_blob(name, digest, size, session, quota)
+            .await?
+        {
+            // Another push took the last of the quota since the claim: the committed bytes
+            // are linked nowhere new, and GC reclaims them if nothing else holds them.
+            Admit::QuotaExceeded { used, limit } => Err(quota_exceeded(name, size, used, limit)),
+            Admit::Admitted | Admit::Deleting => Ok(()),
+        }
+    }
+
+    /// Claims `digest` before its bytes are committed: checks the quota and marks the blob in
+    /// use, waiting while garbage collection finishes deleting an earlier copy of it.
+    async fn claim(
+        &self,
+        name: &str,
+        digest: &Digest,
+        size: u64,
+        quota: Option<u64>,
+    ) -> Result<()> {
+        let started = tokio::time::Instant::now();
+        loop {
+            match self.meta.claim_blob(name, digest, size, quota).await? {
+                Admit::Admitted => return Ok(()),
+                Admit::QuotaExceeded { used, limit } => {
+                    return Err(quota_exceeded(name, size, used, limit));
+                }
+                Admit::Deleting if started.elapsed() < TOMBSTONE_WAIT => {
+                    tokio::time::sleep(TOMBSTONE_POLL).await;
+                }
+                Admit::Deleting => return Err(Error::BlobBusy(digest.clone())),
+            }
+        }
     }
 
     /// Hashes staged bytes again, for a digest of another algorithm than the running hash.

@@ -11,7 +11,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use super::names::{Reference, validate_name};
 use super::{Error, Registry, Result};
 use crate::digest::{Algorithm, Digest};
-use crate::storage::{ManifestPut, ManifestRecord, NewManifest, Referrer};
+use crate::storage::{ManifestPut, ManifestRecord, NewManifest, Referrer, TagMove, TagRules};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -32,6 +32,8 @@ pub struct PutManifest {
     pub subject: Option<Digest>,
     /// When pushed by tag: the manifest the tag pointed at before, if it pointed elsewhere.
     pub moved_from: Option<Digest>,
+    /// Other tags the tag policy moved along (aliases following a release).
+    pub followed: Vec<TagMove>,
 }
 
 /// One page of a lexically ordered listing.
@@ -51,20 +53,54 @@ struct Parsed {
     subject: Option<Digest>,
     artifact_type: Option<String>,
     annotations: Option<String>,
+    /// Sum of the sizes the descriptors of `blobs` and `manifests` state.
+    referenced_size: u64,
+}
+
+/// A validated manifest, ready to be stored.
+#[derive(Debug)]
+pub struct ManifestUpload {
+    record: ManifestRecord,
+    tag: Option<String>,
+    blobs: Vec<Digest>,
+    manifests: Vec<Digest>,
+    size: u64,
+}
+
+impl ManifestUpload {
+    pub fn digest(&self) -> &Digest {
+        &self.record.digest
+    }
+
+    /// The tag it is pushed under, if pushed by tag.
+    pub fn tag(&self) -> Option<&str> {
+        self.tag.as_deref()
+    }
+
+    /// Compressed size of the image: the manifest plus the config and layers (or, for an
+    /// index, the child manifests) it names, as their descriptors state.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Whether it is an image manifest (not an index).
+    pub fn is_image(&self) -> bool {
+        self.manifests.is_empty() && !self.blobs.is_empty()
+    }
 }
 
 impl Registry {
-    /// Validates and stores a manifest, pointing `reference` at it when it is a tag.
-    pub async fn put_manifest(
+    /// Validates a manifest pushed as `reference`, before any policy looks at it.
+    pub fn prepare_manifest(
         &self,
         name: &str,
         reference: &Reference,
         content_type: Option<&str>,
         content: Bytes,
-    ) -> Result<PutManifest> {
+    ) -> Result<ManifestUpload> {
         validate_name(name)?;
         let (digest, tag) = match reference {
-            Reference::Tag(tag) => (Digest::of(Algorithm::Sha256, &content), Some(tag.as_str())),
+            Reference::Tag(tag) => (Digest::of(Algorithm::Sha256, &content), Some(tag.clone())),
             Reference::Digest(expected) => {
                 let computed = Digest::of(expected.algorithm(), &content);
                 if &computed != expected {
@@ -77,27 +113,53 @@ impl Registry {
             }
         };
         let parsed = parse(content_type, &content)?;
-        let record = ManifestRecord {
-            digest: digest.clone(),
-            media_type: parsed.media_type,
-            content,
-            subject: parsed.subject.clone(),
-            artifact_type: parsed.artifact_type,
-            annotations: parsed.annotations,
-        };
-        let manifest = NewManifest {
-            record: &record,
-            blobs: &parsed.blobs,
-            manifests: &parsed.manifests,
+        let size = content.len() as u64 + parsed.referenced_size;
+        Ok(ManifestUpload {
+            record: ManifestRecord {
+                digest,
+                media_type: parsed.media_type,
+                content,
+                subject: parsed.subject,
+                artifact_type: parsed.artifact_type,
+                annotations: parsed.annotations,
+            },
             tag,
+            blobs: parsed.blobs,
+            manifests: parsed.manifests,
+            size,
+        })
+    }
+
+    /// Stores a prepared manifest, pointing its tag at it under the project's tag `rules`.
+    pub async fn store_manifest(
+        &self,
+        name: &str,
+        upload: &ManifestUpload,
+        rules: &dyn TagRules,
+    ) -> Result<PutManifest> {
+        let manifest = NewManifest {
+            record: &upload.record,
+            blobs: &upload.blobs,
+            manifests: &upload.manifests,
+            tag: upload.tag.as_deref(),
+            size: upload.size,
+            rules,
         };
         match self.meta.put_manifest(name, manifest).await? {
-            ManifestPut::Stored { moved_from } => Ok(PutManifest {
-                digest,
-                subject: parsed.subject,
+            ManifestPut::Stored {
                 moved_from,
+                followed,
+            } => Ok(PutManifest {
+                digest: upload.record.digest.clone(),
+                subject: upload.record.subject.clone(),
+                moved_from,
+                followed,
             }),
             ManifestPut::MissingReference(missing) => Err(Error::ManifestBlobUnknown(missing)),
+            ManifestPut::Immutable(tag) => Err(Error::Denied(format!(
+                "tag {tag} is an immutable release (project tag policy: release tags never \
+                 move); push a new version instead"
+            ))),
         }
     }
 
@@ -122,6 +184,24 @@ impl Registry {
         } else {
             Err(Error::ManifestUnknown)
         }
+    }
+
+    /// Points `tag` at the manifest `digest` holds; returns where it pointed before.
+    pub async fn point_tag(
+        &self,
+        name: &str,
+        tag: &str,
+        digest: &Digest,
+    ) -> Result<Option<Digest>> {
+        validate_name(name)?;
+        let moved = self.meta.point_tag(name, tag, digest).await?;
+        moved.ok_or(Error::ManifestUnknown)
+    }
+
+    /// The tags pointing at `digest`.
+    pub async fn tags_of(&self, name: &str, digest: &Digest) -> Result<Vec<String>> {
+        validate_name(name)?;
+        Ok(self.meta.tags_of(name, digest).await?)
     }
 
     /// A page of the repository's tags in lexical order.
@@ -216,9 +296,11 @@ fn parse(content_type: Option<&str>, content: &[u8]) -> Result<Parsed> {
             let manifest: ImageManifest =
                 serde_json::from_value(json).map_err(|e| invalid(e.to_string()))?;
             let mut blobs = vec![digest_of(manifest.config())?];
+            let mut referenced_size = manifest.config().size();
             for layer in manifest.layers() {
                 if !is_foreign(layer) {
                     blobs.push(digest_of(layer)?);
+                    referenced_size += layer.size();
                 }
             }
             let artifact_type = manifest
@@ -233,6 +315,7 @@ fn parse(content_type: Option<&str>, content: &[u8]) -> Result<Parsed> {
                 subject: manifest.subject().as_ref().map(digest_of).transpose()?,
                 artifact_type: Some(artifact_type),
                 annotations: annotations_json(manifest.annotations()),
+                referenced_size,
             })
         }
         OCI_INDEX | DOCKER_MANIFEST_LIST => {
@@ -243,6 +326,7 @@ fn parse(content_type: Option<&str>, content: &[u8]) -> Result<Parsed> {
                 .iter()
                 .map(digest_of)
                 .collect::<Result<_>>()?;
+            let referenced_size = index.manifests().iter().map(Descriptor::size).sum();
             Ok(Parsed {
                 media_type,
                 blobs: vec![],
@@ -250,6 +334,7 @@ fn parse(content_type: Option<&str>, content: &[u8]) -> Result<Parsed> {
                 subject: index.subject().as_ref().map(digest_of).transpose()?,
                 artifact_type: index.artifact_type().as_ref().map(|t| t.to_string()),
                 annotations: annotations_json(index.annotations()),
+                referenced_size,
             })
         }
         other => Err(invalid(format!("unsupported manifest media type {other}"))),

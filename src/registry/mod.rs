@@ -12,11 +12,13 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+
 pub use crate::storage::Referrer;
 pub use blobs::{BlobRange, BlobRead, Mount, UploadState};
 pub use manifests::{
-    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, Page, PutManifest,
-    StoredManifest,
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ManifestUpload, OCI_INDEX, OCI_MANIFEST, Page,
+    PutManifest, StoredManifest,
 };
 
 use crate::digest::Digest;
@@ -72,6 +74,13 @@ pub enum Error {
     /// The manifest references a blob or child manifest the repository does not hold.
     #[error("manifest references {0}, which is not in the repository")]
     ManifestBlobUnknown(Digest),
+    /// A project policy refuses the request: an immutable tag, a quota, a size budget.
+    #[error("{0}")]
+    Denied(String),
+    /// Garbage collection is deleting this blob's bytes at this moment and did not finish in
+    /// time; the client may retry.
+    #[error("blob {0} is being garbage-collected; retry")]
+    BlobBusy(Digest),
     /// The storage layer failed; details stay in the server's log.
     #[error(transparent)]
     Storage(storage::Error),
@@ -94,6 +103,17 @@ pub struct Options {
     /// How long an upload lease lasts without renewal: the longest a session stays blocked
     /// after the process writing to it dies. Renewed every third of it while a request lives.
     pub upload_lease: Duration,
+    /// Garbage collection spares blobs and links younger than this. A blob link older than
+    /// half of it is touched again when a client asks for it (a `HEAD` before a push that
+    /// skips the upload), so the manifest that follows finds it still there.
+    pub gc_grace: Duration,
+}
+
+/// Where the registry learns a repository's storage quota: bytes of distinct blobs its project
+/// may hold. The lifecycle service answers from the project settings.
+#[async_trait]
+pub trait Quotas: Send + Sync {
+    async fn quota(&self, repository: &str) -> Result<Option<u64>, storage::Error>;
 }
 
 /// The registry service. Cheap to clone; every replica builds one over the shared stores.
@@ -101,15 +121,31 @@ pub struct Options {
 pub struct Registry {
     blobs: Arc<dyn BlobStore>,
     meta: Arc<dyn MetaStore>,
+    quotas: Arc<dyn Quotas>,
     options: Options,
 }
 
 impl Registry {
-    pub fn new(blobs: Arc<dyn BlobStore>, meta: Arc<dyn MetaStore>, options: Options) -> Registry {
+    pub fn new(
+        blobs: Arc<dyn BlobStore>,
+        meta: Arc<dyn MetaStore>,
+        quotas: Arc<dyn Quotas>,
+        options: Options,
+    ) -> Registry {
         Registry {
             blobs,
             meta,
+            quotas,
             options,
         }
     }
+}
+
+/// The refusal of a blob that would take `repository`'s project over its quota.
+fn quota_exceeded(repository: &str, size: u64, used: u64, limit: u64) -> Error {
+    let project = repository.split('/').next().unwrap_or(repository);
+    Error::Denied(format!(
+        "quota exceeded: project {project} holds {used} of its {limit} bytes; \
+         a blob of {size} bytes does not fit"
+    ))
 }

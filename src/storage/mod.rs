@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod fs;
+pub mod lifecycle;
 pub mod sqlite;
 
 use std::io;
@@ -92,6 +93,16 @@ pub trait BlobStore: Send + Sync {
 
     /// Removes an upload's staging area. Idempotent.
     async fn upload_delete(&self, id: &str) -> Result<()>;
+
+    /// Deletes a committed blob. Idempotent. Only garbage collection calls it, after the
+    /// metadata store has tombstoned the blob so that no upload can claim it meanwhile.
+    async fn delete(&self, digest: &Digest) -> Result<()>;
+
+    /// Every committed blob with its modification time (unix seconds), for GC and fsck.
+    async fn list(&self) -> Result<Vec<(Digest, i64)>>;
+
+    /// Every upload staging area with its modification time (unix seconds).
+    async fn list_uploads(&self) -> Result<Vec<(String, i64)>>;
 }
 
 /// An upload session: where a chunked upload stands, kept in the metadata store so that any
@@ -121,7 +132,6 @@ pub struct ManifestRecord {
 }
 
 /// A manifest to store, with what it references.
-#[derive(Debug)]
 pub struct NewManifest<'a> {
     pub record: &'a ManifestRecord,
     /// Blobs (config, layers) that must be in the repository.
@@ -130,6 +140,53 @@ pub struct NewManifest<'a> {
     pub manifests: &'a [Digest],
     /// The tag to point at it, if pushed by tag.
     pub tag: Option<&'a str>,
+    /// Compressed size of the image: the manifest plus what it names.
+    pub size: u64,
+    /// The project's tag policy, applied inside the transaction that stores the manifest.
+    pub rules: &'a dyn TagRules,
+}
+
+/// A tag policy, as the store applies it while it stores a manifest: the store knows nothing
+/// of versions, only that some tags may not move and that moving one may move others.
+pub trait TagRules: Sync {
+    /// Whether `tag`, once it exists, may be pointed at another manifest.
+    fn may_move(&self, tag: &str) -> bool;
+
+    /// Whether pointing `tag` at a manifest may move other tags (then `follow` is called).
+    fn moves_others(&self, tag: &str) -> bool;
+
+    /// The tags to point elsewhere, given every `(tag, digest)` of the repository after `tag`
+    /// was stored.
+    fn follow(&self, tag: &str, tags: &[(String, Digest)]) -> Vec<(String, Digest)>;
+}
+
+/// A tag pointed at another manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagMove {
+    pub tag: String,
+    pub from: Option<Digest>,
+    pub to: Digest,
+}
+
+/// Whether a blob may be linked into a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    Admitted,
+    /// Linking it would take the project's distinct blobs over its quota.
+    QuotaExceeded {
+        used: u64,
+        limit: u64,
+    },
+    /// Garbage collection is deleting this blob's bytes right now; try again shortly.
+    Deleting,
+}
+
+/// A blob a repository holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LinkedBlob {
+    pub size: u64,
+    /// When the link was made or last used (unix seconds).
+    pub touched_at: i64,
 }
 
 /// A manifest that names a subject, as listed by the referrers API.
@@ -145,10 +202,16 @@ pub struct Referrer {
 /// Outcome of storing a manifest.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ManifestPut {
-    /// Stored; `moved_from` is the manifest the tag pointed at before, if it pointed elsewhere.
-    Stored { moved_from: Option<Digest> },
+    /// Stored; `moved_from` is the manifest the tag pointed at before, if it pointed elsewhere,
+    /// and `followed` the other tags the policy moved.
+    Stored {
+        moved_from: Option<Digest>,
+        followed: Vec<TagMove>,
+    },
     /// A referenced blob or child manifest is not in the repository; nothing was stored.
     MissingReference(Digest),
+    /// The tag exists, points elsewhere, and the policy forbids moving it; nothing was stored.
+    Immutable(String),
 }
 
 /// The source of truth for repositories, blob links, manifests, tags and upload sessions.
@@ -156,18 +219,35 @@ pub enum ManifestPut {
 /// Every method is one transaction. Names and tags are validated by the caller.
 #[async_trait]
 pub trait MetaStore: Send + Sync {
-    /// Records that `repository` holds the committed blob `digest` of `size` bytes and, when the
-    /// blob came through an upload session, forgets `finished_upload` in the same transaction.
+    /// Before an upload's bytes are committed: checks that linking `digest` of `size` bytes
+    /// into `repository` stays within `quota` (bytes of distinct blobs in the project), and
+    /// marks the blob as in use so that garbage collection spares it. Refuses while GC holds a
+    /// tombstone on the blob, since the bytes may be going.
+    async fn claim_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        quota: Option<u64>,
+    ) -> Result<Admit>;
+
+    /// Records that `repository` holds the committed blob `digest` of `size` bytes, if that
+    /// keeps the project within `quota`, and, when the blob came through an upload session,
+    /// forgets `finished_upload` in the same transaction.
     async fn link_blob(
         &self,
         repository: &str,
         digest: &Digest,
         size: u64,
         finished_upload: Option<&str>,
-    ) -> Result<()>;
+        quota: Option<u64>,
+    ) -> Result<Admit>;
 
-    /// The size of `digest` if `repository` holds it.
-    async fn linked_blob(&self, repository: &str, digest: &Digest) -> Result<Option<u64>>;
+    /// The blob `digest` if `repository` holds it.
+    async fn linked_blob(&self, repository: &str, digest: &Digest) -> Result<Option<LinkedBlob>>;
+
+    /// Marks the link as used now, so that GC's grace period starts again.
+    async fn touch_link(&self, repository: &str, digest: &Digest) -> Result<()>;
 
     /// Removes the blob from `repository`; `false` if it was not there. The bytes stay until GC.
     async fn unlink_blob(&self, repository: &str, digest: &Digest) -> Result<bool>;
@@ -227,6 +307,18 @@ pub trait MetaStore: Send + Sync {
 
     /// Deletes a tag (not the manifest); `false` if it was not there.
     async fn delete_tag(&self, repository: &str, tag: &str) -> Result<bool>;
+
+    /// Points `tag` at the stored manifest `digest`, returning where it pointed before (`None`
+    /// inside if it is new); `None` if the repository holds no such manifest.
+    async fn point_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &Digest,
+    ) -> Result<Option<Option<Digest>>>;
+
+    /// The tags pointing at `digest`.
+    async fn tags_of(&self, repository: &str, digest: &Digest) -> Result<Vec<String>>;
 
     /// Up to `limit` tags after `last`, in lexical order; `None` if the repository is unknown.
     async fn tags(

@@ -24,6 +24,23 @@ async fn read_all(mut stream: ByteStream<'static>) -> Vec<u8> {
     out
 }
 
+/// A tag policy that lets every tag move and moves nothing else.
+struct FreeTags;
+
+impl TagRules for FreeTags {
+    fn may_move(&self, _: &str) -> bool {
+        true
+    }
+
+    fn moves_others(&self, _: &str) -> bool {
+        false
+    }
+
+    fn follow(&self, _: &str, _: &[(String, Digest)]) -> Vec<(String, Digest)> {
+        Vec::new()
+    }
+}
+
 fn sha256(bytes: &[u8]) -> Digest {
     Digest::of(Algorithm::Sha256, bytes)
 }
@@ -142,9 +159,16 @@ fn record(content: &'static [u8], subject: Option<Digest>, artifact_type: &str) 
 async fn meta_store_suite(store: &dyn MetaStore) {
     let layer = sha256(b"layer");
     assert_eq!(store.linked_blob("a", &layer).await.unwrap(), None);
-    store.link_blob("a", &layer, 5, None).await.unwrap();
-    store.link_blob("a", &layer, 5, None).await.unwrap();
-    assert_eq!(store.linked_blob("a", &layer).await.unwrap(), Some(5));
+    store.link_blob("a", &layer, 5, None, None).await.unwrap();
+    store.link_blob("a", &layer, 5, None, None).await.unwrap();
+    assert_eq!(
+        store
+            .linked_blob("a", &layer)
+            .await
+            .unwrap()
+            .map(|b| b.size),
+        Some(5)
+    );
     assert_eq!(store.linked_blob("b", &layer).await.unwrap(), None);
 
     // Upload sessions: one lease at a time; only its holder renews, advances or releases it;
@@ -228,7 +252,10 @@ async fn meta_store_suite(store: &dyn MetaStore) {
         ..session.clone()
     };
     store.upload_insert(&finished).await.unwrap();
-    store.link_blob("a", &layer, 5, Some("s2")).await.unwrap();
+    store
+        .link_blob("a", &layer, 5, Some("s2"), None)
+        .await
+        .unwrap();
     assert!(store.upload_get("s2").await.unwrap().is_none());
     assert!(store.upload_delete("s1").await.unwrap());
     assert!(!store.upload_delete("s1").await.unwrap());
@@ -249,6 +276,8 @@ async fn meta_store_suite(store: &dyn MetaStore) {
         blobs: &[layer.clone(), missing.clone()],
         manifests: &[],
         tag: Some("v1"),
+        size: 0,
+        rules: &FreeTags,
     };
     assert_eq!(
         store.put_manifest("a", refused).await.unwrap(),
@@ -260,10 +289,15 @@ async fn meta_store_suite(store: &dyn MetaStore) {
         blobs: std::slice::from_ref(&layer),
         manifests: &[],
         tag: Some("v1"),
+        size: 0,
+        rules: &FreeTags,
     };
     assert_eq!(
         store.put_manifest("a", stored).await.unwrap(),
-        ManifestPut::Stored { moved_from: None }
+        ManifestPut::Stored {
+            moved_from: None,
+            followed: vec![]
+        }
     );
     assert_eq!(
         store
@@ -297,16 +331,23 @@ async fn meta_store_suite(store: &dyn MetaStore) {
         blobs: &[],
         manifests: child,
         tag: Some("all"),
+        size: 0,
+        rules: &FreeTags,
     };
     assert_eq!(
         store.put_manifest("a", put).await.unwrap(),
-        ManifestPut::Stored { moved_from: None }
+        ManifestPut::Stored {
+            moved_from: None,
+            followed: vec![]
+        }
     );
     let put = NewManifest {
         record: &index,
         blobs: &[],
         manifests: child,
         tag: None,
+        size: 0,
+        rules: &FreeTags,
     };
     assert!(matches!(
         store.put_manifest("b", put).await.unwrap(),
@@ -319,6 +360,8 @@ async fn meta_store_suite(store: &dyn MetaStore) {
         blobs: &[],
         manifests: child,
         tag: Some("v1"),
+        size: 0,
+        rules: &FreeTags,
     };
     store.put_manifest("a", moved).await.unwrap();
     assert_eq!(
@@ -336,6 +379,8 @@ async fn meta_store_suite(store: &dyn MetaStore) {
             blobs: &[],
             manifests: &[],
             tag: Some(tag),
+            size: 0,
+            rules: &FreeTags,
         };
         store.put_manifest("a", put).await.unwrap();
     }
@@ -361,7 +406,7 @@ async fn meta_store_suite(store: &dyn MetaStore) {
 
     // Only repositories holding a manifest are listed.
     store
-        .link_blob("only-blobs", &layer, 5, None)
+        .link_blob("only-blobs", &layer, 5, None, None)
         .await
         .unwrap();
     assert_eq!(store.repositories(None, 10).await.unwrap(), ["a"]);
@@ -381,6 +426,8 @@ async fn meta_store_suite(store: &dyn MetaStore) {
             blobs: &[],
             manifests: &[],
             tag: None,
+            size: 0,
+            rules: &FreeTags,
         };
         store.put_manifest("a", put).await.unwrap();
     }

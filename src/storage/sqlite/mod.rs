@@ -18,11 +18,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::{
-    Error, ManifestPut, ManifestRecord, MetaStore, NewManifest, Referrer, Result, UploadSession,
+    Admit, Error, LinkedBlob, ManifestPut, ManifestRecord, MetaStore, NewManifest, Referrer,
+    Result, TagMove, UploadSession,
 };
 use crate::digest::Digest;
 
 mod access;
+mod lifecycle;
 
 pub struct SqliteMetaStore {
     writer: SqlitePool,
@@ -80,6 +82,66 @@ async fn repository_id(conn: &mut SqliteConnection, name: &str) -> Result<i64> {
     Ok(row.get(0))
 }
 
+/// The project of a repository name: its first path component.
+fn project_of(repository: &str) -> &str {
+    repository.split('/').next().unwrap_or(repository)
+}
+
+/// The `WHERE` condition selecting repositories `r` of project `?1`: names in `["p/", "p0")`,
+/// since `0` follows `/`, so that the index on names serves it.
+macro_rules! in_project {
+    () => {
+        "r.name >= ?1 || '/' AND r.name < ?1 || '0'"
+    };
+}
+pub(crate) use in_project;
+
+/// Bytes of the distinct blobs held by `project`'s repositories.
+async fn project_bytes(conn: &mut SqliteConnection, project: &str) -> Result<u64> {
+    let bytes: i64 = sqlx::query_scalar(concat!(
+        "SELECT coalesce(sum(b.size), 0) FROM blobs b WHERE b.digest IN (
+             SELECT rb.digest FROM repository_blobs rb
+             JOIN repositories r ON r.id = rb.repository_id WHERE ",
+        in_project!(),
+        ")"
+    ))
+    .bind(project)
+    .fetch_one(conn)
+    .await?;
+    Ok(bytes as u64)
+}
+
+/// Whether linking `digest` of `size` bytes into `repository` keeps its project within `quota`.
+async fn admit(
+    conn: &mut SqliteConnection,
+    repository: &str,
+    digest: &Digest,
+    size: u64,
+    quota: Option<u64>,
+) -> Result<Admit> {
+    let Some(limit) = quota else {
+        return Ok(Admit::Admitted);
+    };
+    let project = project_of(repository);
+    let held = sqlx::query(concat!(
+        "SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
+         WHERE rb.digest = ?2 AND ",
+        in_project!()
+    ))
+    .bind(project)
+    .bind(digest.to_string())
+    .fetch_optional(&mut *conn)
+    .await?;
+    if held.is_some() {
+        return Ok(Admit::Admitted);
+    }
+    let used = project_bytes(conn, project).await?;
+    if used + size > limit {
+        return Ok(Admit::QuotaExceeded { used, limit });
+    }
+    Ok(Admit::Admitted)
+}
+
 /// The columns `manifest_from_row` reads, as a literal so that queries stay `&'static str`.
 macro_rules! select_manifest {
     () => {
@@ -109,6 +171,28 @@ fn split_lines(joined: Option<String>) -> Vec<String> {
     })
 }
 
+/// Points `tag` at `digest`, creating it if needed.
+async fn set_tag(
+    conn: &mut SqliteConnection,
+    repo: i64,
+    tag: &str,
+    digest: &str,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (repository_id, name)
+         DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
+    )
+    .bind(repo)
+    .bind(tag)
+    .bind(digest)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> UploadSession {
     UploadSession {
         id: row.get(0),
@@ -120,25 +204,69 @@ fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> UploadSession {
 
 #[async_trait]
 impl MetaStore for SqliteMetaStore {
+    async fn claim_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        size: u64,
+        quota: Option<u64>,
+    ) -> Result<Admit> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let deleting: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT deleting_until FROM blobs WHERE digest = ?1")
+                .bind(digest.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+        if deleting.flatten().is_some_and(|until| until > now_ms()) {
+            return Ok(Admit::Deleting);
+        }
+        let admitted = admit(&mut tx, repository, digest, size, quota).await?;
+        if admitted != Admit::Admitted {
+            return Ok(admitted);
+        }
+        // A tombstone whose holder died is lifted: the caller commits the bytes again anyway.
+        let now = now_secs();
+        sqlx::query(
+            "INSERT INTO blobs (digest, size, created_at, touched_at) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT (digest) DO UPDATE SET size = ?2, touched_at = ?3, deleting_until = NULL",
+        )
+        .bind(digest.to_string())
+        .bind(size as i64)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Admit::Admitted)
+    }
+
     async fn link_blob(
         &self,
         repository: &str,
         digest: &Digest,
         size: u64,
         finished_upload: Option<&str>,
-    ) -> Result<()> {
+        quota: Option<u64>,
+    ) -> Result<Admit> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let admitted = admit(&mut tx, repository, digest, size, quota).await?;
+        if admitted != Admit::Admitted {
+            return Ok(admitted);
+        }
         let repo = repository_id(&mut tx, repository).await?;
         let now = now_secs();
-        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
-            .bind(digest.to_string())
-            .bind(size as i64)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
         sqlx::query(
-            "INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO blobs (digest, size, created_at, touched_at) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT (digest) DO UPDATE SET touched_at = ?3",
+        )
+        .bind(digest.to_string())
+        .bind(size as i64)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO repository_blobs (repository_id, digest, created_at, touched_at)
+             VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT DO UPDATE SET touched_at = ?3",
         )
         .bind(repo)
         .bind(digest.to_string())
@@ -152,12 +280,12 @@ impl MetaStore for SqliteMetaStore {
                 .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(Admit::Admitted)
     }
 
-    async fn linked_blob(&self, repository: &str, digest: &Digest) -> Result<Option<u64>> {
+    async fn linked_blob(&self, repository: &str, digest: &Digest) -> Result<Option<LinkedBlob>> {
         let row = sqlx::query(
-            "SELECT b.size FROM repository_blobs rb
+            "SELECT b.size, rb.touched_at FROM repository_blobs rb
              JOIN repositories r ON r.id = rb.repository_id
              JOIN blobs b ON b.digest = rb.digest
              WHERE r.name = ?1 AND rb.digest = ?2",
@@ -166,7 +294,23 @@ impl MetaStore for SqliteMetaStore {
         .bind(digest.to_string())
         .fetch_optional(&self.reader)
         .await?;
-        Ok(row.map(|row| row.get::<i64, _>(0) as u64))
+        Ok(row.map(|row| LinkedBlob {
+            size: row.get::<i64, _>(0) as u64,
+            touched_at: row.get(1),
+        }))
+    }
+
+    async fn touch_link(&self, repository: &str, digest: &Digest) -> Result<()> {
+        sqlx::query(
+            "UPDATE repository_blobs SET touched_at = ?3 WHERE digest = ?2
+             AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
+        )
+        .bind(repository)
+        .bind(digest.to_string())
+        .bind(now_secs())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     async fn unlink_blob(&self, repository: &str, digest: &Digest) -> Result<bool> {
@@ -308,21 +452,6 @@ impl MetaStore for SqliteMetaStore {
         let record = manifest.record;
         let digest = record.digest.to_string();
         let now = now_secs();
-        sqlx::query(
-            "INSERT INTO manifests
-             (repository_id, digest, media_type, content, subject, artifact_type, annotations, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
-        )
-        .bind(repo)
-        .bind(&digest)
-        .bind(&record.media_type)
-        .bind(record.content.as_ref())
-        .bind(record.subject.as_ref().map(Digest::to_string))
-        .bind(&record.artifact_type)
-        .bind(&record.annotations)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
         let mut moved_from = None;
         if let Some(tag) = manifest.tag {
             let previous: Option<String> = sqlx::query_scalar(
@@ -336,20 +465,76 @@ impl MetaStore for SqliteMetaStore {
                 .filter(|previous| *previous != digest)
                 .map(|previous| parse_digest(&previous))
                 .transpose()?;
-            sqlx::query(
-                "INSERT INTO tags (repository_id, name, digest, updated_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (repository_id, name)
-                 DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-            )
-            .bind(repo)
-            .bind(tag)
-            .bind(&digest)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            if moved_from.is_some() && !manifest.rules.may_move(tag) {
+                return Ok(ManifestPut::Immutable(tag.to_owned()));
+            }
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO manifests
+             (repository_id, digest, media_type, content, subject, artifact_type, annotations,
+              created_at, size)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+        )
+        .bind(repo)
+        .bind(&digest)
+        .bind(&record.media_type)
+        .bind(record.content.as_ref())
+        .bind(record.subject.as_ref().map(Digest::to_string))
+        .bind(&record.artifact_type)
+        .bind(&record.annotations)
+        .bind(now)
+        .bind(manifest.size as i64)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() > 0 {
+            let refs = (manifest.blobs.iter().map(|d| (d, false)))
+                .chain(manifest.manifests.iter().map(|d| (d, true)));
+            for (referenced, child) in refs {
+                sqlx::query(
+                    "INSERT INTO manifest_refs (repository_id, manifest, digest, child)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                )
+                .bind(repo)
+                .bind(&digest)
+                .bind(referenced.to_string())
+                .bind(child)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let mut followed = Vec::new();
+        if let Some(tag) = manifest.tag {
+            set_tag(&mut tx, repo, tag, &digest, now).await?;
+            if manifest.rules.moves_others(tag) {
+                let rows = sqlx::query("SELECT name, digest FROM tags WHERE repository_id = ?1")
+                    .bind(repo)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let tags = rows
+                    .iter()
+                    .map(|row| Ok((row.get::<String, _>(0), parse_digest(row.get(1))?)))
+                    .collect::<Result<Vec<_>>>()?;
+                for (name, to) in manifest.rules.follow(tag, &tags) {
+                    let from = tags
+                        .iter()
+                        .find(|(t, _)| *t == name)
+                        .map(|(_, d)| d.clone());
+                    if from.as_ref() != Some(&to) {
+                        set_tag(&mut tx, repo, &name, &to.to_string(), now).await?;
+                        followed.push(TagMove {
+                            tag: name,
+                            from,
+                            to,
+                        });
+                    }
+                }
+            }
         }
         tx.commit().await?;
-        Ok(ManifestPut::Stored { moved_from })
+        Ok(ManifestPut::Stored {
+            moved_from,
+            followed,
+        })
     }
 
     async fn manifest_by_digest(
@@ -412,6 +597,45 @@ impl MetaStore for SqliteMetaStore {
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn point_tag(
+        &self,
+        repository: &str,
+        tag: &str,
+        digest: &Digest,
+    ) -> Result<Option<Option<Digest>>> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let repo: Option<i64> = sqlx::query_scalar(
+            "SELECT r.id FROM repositories r JOIN manifests m ON m.repository_id = r.id
+             WHERE r.name = ?1 AND m.digest = ?2",
+        )
+        .bind(repository)
+        .bind(digest.to_string())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(repo) = repo else { return Ok(None) };
+        let previous: Option<String> =
+            sqlx::query_scalar("SELECT digest FROM tags WHERE repository_id = ?1 AND name = ?2")
+                .bind(repo)
+                .bind(tag)
+                .fetch_optional(&mut *tx)
+                .await?;
+        set_tag(&mut tx, repo, tag, &digest.to_string(), now_secs()).await?;
+        tx.commit().await?;
+        Ok(Some(previous.as_deref().map(parse_digest).transpose()?))
+    }
+
+    async fn tags_of(&self, repository: &str, digest: &Digest) -> Result<Vec<String>> {
+        let names = sqlx::query_scalar(
+            "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id
+             WHERE r.name = ?1 AND t.digest = ?2 ORDER BY t.name",
+        )
+        .bind(repository)
+        .bind(digest.to_string())
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(names)
     }
 
     async fn tags(

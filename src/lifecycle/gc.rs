@@ -1,0 +1,229 @@
+//! Garbage collection while pushes go on, and fsck.
+//!
+//! GC never stops the registry. Each sweep is a statement of the metadata store that
+//! re-checks its own conditions, and blobs are deleted in three steps: tombstone the rows
+//! (in one transaction that checks nothing links them), delete the bytes, forget the rows. An
+//! upload that needs a tombstoned blob waits until it is gone and then commits its own copy;
+//! one that claimed the blob first refreshed its touch time, which the grace period spares.
+//! Links and blobs younger than the grace period are never collected, which covers the time
+//! between a blob upload (or a `HEAD` that found the blob) and the manifest that names it.
+//!
+//! One GC runs at a time across replicas: the `gc` lock lives in the metadata store, with a
+//! lease renewed before every step. A GC killed half way leaves tombstones whose lease
+//! expires; the next GC finishes them, and uploads lift them.
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::{Error, Lifecycle, Result};
+use crate::auth::Actor;
+use crate::digest::Digest;
+use crate::storage::lifecycle::Dangling;
+
+/// Blobs tombstoned and deleted per batch.
+const BATCH: u32 = 1000;
+/// Blob deletions in flight at once.
+const DELETES_IN_FLIGHT: usize = 16;
+
+/// What one GC run removed.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct GcReport {
+    pub uploads: u64,
+    pub manifests: u64,
+    pub links: u64,
+    pub blobs: u64,
+    pub bytes: u64,
+    /// Stored bytes the metadata store had no record of.
+    pub orphans: u64,
+}
+
+/// What fsck found; empty lists mean the stores agree.
+#[derive(Debug, Default)]
+pub struct FsckReport {
+    /// Manifests naming a blob or child manifest their repository does not hold.
+    pub dangling: Vec<Dangling>,
+    /// Blobs recorded in the metadata store whose bytes are not in the blob store.
+    pub missing: Vec<Digest>,
+    /// Bytes in the blob store that no record accounts for.
+    pub unaccounted: Vec<Digest>,
+}
+
+impl FsckReport {
+    pub fn is_clean(&self) -> bool {
+        self.dangling.is_empty() && self.missing.is_empty() && self.unaccounted.is_empty()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A store-held lease on a named job, renewed on demand.
+struct JobLock<'a> {
+    lifecycle: &'a Lifecycle,
+    name: String,
+    holder: String,
+    lease: Duration,
+}
+
+impl<'a> JobLock<'a> {
+    async fn take(lifecycle: &'a Lifecycle, name: &str, lease: Duration) -> Result<JobLock<'a>> {
+        let lock = JobLock {
+            lifecycle,
+            name: name.to_owned(),
+            holder: uuid::Uuid::new_v4().to_string(),
+            lease,
+        };
+        lock.renew().await?;
+        Ok(lock)
+    }
+
+    /// Extends the lease; fails if another holder took it (this one expired).
+    async fn renew(&self) -> Result<i64> {
+        let now = now_ms();
+        let until = now + self.lease.as_millis() as i64;
+        if !self
+            .lifecycle
+            .store
+            .lock(&self.name, &self.holder, now, until)
+            .await?
+        {
+            return Err(Error::Busy(self.name.clone()));
+        }
+        Ok(until)
+    }
+
+    async fn release(self) -> Result<()> {
+        Ok(self
+            .lifecycle
+            .store
+            .unlock(&self.name, &self.holder)
+            .await?)
+    }
+}
+
+impl Lifecycle {
+    /// Collects garbage (system administrators). See the module documentation.
+    pub async fn gc(&self, actor: &Actor) -> Result<GcReport> {
+        self.access.require_system_admin(actor)?;
+        let lock = JobLock::take(self, "gc", self.options.gc_lease).await?;
+        let res = self.collect(&lock).await;
+        lock.release().await?;
+        let report = res?;
+        let detail = format!("{report:?}");
+        self.access
+            .audit(actor, "gc", crate::auth::Target::detail(&detail))
+            .await;
+        Ok(report)
+    }
+
+    async fn collect(&self, lock: &JobLock<'_>) -> Result<GcReport> {
+        let mut report = GcReport::default();
+        let cutoff = (now_ms() / 1000) - self.options.gc_grace.as_secs() as i64;
+
+        lock.renew().await?;
+        for id in self.store.gc_uploads(cutoff, now_ms()).await? {
+            self.blobs.upload_delete(&id).await?;
+            report.uploads += 1;
+        }
+        report.manifests = self
+            .store
+            .gc_manifests(cutoff, self.options.gc_untagged)
+            .await?;
+        report.links = self.store.gc_links(cutoff).await?;
+
+        loop {
+            let until = lock.renew().await?;
+            let marked = self
+                .store
+                .gc_mark_blobs(cutoff, now_ms(), until, BATCH)
+                .await?;
+            if marked.is_empty() {
+                break;
+            }
+            let digests: Vec<Digest> = marked.iter().map(|(d, _)| d.clone()).collect();
+            self.delete_bytes(&digests).await?;
+            self.store.gc_forget_blobs(&digests).await?;
+            report.blobs += marked.len() as u64;
+            report.bytes += marked.iter().map(|(_, size)| size).sum::<u64>();
+        }
+
+        // Bytes nobody recorded: listed before the records are read, so that a blob committed
+        // in between is either recorded (and spared) or too young (and spared).
+        let stored = self.blobs.list().await?;
+        let known: HashSet<Digest> = self
+            .store
+            .blob_digests()
+            .await?
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        let orphans: Vec<Digest> = stored
+            .into_iter()
+            .filter(|(d, modified)| *modified < cutoff && !known.contains(d))
+            .map(|(d, _)| d)
+            .collect();
+        for batch in orphans.chunks(BATCH as usize) {
+            let until = lock.renew().await?;
+            let tombstoned = self.store.gc_tombstone_orphans(batch, until).await?;
+            self.delete_bytes(&tombstoned).await?;
+            self.store.gc_forget_blobs(&tombstoned).await?;
+            report.orphans += tombstoned.len() as u64;
+        }
+
+        // Staging areas whose session is gone (a crash between the two).
+        let staged = self.blobs.list_uploads().await?;
+        let sessions: HashSet<String> = self.store.upload_ids().await?.into_iter().collect();
+        for (id, modified) in staged {
+            if modified < cutoff && !sessions.contains(&id) {
+                self.blobs.upload_delete(&id).await?;
+                report.uploads += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn delete_bytes(&self, digests: &[Digest]) -> Result<()> {
+        futures_util::stream::iter(digests.to_vec())
+            .map(|digest| {
+                let blobs = self.blobs.clone();
+                async move { blobs.delete(&digest).await }
+            })
+            .buffer_unordered(DELETES_IN_FLIGHT)
+            .try_collect::<()>()
+            .await?;
+        Ok(())
+    }
+
+    /// Checks that every manifest's blobs and children exist and that no stored blob is
+    /// unaccounted for (system administrators). Read-only.
+    pub async fn fsck(&self, actor: &Actor) -> Result<FsckReport> {
+        self.access.require_system_admin(actor)?;
+        let dangling = self.store.dangling().await?;
+        let stored = self.blobs.list().await?;
+        let recorded = self.store.blob_digests().await?;
+        let stored_set: HashSet<&Digest> = stored.iter().map(|(d, _)| d).collect();
+        let recorded_set: HashSet<&Digest> = recorded.iter().map(|(d, _)| d).collect();
+        let mut missing: Vec<Digest> = recorded
+            .iter()
+            .filter(|(d, tombstoned)| !tombstoned && !stored_set.contains(d))
+            .map(|(d, _)| d.clone())
+            .collect();
+        let mut unaccounted: Vec<Digest> = stored
+            .iter()
+            .filter(|(d, _)| !recorded_set.contains(d))
+            .map(|(d, _)| d.clone())
+            .collect();
+        missing.sort_by_key(Digest::to_string);
+        unaccounted.sort_by_key(Digest::to_string);
+        Ok(FsckReport {
+            dangling,
+            missing,
+            unaccounted,
+        })
+    }
+}

@@ -1,0 +1,538 @@
+//! The lifecycle service: what happens to images after they are pushed. The tag policy
+//! (immutable releases, aliases that follow, promotion to `latest`), pull tracking, size
+//! budgets and quotas, retention, archives, garbage collection and fsck.
+//!
+//! It wraps the registry service for manifest pushes, pulls and deletes, so that policy is
+//! applied in one place whichever client pushes, and it talks to storage only through the
+//! `LifecycleStore`, `MetaStore` (through `Registry`) and `BlobStore` ports.
+//!
+//! Architecture invariant: only this module deletes blobs, and only through `gc`, after the
+//! metadata store has tombstoned them; retention deletes tags and manifests, never bytes.
+
+pub mod gc;
+mod pulls;
+pub mod tags;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::auth::{self, Access, Actor, Caller, Role, Target};
+use crate::digest::Digest;
+use crate::registry::names::Reference;
+use crate::registry::{self, PutManifest, Registry, StoredManifest};
+use crate::storage::lifecycle::{LifecycleStore, ProjectSettings, RepositoryUsage};
+use crate::storage::{self, BlobStore, TagMove};
+pub use pulls::PullRecorder;
+use tags::Policy;
+
+/// The name under which automatic tag moves appear in the audit log.
+pub const SYSTEM_ACTOR: &str = "berth";
+
+/// Why a lifecycle operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A registry operation failed (a push refused by policy arrives as `Denied` there).
+    #[error(transparent)]
+    Registry(#[from] registry::Error),
+    /// The actor may not do this.
+    #[error(transparent)]
+    Access(#[from] auth::Error),
+    /// A setting, rule or argument is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The project, repository, tag or archived image does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Another replica holds the lock of this job.
+    #[error("{0} is running elsewhere")]
+    Busy(String),
+    /// A store failed.
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Settings of the lifecycle service.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Record pulls (batched) for retention rules.
+    pub track_pulls: bool,
+    /// GC spares what is younger than this.
+    pub gc_grace: Duration,
+    /// GC also deletes untagged manifests nothing references (not only orphaned referrers).
+    pub gc_untagged: bool,
+    /// How long a GC's lock lasts without renewal: after a GC dies, the next may start
+    /// this long after.
+    pub gc_lease: Duration,
+}
+
+/// Per-project settings, read through a cache of one second (as access control's project
+/// cache): a change reaches every replica within a second.
+pub struct Settings {
+    store: Arc<dyn LifecycleStore>,
+    cache: Mutex<HashMap<String, (Option<ProjectSettings>, Instant)>>,
+}
+
+const SETTINGS_TTL: Duration = Duration::from_secs(1);
+
+impl Settings {
+    pub fn new(store: Arc<dyn LifecycleStore>) -> Settings {
+        Settings {
+            store,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The settings of `project`, or the defaults if it does not exist (yet).
+    async fn get(&self, project: &str) -> storage::Result<ProjectSettings> {
+        if let Some((settings, at)) = self.lock().get(project)
+            && at.elapsed() < SETTINGS_TTL
+        {
+            return Ok(settings.clone().unwrap_or_default());
+        }
+        let settings = self.store.project_settings(project).await?;
+        self.lock()
+            .insert(project.to_owned(), (settings.clone(), Instant::now()));
+        Ok(settings.unwrap_or_default())
+    }
+
+    fn forget(&self, project: &str) {
+        self.lock().remove(project);
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<String, (Option<ProjectSettings>, Instant)>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[async_trait]
+impl registry::Quotas for Settings {
+    async fn quota(&self, repository: &str) -> storage::Result<Option<u64>> {
+        Ok(self.get(project_of(repository)).await?.quota_bytes)
+    }
+}
+
+/// The project of a repository name: its first path component.
+pub fn project_of(repository: &str) -> &str {
+    auth::project_of(repository)
+}
+
+/// A change to a project's settings: `None` leaves a field as it is.
+#[derive(Debug, Default, Clone)]
+pub struct SettingsChange {
+    pub immutable_releases: Option<bool>,
+    pub follow_aliases: Option<bool>,
+    pub latest_on_push: Option<bool>,
+    /// `Some(None)` removes the quota.
+    pub quota_bytes: Option<Option<u64>>,
+    pub budget_bytes: Option<Option<u64>>,
+    pub budget_warn_only: Option<bool>,
+}
+
+/// The lifecycle service. Cheap to clone.
+#[derive(Clone)]
+pub struct Lifecycle {
+    registry: Registry,
+    access: Access,
+    store: Arc<dyn LifecycleStore>,
+    blobs: Arc<dyn BlobStore>,
+    settings: Arc<Settings>,
+    pulls: Arc<PullRecorder>,
+    options: Arc<Options>,
+}
+
+impl Lifecycle {
+    pub fn new(
+        registry: Registry,
+        access: Access,
+        store: Arc<dyn LifecycleStore>,
+        blobs: Arc<dyn BlobStore>,
+        settings: Arc<Settings>,
+        options: Options,
+    ) -> Lifecycle {
+        Lifecycle {
+            registry,
+            access,
+            store,
+            blobs,
+            settings,
+            pulls: Arc::new(PullRecorder::default()),
+            options: Arc::new(options),
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    // --- Manifests, as the registry API reaches them -----------------------------------------
+
+    /// Validates a manifest, checks it against the size budget, stores it under the project's
+    /// tag policy, and writes the push and every tag it moved to the audit log.
+    pub async fn put_manifest(
+        &self,
+        caller: &Caller,
+        name: &str,
+        reference: &Reference,
+        content_type: Option<&str>,
+        content: Bytes,
+    ) -> Result<PutManifest> {
+        let upload = self
+            .registry
+            .prepare_manifest(name, reference, content_type, content)?;
+        let settings = self.settings.get(project_of(name)).await?;
+        let digest = upload.digest().to_string();
+        if upload.is_image()
+            && let Some(budget) = self.budget(name, &settings).await?
+            && upload.size() > budget
+        {
+            let message = format!(
+                "image size {} bytes is over the budget of {budget} bytes for {name}",
+                upload.size()
+            );
+            if !settings.budget_warn_only {
+                return Err(registry::Error::Denied(message).into());
+            }
+            tracing::warn!(repository = name, %digest, "{message}");
+            let target = Target::repository(name, Some(digest.clone())).with_detail(&message);
+            self.access
+                .audit_caller(caller, "budget.warn", target)
+                .await;
+        }
+        let put = self
+            .registry
+            .store_manifest(name, &upload, &Policy::of(&settings))
+            .await?;
+        let mut target = Target::repository(name, Some(digest.clone()));
+        if let Some(tag) = upload.tag() {
+            target = target.with_detail(&format!("tag {tag}"));
+        }
+        self.access.audit_caller(caller, "push", target).await;
+        if let (Some(tag), Some(from)) = (upload.tag(), &put.moved_from) {
+            let target = Target::repository(name, Some(digest.clone()))
+                .with_detail(&format!("tag {tag} moved from {from}"));
+            self.access.audit_caller(caller, "tag.move", target).await;
+        }
+        for moved in &put.followed {
+            self.audit_move(
+                name,
+                moved,
+                &format!("following {}", upload.tag().unwrap_or("")),
+            )
+            .await;
+        }
+        Ok(put)
+    }
+
+    /// The budget that applies to `repository`: its own, else its project's.
+    async fn budget(&self, repository: &str, settings: &ProjectSettings) -> Result<Option<u64>> {
+        let own = self.store.repository_budget(repository).await?;
+        Ok(own.or(settings.budget_bytes))
+    }
+
+    async fn audit_move(&self, name: &str, moved: &TagMove, why: &str) {
+        let from = moved
+            .from
+            .as_ref()
+            .map_or_else(|| "nothing".to_owned(), Digest::to_string);
+        let target = Target::repository(name, Some(moved.to.to_string()))
+            .with_detail(&format!("tag {} moved from {from}, {why}", moved.tag));
+        self.access
+            .audit_system(SYSTEM_ACTOR, "tag.follow", target)
+            .await;
+    }
+
+    /// A manifest by tag or digest; a `GET` (not a `HEAD`) counts as a pull.
+    pub async fn get_manifest(
+        &self,
+        name: &str,
+        reference: &Reference,
+        head: bool,
+    ) -> Result<StoredManifest> {
+        let manifest = self.registry.get_manifest(name, reference).await?;
+        if self.options.track_pulls && !head {
+            let tag = match reference {
+                Reference::Tag(tag) => Some(tag.as_str()),
+                Reference::Digest(_) => None,
+            };
+            self.pulls.record(name, &manifest.digest, tag);
+        }
+        Ok(manifest)
+    }
+
+    /// Deletes a tag, or a manifest and its tags. Under the tag policy, deleting a release tag
+    /// (or a manifest a release tag points at) needs the project admin role.
+    pub async fn delete_manifest(
+        &self,
+        caller: &Caller,
+        name: &str,
+        reference: &Reference,
+    ) -> Result<()> {
+        let policy = Policy::of(&self.settings.get(project_of(name)).await?);
+        let protected = match reference {
+            Reference::Tag(tag) => policy.protects(tag).then(|| tag.clone()),
+            Reference::Digest(digest) => {
+                let tags = self.registry.tags_of(name, digest).await?;
+                tags.into_iter().find(|tag| policy.protects(tag))
+            }
+        };
+        if let Some(tag) = protected {
+            let actor = self.access.actor_of(caller).await?;
+            self.access
+                .require_role(&actor, project_of(name), Role::Admin)
+                .await
+                .map_err(|_| {
+                    registry::Error::Denied(format!(
+                        "tag {tag} is a release: deleting it needs the admin role in project {}",
+                        project_of(name)
+                    ))
+                })?;
+        }
+        self.registry.delete_manifest(name, reference).await?;
+        let target = match reference {
+            Reference::Tag(tag) => {
+                Target::repository(name, None).with_detail(&format!("tag {tag}"))
+            }
+            Reference::Digest(digest) => Target::repository(name, Some(digest.to_string())),
+        };
+        self.access.audit_caller(caller, "delete", target).await;
+        Ok(())
+    }
+
+    /// Points `latest` at the manifest of `tag` (a maintainer's decision, audited).
+    pub async fn promote(&self, actor: &Actor, name: &str, tag: &str) -> Result<TagMove> {
+        self.access
+            .require_role(actor, project_of(name), Role::Maintainer)
+            .await?;
+        let reference = Reference::Tag(tag.to_owned());
+        let manifest = match self.registry.get_manifest(name, &reference).await {
+            Err(registry::Error::ManifestUnknown) => {
+                return Err(Error::NotFound(format!("{name}:{tag} does not exist")));
+            }
+            res => res?,
+        };
+        let from = self
+            .registry
+            .point_tag(name, "latest", &manifest.digest)
+            .await?;
+        let moved = TagMove {
+            tag: "latest".to_owned(),
+            from,
+            to: manifest.digest,
+        };
+        let target = Target::repository(name, Some(moved.to.to_string()))
+            .with_detail(&format!("latest promoted to {tag}"));
+        self.access.audit(actor, "tag.promote", target).await;
+        Ok(moved)
+    }
+
+    /// Spawns the background work of a server: writing gathered pull counts every `flush`,
+    /// and GC on `gc_schedule` (the `gc` lock keeps replicas from running it twice at once).
+    pub fn start_background(&self, flush: Duration, gc_schedule: Option<croner::Cron>) {
+        if self.options.track_pulls {
+            let lifecycle = self.clone();
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(flush);
+                ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    ticks.tick().await;
+                    if let Err(e) = lifecycle.flush_pulls().await {
+                        tracing::warn!("writing pull counts failed (kept for the next try): {e}");
+                    }
+                }
+            });
+        }
+        if let Some(cron) = gc_schedule {
+            let lifecycle = self.clone();
+            tokio::spawn(async move {
+                let system = Actor {
+                    subject: auth::Subject::Cli,
+                    address: None,
+                };
+                loop {
+                    let now = chrono::Utc::now();
+                    let Ok(next) = cron.find_next_occurrence(&now, false) else {
+                        return;
+                    };
+                    let wait = (next - now).to_std().unwrap_or_default();
+                    tokio::time::sleep(wait).await;
+                    match lifecycle.gc(&system).await {
+                        Ok(report) => tracing::info!(?report, "scheduled GC finished"),
+                        Err(Error::Busy(_)) => {
+                            tracing::info!("scheduled GC: another replica runs it")
+                        }
+                        Err(e) => tracing::error!("scheduled GC failed: {e}"),
+                    }
+                }
+            });
+        }
+    }
+
+    /// Writes gathered pulls to the store.
+    pub async fn flush_pulls(&self) -> Result<()> {
+        Ok(self.pulls.flush(self.store.as_ref()).await?)
+    }
+
+    // --- Settings ---------------------------------------------------------------------------
+
+    /// A project's settings; members of the project (any role) may read them.
+    pub async fn project_settings(&self, actor: &Actor, project: &str) -> Result<ProjectSettings> {
+        self.access
+            .require_role(actor, project, Role::Guest)
+            .await?;
+        self.store
+            .project_settings(project)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("project {project:?} does not exist")))
+    }
+
+    /// Changes a project's settings (project admins).
+    pub async fn update_project_settings(
+        &self,
+        actor: &Actor,
+        project: &str,
+        change: &SettingsChange,
+    ) -> Result<ProjectSettings> {
+        self.access
+            .require_role(actor, project, Role::Admin)
+            .await?;
+        let mut settings = self.project_settings(actor, project).await?;
+        let c = change.clone();
+        settings.immutable_releases = c.immutable_releases.unwrap_or(settings.immutable_releases);
+        settings.follow_aliases = c.follow_aliases.unwrap_or(settings.follow_aliases);
+        settings.latest_on_push = c.latest_on_push.unwrap_or(settings.latest_on_push);
+        settings.quota_bytes = c.quota_bytes.unwrap_or(settings.quota_bytes);
+        settings.budget_bytes = c.budget_bytes.unwrap_or(settings.budget_bytes);
+        settings.budget_warn_only = c.budget_warn_only.unwrap_or(settings.budget_warn_only);
+        if !self.store.set_project_settings(project, &settings).await? {
+            return Err(Error::NotFound(format!(
+                "project {project:?} does not exist"
+            )));
+        }
+        self.settings.forget(project);
+        let target = Target::project(project).with_detail(&format!("{settings:?}"));
+        self.access.audit(actor, "project.settings", target).await;
+        Ok(settings)
+    }
+
+    /// Sets or removes a repository's own size budget (project admins).
+    pub async fn set_repository_budget(
+        &self,
+        actor: &Actor,
+        repository: &str,
+        bytes: Option<u64>,
+    ) -> Result<()> {
+        registry::names::validate_name(repository)?;
+        let project = project_of(repository);
+        self.access
+            .require_role(actor, project, Role::Admin)
+            .await?;
+        self.store.set_repository_budget(repository, bytes).await?;
+        let detail = bytes.map_or("budget removed".to_owned(), |b| format!("budget {b} bytes"));
+        let target = Target::repository(repository, None).with_detail(&detail);
+        self.access.audit(actor, "repository.budget", target).await;
+        Ok(())
+    }
+
+    /// Storage used by each repository of `project` (members), or of all (system admins),
+    /// with each project's total of distinct blobs.
+    pub async fn usage(&self, actor: &Actor, project: Option<&str>) -> Result<Usage> {
+        match project {
+            Some(project) => {
+                self.access
+                    .require_role(actor, project, Role::Guest)
+                    .await?
+            }
+            None => self.access.require_system_admin(actor)?,
+        }
+        let repositories = self.store.usage(project).await?;
+        let mut projects: Vec<String> = repositories
+            .iter()
+            .map(|r| project_of(&r.repository).to_owned())
+            .collect();
+        projects.dedup();
+        let mut totals = Vec::new();
+        for name in projects {
+            let bytes = self.store.project_bytes(&name).await?;
+            let quota = self.settings.get(&name).await?.quota_bytes;
+            totals.push(ProjectUsage { name, bytes, quota });
+        }
+        Ok(Usage {
+            projects: totals,
+            repositories,
+        })
+    }
+}
+
+/// Parses a cron expression (five fields, or six with seconds), as schedules are written.
+pub fn parse_schedule(text: &str) -> Result<croner::Cron, String> {
+    text.parse()
+        .map_err(|e| format!("invalid schedule {text:?}: {e}"))
+}
+
+/// Parses a byte size: `1048576`, `512k`, `10MB`, `10MiB`, `5G`, `5GiB` (k, M, G, T are
+/// powers of 1000 with `B`, of 1024 alone or with `iB`).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid size {text:?}: expected e.g. 10MB or 512MiB"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "kB" | "KB" => 1000,
+        "MB" => 1000u64.pow(2),
+        "GB" => 1000u64.pow(3),
+        "TB" => 1000u64.pow(4),
+        "k" | "K" | "KiB" => 1 << 10,
+        "M" | "MiB" => 1 << 20,
+        "G" | "GiB" => 1 << 30,
+        "T" | "TiB" => 1 << 40,
+        other => return Err(format!("invalid size unit {other:?} in {text:?}")),
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("size {text:?} is too large"))
+}
+
+/// What `berth du` shows.
+#[derive(Debug)]
+pub struct Usage {
+    pub projects: Vec<ProjectUsage>,
+    pub repositories: Vec<RepositoryUsage>,
+}
+
+/// A project's storage: distinct blobs, each counted once however many repositories hold it.
+#[derive(Debug)]
+pub struct ProjectUsage {
+    pub name: String,
+    pub bytes: u64,
+    pub quota: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_decimal_and_binary_units() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert_eq!(parse_size("10MiB"), Ok(10 << 20));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("5 GiB"), Ok(5 << 30));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("10XB").is_err());
+        assert!(parse_size("99999999999TB").is_err());
+    }
+}

@@ -1,0 +1,178 @@
+//! `berth promote`, `gc`, `fsck` and `du`, and `berth admin project policy`: the command-line
+//! side of the lifecycle service (part of the binary, not the library), acting as `cli`.
+
+use anyhow::Context;
+use berth::auth::{Actor, Subject};
+use berth::lifecycle::{Lifecycle, SettingsChange, parse_size};
+use clap::Args;
+
+use crate::StoreArgs;
+
+#[derive(Args)]
+pub struct PromoteArgs {
+    #[command(flatten)]
+    stores: StoreArgs,
+    /// Repository, e.g. team/app.
+    repository: String,
+    /// The release to point `latest` at, e.g. v1.4.0.
+    tag: String,
+}
+
+#[derive(Args)]
+pub struct StoresOnly {
+    #[command(flatten)]
+    stores: StoreArgs,
+}
+
+#[derive(Args)]
+pub struct DuArgs {
+    #[command(flatten)]
+    stores: StoreArgs,
+    /// Only this project.
+    project: Option<String>,
+}
+
+/// `berth admin project policy`: flags left out keep their value.
+#[derive(Args)]
+pub struct PolicyArgs {
+    pub name: String,
+    /// Release tags (v1.4.0) can never be moved.
+    #[arg(long)]
+    pub immutable_releases: Option<bool>,
+    /// v1.4 and v1 follow the newest stable release of their line.
+    #[arg(long)]
+    pub follow_aliases: Option<bool>,
+    /// `latest` follows every newest stable release, not only promotions.
+    #[arg(long)]
+    pub latest_on_push: Option<bool>,
+    /// Storage quota of distinct blobs, e.g. 5GiB, or `none`.
+    #[arg(long)]
+    pub quota: Option<String>,
+    /// Largest compressed image, e.g. 10MB, or `none`.
+    #[arg(long)]
+    pub budget: Option<String>,
+    /// Store images over budget with a warning instead of refusing them.
+    #[arg(long)]
+    pub budget_warn_only: Option<bool>,
+}
+
+impl PolicyArgs {
+    pub fn change(&self) -> anyhow::Result<SettingsChange> {
+        let size = |text: &Option<String>| -> anyhow::Result<Option<Option<u64>>> {
+            text.as_deref()
+                .map(|t| {
+                    if t == "none" {
+                        Ok(None)
+                    } else {
+                        parse_size(t).map(Some)
+                    }
+                })
+                .transpose()
+                .map_err(anyhow::Error::msg)
+        };
+        Ok(SettingsChange {
+            immutable_releases: self.immutable_releases,
+            follow_aliases: self.follow_aliases,
+            latest_on_push: self.latest_on_push,
+            quota_bytes: size(&self.quota)?,
+            budget_bytes: size(&self.budget)?,
+            budget_warn_only: self.budget_warn_only,
+        })
+    }
+}
+
+/// Opens the stores and runs `job` with the lifecycle service as `cli`.
+fn with_lifecycle<T>(
+    stores: StoreArgs,
+    job: impl AsyncFnOnce(&Lifecycle, &Actor) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let config = stores.load()?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let lifecycle = berth::services(&config)
+            .await
+            .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?
+            .lifecycle;
+        let actor = Actor {
+            subject: Subject::Cli,
+            address: None,
+        };
+        job(&lifecycle, &actor).await
+    })
+}
+
+pub fn promote(args: PromoteArgs) -> anyhow::Result<()> {
+    with_lifecycle(args.stores, async |lifecycle, actor| {
+        let moved = lifecycle
+            .promote(actor, &args.repository, &args.tag)
+            .await?;
+        println!("{}:latest -> {} ({})", args.repository, args.tag, moved.to);
+        Ok(())
+    })
+}
+
+pub fn gc(args: StoresOnly) -> anyhow::Result<()> {
+    with_lifecycle(args.stores, async |lifecycle, actor| {
+        let started = std::time::Instant::now();
+        let report = lifecycle.gc(actor).await?;
+        println!(
+            "removed {} blobs ({} bytes), {} orphaned blobs, {} manifests, {} links, {} uploads in {:.2?}",
+            report.blobs,
+            report.bytes,
+            report.orphans,
+            report.manifests,
+            report.links,
+            report.uploads,
+            started.elapsed()
+        );
+        Ok(())
+    })
+}
+
+/// Prints what fsck found; fails (exit code 1) unless the stores agree.
+pub fn fsck(args: StoresOnly) -> anyhow::Result<()> {
+    with_lifecycle(args.stores, async |lifecycle, actor| {
+        let report = lifecycle.fsck(actor).await?;
+        for d in &report.dangling {
+            println!("dangling\t{}@{}\t{}", d.repository, d.manifest, d.missing);
+        }
+        for digest in &report.missing {
+            println!("missing\t{digest}");
+        }
+        for digest in &report.unaccounted {
+            println!("unaccounted\t{digest}");
+        }
+        anyhow::ensure!(
+            report.is_clean(),
+            "fsck: {} dangling references, {} missing blobs, {} unaccounted blobs",
+            report.dangling.len(),
+            report.missing.len(),
+            report.unaccounted.len()
+        );
+        println!("clean");
+        Ok(())
+    })
+}
+
+pub fn du(args: DuArgs) -> anyhow::Result<()> {
+    with_lifecycle(args.stores, async |lifecycle, actor| {
+        let usage = lifecycle.usage(actor, args.project.as_deref()).await?;
+        println!("NAME\tBYTES\tQUOTA\tMANIFESTS\tTAGS");
+        for project in &usage.projects {
+            let quota = project.quota.map_or("-".to_owned(), |q| q.to_string());
+            println!("{}\t{}\t{quota}\t\t", project.name, project.bytes);
+            let prefix = format!("{}/", project.name);
+            for repo in usage
+                .repositories
+                .iter()
+                .filter(|r| r.repository.starts_with(&prefix))
+            {
+                println!(
+                    "{}\t{}\t\t{}\t{}",
+                    repo.repository, repo.bytes, repo.manifests, repo.tags
+                );
+            }
+        }
+        Ok(())
+    })
+}

@@ -12,8 +12,8 @@ use berth::storage::access::{AccessStore, SigningKey};
 use berth::storage::sqlite::SqliteMetaStore;
 
 use crate::support::{
-    ADMIN_PASSWORD, BerthProcess, Podman, TestServer, bearer_client, go_image_context, run, run_in,
-    sha256, test_config,
+    ADMIN_PASSWORD, BerthProcess, Podman, TestServer, attempt, bearer_client, berth_admin,
+    go_image_context, run, run_in, sha256, test_config,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -1028,49 +1028,6 @@ async fn key_rotation_keeps_earlier_tokens_valid() {
             200
         );
     }
-}
-
-/// `berth admin ARGS` on `data`, with `stdin` as its input; returns stdout.
-async fn berth_admin(data: &std::path::Path, args: &[&str], stdin: &str) -> String {
-    use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(["admin", "--data-dir", data.to_str().unwrap()])
-        .args(args)
-        .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .await
-        .unwrap();
-    let output = child.wait_with_output().await.unwrap();
-    assert!(
-        output.status.success(),
-        "berth admin {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
-}
-
-/// Runs a command that may fail; returns whether it succeeded and what it printed.
-async fn attempt(program: &str, args: &[&str]) -> (bool, String) {
-    let output = tokio::process::Command::new(program)
-        .args(args)
-        .output()
-        .await
-        .unwrap_or_else(|e| panic!("{program} is required: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
 }
 
 /// How long a replica may trust a credential it checked (the access cache), plus margin.

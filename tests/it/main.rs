@@ -4,6 +4,7 @@
 
 mod access;
 mod clients;
+mod lifecycle;
 mod server;
 mod spec;
 mod support;

@@ -397,3 +397,53 @@ pub async fn go_image_context(greeting: &str) -> (TempDir, PathBuf) {
     );
     (dir, root)
 }
+
+/// `berth admin ARGS` on `data`, with `stdin` as its input; returns stdout.
+pub async fn berth_admin(data: &Path, args: &[&str], stdin: &str) -> String {
+    let mut all = vec!["admin", "--data-dir", data.to_str().unwrap()];
+    all.extend_from_slice(args);
+    berth_cli(&all, stdin).await
+}
+
+/// `berth ARGS` (any subcommand) with `stdin` as its input; returns stdout, failing the test if
+/// the command fails.
+pub async fn berth_cli(args: &[&str], stdin: &str) -> String {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .await
+        .unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    assert!(
+        output.status.success(),
+        "berth {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs a command that may fail; returns whether it succeeded and what it printed.
+pub async fn attempt(program: &str, args: &[&str]) -> (bool, String) {
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("{program} is required: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}

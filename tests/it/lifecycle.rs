@@ -1,0 +1,539 @@
+//! The lifecycle against real clients and the `berth` binary: the tag policy through
+//! `docker push`, promotion, quotas and size budgets, and garbage collection racing pushes and
+//! surviving a `kill -9`, each followed by fsck.
+
+use std::path::Path;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{
+    BerthProcess, TestServer, attempt, berth_admin, berth_cli, docker_login, go_image_context, run,
+    run_in, sha256,
+};
+
+/// How long the server may serve project settings it read before a CLI change (its cache),
+/// plus margin.
+const SETTINGS_DELAY: Duration = Duration::from_millis(1300);
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// Pushes an image of `layers` (and a config naming `tag`) with monolithic uploads; returns
+/// the manifest's digest and the response to its `PUT`.
+async fn push(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    tag: &str,
+    layers: &[Vec<u8>],
+) -> (String, reqwest::Response) {
+    let config = format!("{{\"tag\":\"{tag}\"}}").into_bytes();
+    let mut descriptors = Vec::new();
+    for blob in std::iter::once(&config).chain(layers) {
+        let digest = sha256(blob);
+        let res = client
+            .post(format!("{base}/v2/{name}/blobs/uploads/?digest={digest}"))
+            .body(blob.clone())
+            .send()
+            .await
+            .unwrap();
+        if res.status() != StatusCode::CREATED {
+            return (String::new(), res);
+        }
+        descriptors.push(json!({"digest": digest, "size": blob.len(),
+            "mediaType": "application/vnd.oci.image.layer.v1.tar"}));
+    }
+    let mut config_descriptor = descriptors.remove(0);
+    config_descriptor["mediaType"] = json!("application/vnd.oci.image.config.v1+json");
+    let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": config_descriptor, "layers": descriptors})
+    .to_string();
+    let res = client
+        .put(format!("{base}/v2/{name}/manifests/{tag}"))
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest.clone())
+        .send()
+        .await
+        .unwrap();
+    (sha256(manifest.as_bytes()), res)
+}
+
+async fn error_code(res: reqwest::Response) -> (StatusCode, String, String) {
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    let error = &body["errors"][0];
+    (
+        status,
+        error["code"].as_str().unwrap_or("").to_owned(),
+        error["message"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// The digest `reference` resolves to, or `None` when it does not exist.
+async fn resolve(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    reference: &str,
+) -> Option<String> {
+    let res = client
+        .head(format!("{base}/v2/{name}/manifests/{reference}"))
+        .header("accept", OCI_MANIFEST)
+        .header(
+            "accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send()
+        .await
+        .unwrap();
+    (res.status() == StatusCode::OK).then(|| {
+        res.headers()["docker-content-digest"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    })
+}
+
+/// Pulls an image by tag and checks every blob's bytes against its digest.
+async fn pull_and_verify(client: &reqwest::Client, base: &str, name: &str, tag: &str) {
+    let res = client
+        .get(format!("{base}/v2/{name}/manifests/{tag}"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{name}:{tag}");
+    let manifest: Value = res.json().await.unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    for descriptor in std::iter::once(&manifest["config"]).chain(layers) {
+        let digest = descriptor["digest"].as_str().unwrap();
+        let res = client
+            .get(format!("{base}/v2/{name}/blobs/{digest}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{name}:{tag} blob {digest}");
+        assert_eq!(sha256(&res.bytes().await.unwrap()), digest);
+    }
+}
+
+fn blob_exists(data: &Path, digest: &str) -> bool {
+    let hex = digest.strip_prefix("sha256:").unwrap();
+    data.join("blobs/sha256").join(&hex[..2]).join(hex).exists()
+}
+
+fn staged_uploads(data: &Path) -> usize {
+    std::fs::read_dir(data.join("uploads")).unwrap().count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn releases_are_immutable_aliases_follow_and_latest_moves_on_promotion() {
+    let berth = BerthProcess::start().await;
+    let (host, base) = (berth.host(), berth.url(""));
+    let data = berth.data_dir().to_owned();
+    berth_admin(&data, &["project", "create", "team"], "").await;
+    let config = docker_login(&host).await;
+    let config = config.path().to_str().unwrap();
+    let repo = format!("{host}/team/app");
+    for (tag, greeting) in [
+        ("v1.4.0", "one"),
+        ("v1.4.1", "two"),
+        ("v1.5.0-rc.1", "three"),
+    ] {
+        let (_dir, context) = go_image_context(greeting).await;
+        let image = format!("{repo}:{tag}");
+        run_in(
+            "docker",
+            &["build", "-q", "-t", &image, "."],
+            Some(&context),
+        )
+        .await;
+        run("docker", &["--config", config, "push", &image]).await;
+    }
+    let client = berth.client().await;
+    let digest = async |reference: &str| resolve(&client, &base, "team/app", reference).await;
+    let (v140, v141) = (
+        digest("v1.4.0").await.unwrap(),
+        digest("v1.4.1").await.unwrap(),
+    );
+    // Aliases follow the newest stable release of their line; the pre-release moves nothing,
+    // and `latest` waits for a promotion.
+    assert_eq!(digest("v1.4").await.as_ref(), Some(&v141));
+    assert_eq!(digest("v1").await.as_ref(), Some(&v141));
+    assert_eq!(digest("v1.5").await, None);
+    assert_eq!(digest("latest").await, None);
+
+    // Moving a release is refused with DENIED, naming the rule; the tag stays where it was.
+    let moved = format!("{repo}:v1.4.0");
+    run("docker", &["tag", &format!("{repo}:v1.5.0-rc.1"), &moved]).await;
+    let (pushed, output) = attempt("docker", &["--config", config, "push", &moved]).await;
+    assert!(!pushed, "moving a release must fail: {output}");
+    assert!(output.contains("immutable release"), "{output}");
+    assert_eq!(digest("v1.4.0").await.as_ref(), Some(&v140));
+
+    // Promotion moves `latest`; both automatic moves and the promotion are audited.
+    let promoted = berth_cli(
+        &[
+            "promote",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "team/app",
+            "v1.4.1",
+        ],
+        "",
+    )
+    .await;
+    assert!(promoted.contains(&v141), "{promoted}");
+    assert_eq!(digest("latest").await.as_ref(), Some(&v141));
+    let audit = berth_admin(&data, &["audit", "--project", "team"], "").await;
+    for expected in [
+        "tag v1.4 moved",
+        "tag v1 moved",
+        "latest promoted to v1.4.1",
+    ] {
+        assert!(
+            audit.contains(expected),
+            "{expected} missing from:\n{audit}"
+        );
+    }
+    assert!(
+        audit.contains("tag.follow\t") || audit.contains("\ttag.follow"),
+        "{audit}"
+    );
+
+    // Deleting a release needs the project admin role: a maintainer may delete other tags,
+    // not this one; admin may.
+    berth_admin(&data, &["user", "add", "keeper"], "keeper-password-1234\n").await;
+    berth_admin(
+        &data,
+        &["member", "set", "team", "keeper", "maintainer"],
+        "",
+    )
+    .await;
+    let token: Value = reqwest::Client::new()
+        .get(format!(
+            "{base}/auth/token?service=berth&scope=repository:team/app:pull,push,delete"
+        ))
+        .basic_auth("keeper", Some("keeper-password-1234"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let keeper = crate::support::bearer_client(token["token"].as_str().unwrap());
+    let delete = async |client: &reqwest::Client, tag: &str| {
+        client
+            .delete(format!("{base}/v2/team/app/manifests/{tag}"))
+            .send()
+            .await
+            .unwrap()
+    };
+    let (status, code, message) = error_code(delete(&keeper, "v1.4.0").await).await;
+    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "DENIED"));
+    assert!(message.contains("admin role"), "{message}");
+    assert_eq!(delete(&keeper, "v1.4").await.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        delete(&client, "v1.4.0").await.status(),
+        StatusCode::ACCEPTED
+    );
+    assert_eq!(digest("v1.4.0").await, None);
+    for tag in ["v1.4.0", "v1.4.1", "v1.5.0-rc.1"] {
+        run("docker", &["rmi", &format!("{repo}:{tag}")]).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn quotas_and_budgets_refuse_pushes_and_leave_nothing_behind() {
+    let data = tempfile::tempdir().unwrap();
+    let s = TestServer::start(data.path()).await;
+    let base = s.url("");
+    let policy = async |args: &[&str]| {
+        let mut all = vec!["project", "policy", "team"];
+        all.extend_from_slice(args);
+        berth_admin(data.path(), &all, "").await;
+        tokio::time::sleep(SETTINGS_DELAY).await;
+    };
+    let layer = |n: u8| vec![n; 1000];
+    let (_, res) = push(&s.client, &base, "team/app", "one", &[layer(1), layer(2)]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    // 2000 bytes of layers plus a config are stored; a third distinct layer does not fit.
+    policy(&["--quota", "2500"]).await;
+    let (_, res) = push(&s.client, &base, "team/app", "two", &[layer(1), layer(3)]).await;
+    let (status, code, message) = error_code(res).await;
+    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "DENIED"));
+    assert!(message.contains("quota exceeded"), "{message}");
+    assert!(!blob_exists(data.path(), &sha256(&layer(3))));
+    assert_eq!(staged_uploads(data.path()), 0);
+    // A blob the project already holds is counted once, whichever repository links it again.
+    let (_, res) = push(&s.client, &base, "team/other", "one", &[layer(1), layer(2)]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    let du = berth_cli(
+        &["du", "--data-dir", data.path().to_str().unwrap(), "team"],
+        "",
+    )
+    .await;
+    let total: Vec<&str> = du.lines().nth(1).unwrap().split('\t').collect();
+    // The layers, the first config, and the second image's config, which fitted before its
+    // layer was refused.
+    assert_eq!(&total[..3], ["team", "2026", "2500"], "{du}");
+    assert!(du.contains("team/app\t2026\t\t1\t1"), "{du}");
+
+    // An image over its budget is refused (and its tag not created), or stored with a warning.
+    policy(&["--quota", "none", "--budget", "1500"]).await;
+    let (_, res) = push(&s.client, &base, "team/app", "big", &[layer(4), layer(5)]).await;
+    let (status, code, message) = error_code(res).await;
+    assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "DENIED"));
+    assert!(
+        message.contains("over the budget of 1500 bytes"),
+        "{message}"
+    );
+    assert_eq!(resolve(&s.client, &base, "team/app", "big").await, None);
+    let (_, res) = push(&s.client, &base, "team/app", "small", &[layer(6)]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // A repository's own budget overrides the project's.
+    berth_admin(data.path(), &["project", "budget", "team/app", "3000"], "").await;
+    let (_, res) = push(&s.client, &base, "team/app", "big", &[layer(4), layer(5)]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    berth_admin(data.path(), &["project", "budget", "team/app", "none"], "").await;
+    policy(&["--budget-warn-only", "true"]).await;
+    let (_, res) = push(
+        &s.client,
+        &base,
+        "team/app",
+        "bigger",
+        &[layer(7), layer(8)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let audit = berth_admin(data.path(), &["audit", "--action", "budget.warn"], "").await;
+    assert!(audit.contains("over the budget of 1500 bytes"), "{audit}");
+    s.stop().await;
+}
+
+/// A configuration file for binary tests: a short GC grace period and lock lease.
+fn gc_config(dir: &Path, grace_secs: u64) -> String {
+    let path = dir.join("berth.toml");
+    let text = format!("[lifecycle]\ngc_grace_secs = {grace_secs}\ngc_lease_secs = 2\n");
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+async fn start_with_config(config: &str) -> BerthProcess {
+    let data = tempfile::tempdir().unwrap();
+    let path = data.path().to_str().unwrap().to_owned();
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--config",
+        config,
+        "--data-dir",
+        &path,
+    ];
+    BerthProcess::start_with(data, &args.map(String::from), &[]).await
+}
+
+async fn gc(config: &str, data: &Path) -> String {
+    berth_cli(
+        &[
+            "gc",
+            "--config",
+            config,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        "",
+    )
+    .await
+}
+
+async fn fsck(config: &str, data: &Path) -> String {
+    berth_cli(
+        &[
+            "fsck",
+            "--config",
+            config,
+            "--data-dir",
+            data.to_str().unwrap(),
+        ],
+        "",
+    )
+    .await
+}
+
+/// The number before `word` in a GC report line.
+fn removed(report: &str, word: &str) -> u64 {
+    let words: Vec<&str> = report.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == word).unwrap();
+    words[at - 1].parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gc_racing_200_pushes_of_shared_layers_keeps_every_image_and_fsck_clean() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = gc_config(config_dir.path(), 3);
+    let berth = start_with_config(&config).await;
+    let (base, data) = (berth.url(""), berth.data_dir().to_owned());
+    let client = berth.client().await;
+    let shared = vec![42u8; 64 * 1024];
+
+    // Garbage: images whose manifests are deleted, sharing the layer the new pushes use, and
+    // blobs no manifest ever named.
+    let mut garbage = Vec::new();
+    for i in 0..40u32 {
+        let unique = format!("old layer {i}").into_bytes();
+        let (digest, res) = push(
+            &client,
+            &base,
+            "team/app",
+            &format!("old-{i}"),
+            &[shared.clone(), unique.clone()],
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let res = client
+            .delete(format!("{base}/v2/team/app/manifests/{digest}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::ACCEPTED);
+        garbage.push(sha256(&unique));
+    }
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+
+    let pushes = {
+        let (client, base, shared) = (client.clone(), base.clone(), shared.clone());
+        tokio::spawn(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+            for i in 0..200u32 {
+                let (client, base, shared) = (client.clone(), base.clone(), shared.clone());
+                let permit = limit.clone().acquire_owned().await.unwrap();
+                tasks.spawn(async move {
+                    let unique = format!("new layer {i}").into_bytes();
+                    let tag = format!("new-{i}");
+                    let (_, res) = push(&client, &base, "team/app", &tag, &[shared, unique]).await;
+                    drop(permit);
+                    assert_eq!(
+                        res.status(),
+                        StatusCode::CREATED,
+                        "{tag}: {}",
+                        res.text().await.unwrap()
+                    );
+                });
+            }
+            while let Some(res) = tasks.join_next().await {
+                res.unwrap();
+            }
+        })
+    };
+    let mut runs = 0;
+    let mut blobs_removed = 0;
+    while !pushes.is_finished() {
+        let report = gc(&config, &data).await;
+        blobs_removed += removed(&report, "blobs");
+        runs += 1;
+    }
+    pushes.await.unwrap();
+    assert!(runs >= 2, "GC ran {runs} times during the pushes");
+    assert!(blobs_removed >= 40, "GC removed only {blobs_removed} blobs");
+    for digest in &garbage {
+        assert!(!blob_exists(&data, digest), "{digest} survived");
+    }
+    assert!(blob_exists(&data, &sha256(&shared)));
+    assert!(fsck(&config, &data).await.contains("clean"));
+    for i in 0..200 {
+        pull_and_verify(&client, &base, "team/app", &format!("new-{i}")).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gc_killed_half_way_finishes_on_the_next_run_and_fsck_is_clean() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = gc_config(config_dir.path(), 0);
+    let berth = start_with_config(&config).await;
+    let (base, data) = (berth.url(""), berth.data_dir().to_owned());
+    let client = berth.client().await;
+    let (_, res) = push(
+        &client,
+        &base,
+        "team/app",
+        "kept",
+        &[b"kept layer".to_vec()],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in 0..16u32 {
+        let (client, base) = (client.clone(), base.clone());
+        tasks.spawn(async move {
+            for i in 0..250u32 {
+                let blob = format!("garbage {chunk}/{i}").into_bytes();
+                let res = client
+                    .post(format!(
+                        "{base}/v2/team/app/blobs/uploads/?digest={}",
+                        sha256(&blob)
+                    ))
+                    .body(blob)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), StatusCode::CREATED);
+            }
+        });
+    }
+    while let Some(res) = tasks.join_next().await {
+        res.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let count = || walk_files(&data.join("blobs"));
+    let before = count();
+    let mut killed_half_way = false;
+    for delay_ms in [150u64, 250, 400, 600, 900] {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args([
+                "gc",
+                "--config",
+                &config,
+                "--data-dir",
+                data.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let exited = child.try_wait().unwrap().is_some();
+        child.kill().await.unwrap();
+        let now = count();
+        if !exited && now < before && now > 1 {
+            killed_half_way = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+    }
+    assert!(
+        killed_half_way,
+        "no run was killed while it deleted (blobs: {before} -> {})",
+        count()
+    );
+    // The dead GC's lock lease runs out; the next run finishes its tombstones.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let report = gc(&config, &data).await;
+    assert!(removed(&report, "blobs") > 0, "{report}");
+    assert!(fsck(&config, &data).await.contains("clean"));
+    pull_and_verify(&client, &base, "team/app", "kept").await;
+    assert_eq!(count(), 2, "only the kept image's config and layer remain");
+}
+
+fn walk_files(dir: &Path) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        n += if path.is_dir() { walk_files(&path) } else { 1 };
+    }
+    n
+}

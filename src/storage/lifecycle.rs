@@ -66,6 +66,8 @@ pub struct Image {
     pub size: u64,
     pub created_at: i64,
     pub pulled_at: Option<i64>,
+    /// Pulls by tag or digest.
+    pub pulls: u64,
     pub subject: Option<Digest>,
     /// Child manifests (of an index).
     pub children: Vec<Digest>,
@@ -79,6 +81,8 @@ pub struct TagInfo {
     /// When the tag was last pointed at its manifest.
     pub updated_at: i64,
     pub pulled_at: Option<i64>,
+    /// Pulls by this tag.
+    pub pulls: u64,
 }
 
 /// Storage used by one repository.

@@ -672,3 +672,147 @@ async fn sqlite_audit_log_refuses_changes() {
         assert!(err.to_string().contains("append-only"), "{err}");
     }
 }
+
+/// Project settings, pulls, quotas, locks and the GC sweeps with their tombstones.
+async fn lifecycle_store_suite<S>(store: &S)
+where
+    S: MetaStore + lifecycle::LifecycleStore + access::AccessStore,
+{
+    use lifecycle::{ProjectSettings, Pulls};
+
+    // Settings: defaults on creation, stored as given; unknown projects have none.
+    let project = access::Project {
+        name: "team".into(),
+        public: false,
+    };
+    store.project_create(&project, None).await.unwrap();
+    let mut settings = store.project_settings("team").await.unwrap().unwrap();
+    assert_eq!(settings, ProjectSettings::default());
+    settings.quota_bytes = Some(12);
+    settings.budget_warn_only = true;
+    assert!(store.set_project_settings("team", &settings).await.unwrap());
+    assert_eq!(
+        store.project_settings("team").await.unwrap(),
+        Some(settings)
+    );
+    assert_eq!(store.project_settings("nobody").await.unwrap(), None);
+
+    // Quotas count distinct blobs of the project once, whichever repository links them.
+    let (a, b) = (sha256(b"aaaaa"), sha256(b"bbbbbbbb"));
+    let link = |repo, digest, size| store.link_blob(repo, digest, size, None, Some(12));
+    assert_eq!(link("team/x", &a, 5).await.unwrap(), Admit::Admitted);
+    assert_eq!(link("team/y", &a, 5).await.unwrap(), Admit::Admitted);
+    assert_eq!(
+        link("team/y", &b, 8).await.unwrap(),
+        Admit::QuotaExceeded { used: 5, limit: 12 }
+    );
+    assert_eq!(
+        store.claim_blob("team/y", &b, 8, Some(12)).await.unwrap(),
+        Admit::QuotaExceeded { used: 5, limit: 12 }
+    );
+    assert_eq!(store.project_bytes("team").await.unwrap(), 5);
+    assert_eq!(link("teams/z", &b, 8).await.unwrap(), Admit::Admitted);
+
+    // Pulls add up and move the last-pulled times forward, per manifest and per tag.
+    let image = record(b"pulled", None, "application/vnd.oci.image.config.v1+json");
+    let put = NewManifest {
+        record: &image,
+        blobs: std::slice::from_ref(&a),
+        manifests: &[],
+        tag: Some("v1"),
+        size: 7,
+        rules: &FreeTags,
+    };
+    store.put_manifest("team/x", put).await.unwrap();
+    let pulls = |tag: Option<&str>, count, at| Pulls {
+        repository: "team/x".into(),
+        digest: image.digest.clone(),
+        tag: tag.map(str::to_owned),
+        count,
+        at,
+    };
+    store
+        .record_pulls(&[pulls(Some("v1"), 2, 100), pulls(None, 1, 300)])
+        .await
+        .unwrap();
+    store
+        .record_pulls(&[pulls(Some("v1"), 1, 50)])
+        .await
+        .unwrap();
+    let images = store.images("team").await.unwrap();
+    assert_eq!(images.len(), 1);
+    let (pulled, tag) = (&images[0], &images[0].tags[0]);
+    assert_eq!(
+        (pulled.pulls, pulled.pulled_at, pulled.size),
+        (4, Some(300), 7)
+    );
+    assert_eq!(
+        (tag.name.as_str(), tag.pulls, tag.pulled_at),
+        ("v1", 3, Some(100))
+    );
+
+    // Locks: one holder until its lease runs out.
+    assert!(store.lock("gc", "one", 1000, 2000).await.unwrap());
+    assert!(!store.lock("gc", "two", 1500, 2500).await.unwrap());
+    assert!(store.lock("gc", "one", 1500, 2500).await.unwrap());
+    assert!(store.lock("gc", "two", 2500, 3500).await.unwrap());
+    store.unlock("gc", "one").await.unwrap();
+    assert!(!store.lock("gc", "one", 3000, 4000).await.unwrap());
+    store.unlock("gc", "two").await.unwrap();
+    assert!(store.lock("gc", "one", 3000, 4000).await.unwrap());
+
+    // GC: nothing young is touched; an unreferenced link and then its blob go, and a claim
+    // waits while the blob is tombstoned.
+    let future = i64::MAX / 2;
+    assert_eq!(store.gc_links(0).await.unwrap(), 0);
+    assert!(store.unlink_blob("teams/z", &b).await.unwrap());
+    assert_eq!(store.gc_mark_blobs(0, 0, 1, 10).await.unwrap(), vec![]);
+    let marked = store.gc_mark_blobs(future, 0, future, 10).await.unwrap();
+    assert_eq!(marked, vec![(b.clone(), 8)]);
+    assert_eq!(
+        store.claim_blob("teams/z", &b, 8, None).await.unwrap(),
+        Admit::Deleting
+    );
+    store.gc_forget_blobs(&[b.clone()]).await.unwrap();
+    assert!(
+        !store
+            .blob_digests()
+            .await
+            .unwrap()
+            .iter()
+            .any(|(d, _)| *d == b)
+    );
+    assert_eq!(
+        store.claim_blob("teams/z", &b, 8, None).await.unwrap(),
+        Admit::Admitted
+    );
+    // A tombstone whose GC died is lifted by the next claim.
+    let orphan = sha256(b"orphan");
+    assert_eq!(
+        store
+            .gc_tombstone_orphans(&[orphan.clone(), a.clone()], 1)
+            .await
+            .unwrap(),
+        vec![orphan.clone()]
+    );
+    assert_eq!(
+        store.claim_blob("team/x", &orphan, 6, None).await.unwrap(),
+        Admit::Admitted
+    );
+    // Links a manifest references stay; the rest go once old enough.
+    assert_eq!(store.gc_links(future).await.unwrap(), 1);
+    assert!(store.linked_blob("team/x", &a).await.unwrap().is_some());
+    assert!(store.dangling().await.unwrap().is_empty());
+    assert!(store.unlink_blob("team/x", &a).await.unwrap());
+    let dangling = store.dangling().await.unwrap();
+    assert_eq!((dangling.len(), &dangling[0].missing), (1, &a));
+}
+
+#[tokio::test]
+async fn sqlite_lifecycle_store_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteMetaStore::open(&dir.path().join("meta.db"))
+        .await
+        .unwrap();
+    lifecycle_store_suite(&store).await;
+}

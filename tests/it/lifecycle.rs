@@ -537,3 +537,40 @@ fn walk_files(dir: &Path) -> usize {
     }
     n
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pulls_are_counted_per_manifest_and_tag_in_batches() {
+    use berth::storage::lifecycle::LifecycleStore;
+
+    let data = tempfile::tempdir().unwrap();
+    let s = TestServer::start(data.path()).await;
+    let base = s.url("");
+    let (digest, res) = push(&s.client, &base, "team/app", "v1", &[b"layer".to_vec()]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    for reference in ["v1", "v1", digest.as_str()] {
+        let res = s
+            .client
+            .get(format!("{base}/v2/team/app/manifests/{reference}"))
+            .header("accept", OCI_MANIFEST)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    // A HEAD resolves a tag without pulling it.
+    assert!(resolve(&s.client, &base, "team/app", "v1").await.is_some());
+    // Counts reach the store with the next flush (every second by default).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let store = berth::storage::sqlite::SqliteMetaStore::open(&data.path().join("meta.db"))
+        .await
+        .unwrap();
+    let images = store.images("team").await.unwrap();
+    let tag = &images[0].tags[0];
+    assert_eq!((images[0].pulls, tag.pulls), (3, 2));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(tag.pulled_at.is_some_and(|at| (now - at).abs() <= 2));
+    s.stop().await;
+}

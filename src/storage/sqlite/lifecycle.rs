@@ -155,14 +155,15 @@ impl LifecycleStore for SqliteMetaStore {
     }
 
     async fn images(&self, project: &str) -> Result<Vec<Image>> {
-        // Tags travel as `name \t updated_at \t pulled_at` lines: one row per manifest.
+        // Tags travel as `name \t updated_at \t pulled_at \t pulls` lines: one row per
+        // manifest.
         let rows = sqlx::query(concat!(
-            "SELECT r.name, m.digest, m.size, m.created_at, m.pulled_at, m.subject,
+            "SELECT r.name, m.digest, m.size, m.created_at, m.pulled_at, m.subject, m.pulls,
                 (SELECT group_concat(mr.digest, char(10)) FROM manifest_refs mr
                  WHERE mr.repository_id = m.repository_id AND mr.manifest = m.digest
                  AND mr.child = 1),
                 (SELECT group_concat(t.name || char(9) || t.updated_at || char(9)
-                     || coalesce(t.pulled_at, ''), char(10))
+                     || coalesce(t.pulled_at, '') || char(9) || t.pulls, char(10))
                  FROM tags t WHERE t.repository_id = m.repository_id AND t.digest = m.digest)
              FROM manifests m JOIN repositories r ON r.id = m.repository_id
              WHERE ",
@@ -175,16 +176,18 @@ impl LifecycleStore for SqliteMetaStore {
         rows.iter()
             .map(|row| {
                 let subject: Option<String> = row.get(5);
-                let tags = split_lines(row.get(7))
+                let tags = split_lines(row.get(8))
                     .iter()
                     .map(|line| {
                         let mut fields = line.split('\t');
                         let mut next = || fields.next().unwrap_or("");
-                        let (name, updated, pulled) = (next().to_owned(), next(), next());
+                        let (name, updated) = (next().to_owned(), next());
+                        let (pulled, pulls) = (next(), next());
                         TagInfo {
                             name,
                             updated_at: updated.parse().unwrap_or(0),
                             pulled_at: pulled.parse().ok(),
+                            pulls: pulls.parse().unwrap_or(0),
                         }
                     })
                     .collect();
@@ -194,8 +197,9 @@ impl LifecycleStore for SqliteMetaStore {
                     size: row.get::<i64, _>(2) as u64,
                     created_at: row.get(3),
                     pulled_at: row.get(4),
+                    pulls: row.get::<i64, _>(6) as u64,
                     subject: subject.as_deref().map(parse_digest).transpose()?,
-                    children: split_lines(row.get(6))
+                    children: split_lines(row.get(7))
                         .iter()
                         .map(|d| parse_digest(d))
                         .collect::<Result<_>>()?,

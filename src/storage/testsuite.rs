@@ -773,7 +773,10 @@ where
         store.claim_blob("teams/z", &b, 8, None).await.unwrap(),
         Admit::Deleting
     );
-    store.gc_forget_blobs(&[b.clone()]).await.unwrap();
+    store
+        .gc_forget_blobs(std::slice::from_ref(&b))
+        .await
+        .unwrap();
     assert!(
         !store
             .blob_digests()

@@ -1,6 +1,7 @@
 //! The JSON management API under `/api/v1/`: projects, users, members, robot accounts, CI
-//! push tokens, the audit log and key rotation. Requests authenticate with Basic credentials
-//! of a user; every handler calls one `Access` method, the same the `berth admin` CLI calls.
+//! push tokens, the audit log and key rotation; project policies (tag policy, quota, budget),
+//! promotion and usage. Requests authenticate with Basic credentials of a user; every handler
+//! calls one `Access` or `Lifecycle` method, the same the CLI calls.
 
 use std::sync::Arc;
 
@@ -16,7 +17,9 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::{AppState, Shared, auth};
 use crate::auth::{Actions, Actor, Error, RobotSpec, Role, parse_ttl};
+use crate::lifecycle::SettingsChange;
 use crate::storage::access::{AuditEntry, AuditFilter, Robot};
+use crate::storage::lifecycle::ProjectSettings;
 
 type ApiResult<T = Response> = Result<T, ApiError>;
 
@@ -37,6 +40,12 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/users/{name}", patch(update_user))
         .route("/audit", get(audit))
         .route("/keys/rotate", post(rotate_keys))
+        .route(
+            "/projects/{project}/policy",
+            get(project_policy).patch(update_project_policy),
+        )
+        .route("/promote", post(promote))
+        .route("/usage", get(usage))
 }
 
 /// The authenticated user behind a management request (Basic credentials).
@@ -391,4 +400,124 @@ fn audit_json(entry: &AuditEntry) -> Value {
 async fn rotate_keys(State(state): Shared, ApiActor(actor): ApiActor) -> ApiResult<Json<Value>> {
     let kid = state.access.rotate_keys(&actor).await?;
     Ok(Json(json!({"kid": kid})))
+}
+
+fn policy_json(settings: &ProjectSettings) -> Json<Value> {
+    Json(json!({
+        "immutable_releases": settings.immutable_releases,
+        "follow_aliases": settings.follow_aliases,
+        "latest_on_push": settings.latest_on_push,
+        "quota_bytes": settings.quota_bytes,
+        "budget_bytes": settings.budget_bytes,
+        "budget_warn_only": settings.budget_warn_only,
+    }))
+}
+
+/// `GET /api/v1/projects/{project}/policy`: the tag policy, quota and size budget.
+async fn project_policy(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Path(project): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let settings = state.lifecycle.project_settings(&actor, &project).await?;
+    Ok(policy_json(&settings))
+}
+
+/// A field that is absent (`None`: unchanged) or `null` (`Some(None)`: removed).
+fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyUpdate {
+    immutable_releases: Option<bool>,
+    follow_aliases: Option<bool>,
+    latest_on_push: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    quota_bytes: Option<Option<u64>>,
+    #[serde(default, deserialize_with = "nullable")]
+    budget_bytes: Option<Option<u64>>,
+    budget_warn_only: Option<bool>,
+}
+
+/// `PATCH /api/v1/projects/{project}/policy` with the fields to change (project admins).
+async fn update_project_policy(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Path(project): Path<String>,
+    Json(body): Json<PolicyUpdate>,
+) -> ApiResult<Json<Value>> {
+    let change = SettingsChange {
+        immutable_releases: body.immutable_releases,
+        follow_aliases: body.follow_aliases,
+        latest_on_push: body.latest_on_push,
+        quota_bytes: body.quota_bytes,
+        budget_bytes: body.budget_bytes,
+        budget_warn_only: body.budget_warn_only,
+    };
+    let settings = state
+        .lifecycle
+        .update_project_settings(&actor, &project, &change)
+        .await?;
+    Ok(policy_json(&settings))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Promotion {
+    repository: String,
+    tag: String,
+}
+
+/// `POST /api/v1/promote` with `{"repository","tag"}`: points `latest` at the tag's manifest
+/// (maintainers); answers with where `latest` pointed before and now.
+async fn promote(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Json(body): Json<Promotion>,
+) -> ApiResult<Json<Value>> {
+    let moved = state
+        .lifecycle
+        .promote(&actor, &body.repository, &body.tag)
+        .await?;
+    Ok(Json(json!({
+        "tag": moved.tag,
+        "from": moved.from.map(|d| d.to_string()),
+        "to": moved.to.to_string(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsageQuery {
+    project: Option<String>,
+}
+
+/// `GET /api/v1/usage[?project=]`: bytes of distinct blobs per project and per repository.
+async fn usage(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    QueryParams(query): QueryParams<UsageQuery>,
+) -> ApiResult<Json<Value>> {
+    let usage = state
+        .lifecycle
+        .usage(&actor, query.project.as_deref())
+        .await?;
+    let projects: Vec<Value> = usage
+        .projects
+        .iter()
+        .map(|p| json!({"name": p.name, "bytes": p.bytes, "quota_bytes": p.quota}))
+        .collect();
+    let repositories: Vec<Value> = usage
+        .repositories
+        .iter()
+        .map(|r| {
+            json!({"name": r.repository, "bytes": r.bytes, "manifests": r.manifests,
+                   "tags": r.tags})
+        })
+        .collect();
+    Ok(Json(
+        json!({"projects": projects, "repositories": repositories}),
+    ))
 }

@@ -574,3 +574,82 @@ async fn pulls_are_counted_per_manifest_and_tag_in_batches() {
     assert!(tag.pulled_at.is_some_and(|at| (now - at).abs() <= 2));
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promotion_policy_and_usage_through_the_api() {
+    let data = tempfile::tempdir().unwrap();
+    let s = TestServer::start(data.path()).await;
+    let base = s.url("");
+    let api = reqwest::Client::new();
+    let call = async |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut request = api
+            .request(method, format!("{base}/api/v1{path}"))
+            .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let res = request.send().await.unwrap();
+        (
+            res.status(),
+            res.json::<Value>().await.unwrap_or(Value::Null),
+        )
+    };
+    for (tag, layer) in [("v1.0.0", b"one".to_vec()), ("v1.1.0", b"two".to_vec())] {
+        let (_, res) = push(&s.client, &base, "team/app", tag, &[layer]).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let v110 = resolve(&s.client, &base, "team/app", "v1.1.0")
+        .await
+        .unwrap();
+    let promotion = json!({"repository": "team/app", "tag": "v1.1.0"});
+    let (status, moved) = call(reqwest::Method::POST, "/promote", Some(promotion)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(moved, json!({"tag": "latest", "from": null, "to": v110}));
+    assert_eq!(
+        resolve(&s.client, &base, "team/app", "latest").await,
+        Some(v110)
+    );
+    let missing = json!({"repository": "team/app", "tag": "v9.0.0"});
+    let (status, _) = call(reqwest::Method::POST, "/promote", Some(missing)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let change = json!({"quota_bytes": 1000, "budget_bytes": 500, "latest_on_push": true});
+    let (status, policy) = call(
+        reqwest::Method::PATCH,
+        "/projects/team/policy",
+        Some(change),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (
+            &policy["quota_bytes"],
+            &policy["budget_bytes"],
+            &policy["latest_on_push"]
+        ),
+        (&json!(1000), &json!(500), &json!(true))
+    );
+    let (_, policy) = call(
+        reqwest::Method::PATCH,
+        "/projects/team/policy",
+        Some(json!({"quota_bytes": null})),
+    )
+    .await;
+    assert_eq!(
+        (&policy["quota_bytes"], &policy["budget_bytes"]),
+        (&Value::Null, &json!(500))
+    );
+    let (status, _) = call(
+        reqwest::Method::PATCH,
+        "/projects/team/policy",
+        Some(json!({"quota": 1})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (status, usage) = call(reqwest::Method::GET, "/usage?project=team", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(usage["projects"][0]["name"], "team");
+    assert_eq!(usage["repositories"][0]["manifests"], 2);
+    s.stop().await;
+}

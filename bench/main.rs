@@ -31,6 +31,8 @@ const SMALL_PUSHES: usize = 2000;
 const SMALL_PUSHERS: usize = 16;
 const SMALL_BLOB: usize = 4096;
 const TAGS: usize = 100;
+/// Sizes of the garbage the GC rows collect.
+const GC_BLOBS: [usize; 2] = [10_000, 100_000];
 /// The password of berth's `admin` in the benchmark.
 const ADMIN_PASSWORD: &str = "benchmark-admin-password";
 
@@ -82,12 +84,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_berth() -> Target {
+/// Starts berth with tokens that outlive the run, `extra` configuration, and everything else
+/// as configured by default.
+fn start_berth(name: &'static str, extra: &str) -> Target {
     let data = tempfile::tempdir().unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    // Tokens that outlive the run; everything else as configured by default.
     let config = data.path().join("berth.toml");
-    std::fs::write(&config, "[auth]\ntoken_ttl_secs = 86400\n").unwrap();
+    std::fs::write(&config, format!("[auth]\ntoken_ttl_secs = 86400\n{extra}")).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(data.path().join("data"))
@@ -99,7 +102,7 @@ fn start_berth() -> Target {
         .spawn()
         .expect("berth starts");
     Target {
-        name: "berth",
+        name,
         addr,
         child,
         _data: data,
@@ -544,6 +547,100 @@ async fn small_pushes(addr: SocketAddr, round: usize) -> f64 {
 
 /// Flushes dirty pages before a timed blob operation, so that neither server pays for the
 /// other's writes (an fsync under ext4's ordered mode also flushes other files' data).
+/// The bytes of the `i`th garbage blob, and its digest's hex.
+fn garbage(i: usize) -> (Vec<u8>, String) {
+    let bytes = format!("garbage blob {i}").into_bytes();
+    let hex = sha256(&bytes).trim_start_matches("sha256:").to_owned();
+    (bytes, hex)
+}
+
+/// Times berth's GC of `n` blobs that a repository once held and no manifest references: the
+/// bytes are written in the blob store's layout and linked through the metadata store, then
+/// collected by the lifecycle service in-process (what `berth gc` runs).
+async fn berth_gc(n: usize) -> Duration {
+    use berth::storage::MetaStore;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = berth::config::Config {
+        data_dir: dir.path().to_owned(),
+        ..Default::default()
+    };
+    config.lifecycle.gc_grace_secs = 0;
+    config.auth.admin_password = Some(ADMIN_PASSWORD.to_owned());
+    let meta = berth::storage::sqlite::SqliteMetaStore::open(&dir.path().join("meta.db"))
+        .await
+        .unwrap();
+    for i in 0..n {
+        let (bytes, hex) = garbage(i);
+        let path = dir.path().join("blobs/sha256").join(&hex[..2]);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(path.join(&hex), &bytes).unwrap();
+        let digest = format!("sha256:{hex}").parse().unwrap();
+        meta.link_blob("bench/gc", &digest, bytes.len() as u64, None, None)
+            .await
+            .unwrap();
+    }
+    drop(meta);
+    let lifecycle = berth::services(&config).await.unwrap().lifecycle;
+    // Links younger than a second are spared even with no grace period.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let cli = berth::auth::Actor {
+        subject: berth::auth::Subject::Cli,
+        address: None,
+    };
+    let started = Instant::now();
+    let report = lifecycle.gc(&cli).await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(report.blobs, n as u64);
+    elapsed
+}
+
+/// Times `docker-registry garbage-collect` of `n` blobs in Distribution's storage layout that
+/// no manifest references.
+fn distribution_gc(n: usize) -> Duration {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("storage");
+    let v2 = root.join("docker/registry/v2");
+    std::fs::create_dir_all(v2.join("repositories")).unwrap();
+    for i in 0..n {
+        let (bytes, hex) = garbage(i);
+        let path = v2.join("blobs/sha256").join(&hex[..2]).join(&hex);
+        std::fs::create_dir_all(&path).unwrap();
+        std::fs::write(path.join("data"), &bytes).unwrap();
+    }
+    let config = dir.path().join("config.yml");
+    let yaml = format!(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n",
+        root.display()
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let started = Instant::now();
+    let status = Command::new("docker-registry")
+        .arg("garbage-collect")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(status.success());
+    assert_eq!(
+        count_files(&v2.join("blobs")),
+        0,
+        "Distribution left blobs behind"
+    );
+    elapsed
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .map(|e| e.unwrap().path())
+            .map(|p| if p.is_dir() { count_files(&p) } else { 1 })
+            .sum()
+    })
+}
+
 fn settle() {
     let status = Command::new("sync").status().expect("sync runs");
     assert!(status.success());
@@ -725,7 +822,7 @@ fn openssl_sha256_rate() -> Option<f64> {
 
 #[tokio::main]
 async fn main() {
-    // `cargo bench --bench registry -- GROUP…` runs only those groups (blobs, api, docker).
+    // `cargo bench --bench registry -- GROUP…` runs only those groups (blobs, api, gc, docker).
     let groups: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -733,7 +830,7 @@ async fn main() {
     let wanted = |group: &str| groups.is_empty() || groups.iter().any(|g| g == group);
     let docker = std::env::var_os("DOCKER_HOST").is_some() && wanted("docker");
     let sha_rate = openssl_sha256_rate();
-    let mut targets = [start_berth(), start_distribution()];
+    let mut targets = [start_berth("berth", ""), start_distribution()];
     for target in &targets {
         wait_ready(target.addr).await;
     }
@@ -817,6 +914,14 @@ async fn main() {
     for target in &targets {
         seeded.push((target.name, seed_image(target.addr).await));
     }
+    // The same berth with pull tracking off, for the cost of tracking on manifest GETs.
+    let untracked =
+        wanted("api").then(|| start_berth("berth", "[lifecycle]\ntrack_pulls = false\n"));
+    if let Some(untracked) = &untracked {
+        wait_ready(untracked.addr).await;
+        berth_login(untracked.addr).await;
+        seed_image(untracked.addr).await;
+    }
     for round in 0..if wanted("api") { ROUNDS } else { 0 } {
         if round > 0 {
             targets.reverse();
@@ -838,9 +943,14 @@ async fn main() {
             let get = load(target.addr, Method::GET, path, true, check_get.clone()).await;
             table.add_load("manifest GET by tag", target.name, &get);
             if target.name == "berth" {
-                let with_token = load(target.addr, Method::GET, path, false, check_get).await;
+                let with_token =
+                    load(target.addr, Method::GET, path, false, check_get.clone()).await;
                 let row = "manifest GET by tag, bearer token";
                 table.add_load(row, target.name, &with_token);
+                if let Some(untracked) = &untracked {
+                    let off = load(untracked.addr, Method::GET, path, true, check_get).await;
+                    table.add_load("manifest GET by tag, pull tracking off", "berth", &off);
+                }
             }
             let head = load(
                 target.addr,
@@ -874,6 +984,16 @@ async fn main() {
                 "pushes/s",
                 true,
             );
+        }
+    }
+
+    drop(untracked);
+    if wanted("gc") {
+        for n in GC_BLOBS {
+            let row = format!("GC of {n} unreferenced blobs");
+            table.add(&row, "berth", berth_gc(n).await.as_secs_f64(), "s", false);
+            let elapsed = distribution_gc(n).as_secs_f64();
+            table.add(&row, "distribution", elapsed, "s", false);
         }
     }
 
@@ -954,6 +1074,19 @@ async fn main() {
         println!(
             "berth manifest GET with a bearer token: {b:.0} req/s, {:.1}% of the anonymous {a:.0} req/s",
             b / a * 100.0
+        );
+    }
+    let tracked = row(&format!(
+        "manifest GET by tag, {LOAD_CONNECTIONS} connections"
+    ));
+    let untracked = row(&format!(
+        "manifest GET by tag, pull tracking off, {LOAD_CONNECTIONS} connections"
+    ));
+    if let (Some(on), Some(off)) = (tracked, untracked) {
+        let (on, off) = (median(&on.berth), median(&off.berth));
+        println!(
+            "berth manifest GET with pull tracking: {on:.0} req/s, {:.1}% of {off:.0} req/s without",
+            on / off * 100.0
         );
     }
     let push = row("256 MiB blob push, monolithic");

@@ -1,7 +1,8 @@
 //! berth: a private container registry and image-lifecycle manager.
 //!
-//! Data flows one way: `http` (routes, OCI error mapping) → services (`registry`, `auth`) →
-//! ports (`storage::BlobStore`, `storage::MetaStore`, `storage::access::AccessStore`) → adapters
+//! Data flows one way: `http` (routes, OCI error mapping) → services (`registry`, `auth`,
+//! `lifecycle`) → ports (`storage::BlobStore`, `storage::MetaStore`, `storage::access::AccessStore`,
+//! `storage::lifecycle::LifecycleStore`) → adapters
 //! (`storage::fs`, `storage::sqlite`).
 //! `main.rs` is the only binary edge; everything here returns typed errors.
 

@@ -1,13 +1,13 @@
 //! The lifecycle service: what happens to images after they are pushed. The tag policy
 //! (immutable releases, aliases that follow, promotion to `latest`), pull tracking, size
-//! budgets and quotas, retention, archives, garbage collection and fsck.
+//! budgets and quotas, garbage collection and fsck.
 //!
 //! It wraps the registry service for manifest pushes, pulls and deletes, so that policy is
 //! applied in one place whichever client pushes, and it talks to storage only through the
 //! `LifecycleStore`, `MetaStore` (through `Registry`) and `BlobStore` ports.
 //!
 //! Architecture invariant: only this module deletes blobs, and only through `gc`, after the
-//! metadata store has tombstoned them; retention deletes tags and manifests, never bytes.
+//! metadata store has tombstoned them.
 
 pub mod gc;
 mod pulls;
@@ -44,7 +44,7 @@ pub enum Error {
     /// A setting, rule or argument is malformed.
     #[error("{0}")]
     Invalid(String),
-    /// The project, repository, tag or archived image does not exist.
+    /// The project, repository or tag does not exist.
     #[error("{0}")]
     NotFound(String),
     /// Another replica holds the lock of this job.
@@ -60,7 +60,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Settings of the lifecycle service.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Record pulls (batched) for retention rules.
+    /// Record pulls (batched).
     pub track_pulls: bool,
     /// GC spares what is younger than this.
     pub gc_grace: Duration,

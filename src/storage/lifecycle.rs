@@ -112,9 +112,6 @@ pub trait LifecycleStore: Send + Sync {
     async fn set_project_settings(&self, project: &str, settings: &ProjectSettings)
     -> Result<bool>;
 
-    /// Projects with a retention schedule, and the schedule.
-    async fn retention_schedules(&self) -> Result<Vec<(String, String)>>;
-
     async fn repository_budget(&self, repository: &str) -> Result<Option<u64>>;
 
     /// Sets (or with `None` removes) a repository's own size budget.
@@ -132,12 +129,6 @@ pub trait LifecycleStore: Send + Sync {
 
     /// Every manifest of the project's repositories with its tags, in repository order.
     async fn images(&self, project: &str) -> Result<Vec<Image>>;
-
-    /// Deletes `tag` if it still points at `digest`.
-    async fn delete_tag_if(&self, repository: &str, tag: &str, digest: &Digest) -> Result<bool>;
-
-    /// Deletes the manifest if no tag points at it (any more).
-    async fn delete_untagged(&self, repository: &str, digest: &Digest) -> Result<bool>;
 
     /// Usage of every repository of `project` (every repository when `None`).
     async fn usage(&self, project: Option<&str>) -> Result<Vec<RepositoryUsage>>;

@@ -264,6 +264,11 @@ async fn execute(services: &Services, actor: &Actor, command: AdminCommand) -> a
                 println!("quota_bytes\t{}", bytes(settings.quota_bytes));
                 println!("budget_bytes\t{}", bytes(settings.budget_bytes));
                 println!("budget_warn_only\t{}", settings.budget_warn_only);
+                let schedule = settings.retention_schedule.as_deref().unwrap_or("none");
+                println!("retention_schedule\t{schedule}");
+                for rule in settings.retention.lines() {
+                    println!("retention\t{rule}");
+                }
             }
             ProjectCommand::Budget { repository, size } => {
                 let bytes = match size.as_str() {

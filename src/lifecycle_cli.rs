@@ -25,6 +25,16 @@ pub struct StoresOnly {
 }
 
 #[derive(Args)]
+pub struct RetentionArgs {
+    #[command(flatten)]
+    stores: StoreArgs,
+    /// `plan` prints what a run would delete; `run` deletes exactly that.
+    #[arg(value_parser = ["plan", "run"])]
+    command: String,
+    project: String,
+}
+
+#[derive(Args)]
 pub struct DuArgs {
     #[command(flatten)]
     stores: StoreArgs,
@@ -54,6 +64,12 @@ pub struct PolicyArgs {
     /// Store images over budget with a warning instead of refusing them.
     #[arg(long)]
     pub budget_warn_only: Option<bool>,
+    /// Retention rules from this file (`-` for stdin), one per line.
+    #[arg(long)]
+    pub retention_file: Option<std::path::PathBuf>,
+    /// When retention runs by itself (cron, UTC), or `none`.
+    #[arg(long)]
+    pub retention_schedule: Option<String>,
 }
 
 impl PolicyArgs {
@@ -70,7 +86,23 @@ impl PolicyArgs {
                 .transpose()
                 .map_err(anyhow::Error::msg)
         };
+        let retention = match &self.retention_file {
+            None => None,
+            Some(path) if path.as_os_str() == "-" => {
+                Some(std::io::read_to_string(std::io::stdin()).context("reading the rules")?)
+            }
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            ),
+        };
+        let retention_schedule = self
+            .retention_schedule
+            .as_ref()
+            .map(|s| (s != "none").then(|| s.clone()));
         Ok(SettingsChange {
+            retention,
+            retention_schedule,
             immutable_releases: self.immutable_releases,
             follow_aliases: self.follow_aliases,
             latest_on_push: self.latest_on_push,
@@ -172,6 +204,30 @@ pub fn du(args: DuArgs) -> anyhow::Result<()> {
                     repo.repository, repo.bytes, repo.manifests, repo.tags
                 );
             }
+        }
+        Ok(())
+    })
+}
+
+/// `berth retention plan|run PROJECT`: one line per step (repository, tag or `-` for the
+/// manifest, digest, bytes freed, last pull, the deciding rule).
+pub fn retention(args: RetentionArgs) -> anyhow::Result<()> {
+    with_lifecycle(args.stores, async |lifecycle, actor| {
+        let decisions = match args.command.as_str() {
+            "run" => lifecycle.retention_run(actor, &args.project).await?,
+            _ => lifecycle.retention_plan(actor, &args.project).await?,
+        };
+        println!("REPOSITORY\tTAG\tDIGEST\tFREED\tLAST PULL\tRULE");
+        for d in &decisions {
+            let last_pull = d.last_pull.map_or("never".to_owned(), |at| at.to_string());
+            println!(
+                "{}\t{}\t{}\t{}\t{last_pull}\t{}",
+                d.repository,
+                d.tag.as_deref().unwrap_or("-"),
+                d.digest,
+                d.freed,
+                d.rule
+            );
         }
         Ok(())
     })

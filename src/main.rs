@@ -41,6 +41,8 @@ enum Command {
     Fsck(lifecycle_cli::StoresOnly),
     /// Storage used by project and repository.
     Du(lifecycle_cli::DuArgs),
+    /// Print (`plan`) or apply (`run`) a project's retention rules.
+    Retention(lifecycle_cli::RetentionArgs),
 }
 
 /// Flags override environment variables, which override the config file, which overrides the
@@ -102,6 +104,7 @@ fn main() -> ExitCode {
         Command::Gc(args) => lifecycle_cli::gc(args),
         Command::Fsck(args) => lifecycle_cli::fsck(args),
         Command::Du(args) => lifecycle_cli::du(args),
+        Command::Retention(args) => lifecycle_cli::retention(args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -44,6 +44,8 @@ pub fn router() -> Router<Arc<AppState>> {
             "/projects/{project}/policy",
             get(project_policy).patch(update_project_policy),
         )
+        .route("/projects/{project}/retention/plan", get(retention_plan))
+        .route("/projects/{project}/retention/run", post(retention_run))
         .route("/promote", post(promote))
         .route("/usage", get(usage))
 }
@@ -410,6 +412,8 @@ fn policy_json(settings: &ProjectSettings) -> Json<Value> {
         "quota_bytes": settings.quota_bytes,
         "budget_bytes": settings.budget_bytes,
         "budget_warn_only": settings.budget_warn_only,
+        "retention": settings.retention,
+        "retention_schedule": settings.retention_schedule,
     }))
 }
 
@@ -424,8 +428,12 @@ async fn project_policy(
 }
 
 /// A field that is absent (`None`: unchanged) or `null` (`Some(None)`: removed).
-fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
-    Option::<u64>::deserialize(d).map(Some)
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -439,6 +447,10 @@ struct PolicyUpdate {
     #[serde(default, deserialize_with = "nullable")]
     budget_bytes: Option<Option<u64>>,
     budget_warn_only: Option<bool>,
+    /// Retention rules, one per line.
+    retention: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    retention_schedule: Option<Option<String>>,
 }
 
 /// `PATCH /api/v1/projects/{project}/policy` with the fields to change (project admins).
@@ -455,6 +467,8 @@ async fn update_project_policy(
         quota_bytes: body.quota_bytes,
         budget_bytes: body.budget_bytes,
         budget_warn_only: body.budget_warn_only,
+        retention: body.retention,
+        retention_schedule: body.retention_schedule,
     };
     let settings = state
         .lifecycle
@@ -520,4 +534,36 @@ async fn usage(
     Ok(Json(
         json!({"projects": projects, "repositories": repositories}),
     ))
+}
+
+fn decisions_json(decisions: &[crate::lifecycle::retention::Decision]) -> Json<Value> {
+    let list: Vec<Value> = decisions
+        .iter()
+        .map(|d| {
+            json!({"repository": d.repository, "tag": d.tag, "digest": d.digest.to_string(),
+                   "freed": d.freed, "last_pull": d.last_pull, "rule": d.rule})
+        })
+        .collect();
+    Json(json!(list))
+}
+
+/// `GET /api/v1/projects/{project}/retention/plan`: what a run would delete now.
+async fn retention_plan(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Path(project): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let plan = state.lifecycle.retention_plan(&actor, &project).await?;
+    Ok(decisions_json(&plan))
+}
+
+/// `POST /api/v1/projects/{project}/retention/run`: applies the plan; answers with the steps
+/// applied.
+async fn retention_run(
+    State(state): Shared,
+    ApiActor(actor): ApiActor,
+    Path(project): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let applied = state.lifecycle.retention_run(&actor, &project).await?;
+    Ok(decisions_json(&applied))
 }

@@ -63,7 +63,7 @@ fn now_ms() -> i64 {
 }
 
 /// A store-held lease on a named job, renewed on demand.
-struct JobLock<'a> {
+pub(super) struct JobLock<'a> {
     lifecycle: &'a Lifecycle,
     name: String,
     holder: String,
@@ -71,7 +71,11 @@ struct JobLock<'a> {
 }
 
 impl<'a> JobLock<'a> {
-    async fn take(lifecycle: &'a Lifecycle, name: &str, lease: Duration) -> Result<JobLock<'a>> {
+    pub(super) async fn take(
+        lifecycle: &'a Lifecycle,
+        name: &str,
+        lease: Duration,
+    ) -> Result<JobLock<'a>> {
         let lock = JobLock {
             lifecycle,
             name: name.to_owned(),
@@ -83,7 +87,7 @@ impl<'a> JobLock<'a> {
     }
 
     /// Extends the lease; fails if another holder took it (this one expired).
-    async fn renew(&self) -> Result<i64> {
+    pub(super) async fn renew(&self) -> Result<i64> {
         let now = now_ms();
         let until = now + self.lease.as_millis() as i64;
         if !self
@@ -97,7 +101,7 @@ impl<'a> JobLock<'a> {
         Ok(until)
     }
 
-    async fn release(self) -> Result<()> {
+    pub(super) async fn release(self) -> Result<()> {
         Ok(self
             .lifecycle
             .store

@@ -11,6 +11,7 @@
 
 pub mod gc;
 mod pulls;
+pub mod retention;
 pub mod tags;
 
 use std::collections::HashMap;
@@ -60,7 +61,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Settings of the lifecycle service.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Record pulls (batched).
+    /// Record pulls (batched), for retention rules.
     pub track_pulls: bool,
     /// GC spares what is younger than this.
     pub gc_grace: Duration,
@@ -130,6 +131,10 @@ pub struct SettingsChange {
     pub immutable_releases: Option<bool>,
     pub follow_aliases: Option<bool>,
     pub latest_on_push: Option<bool>,
+    /// Retention rules, one per line (checked before they are stored).
+    pub retention: Option<String>,
+    /// `Some(None)` removes the schedule.
+    pub retention_schedule: Option<Option<String>>,
     /// `Some(None)` removes the quota.
     pub quota_bytes: Option<Option<u64>>,
     pub budget_bytes: Option<Option<u64>>,
@@ -349,6 +354,8 @@ impl Lifecycle {
                 }
             });
         }
+        let lifecycle = self.clone();
+        tokio::spawn(async move { lifecycle.retention_schedules().await });
         if let Some(cron) = gc_schedule {
             let lifecycle = self.clone();
             tokio::spawn(async move {
@@ -375,6 +382,123 @@ impl Lifecycle {
         }
     }
 
+    /// Runs each project's retention when its schedule comes due; looks once a minute. The
+    /// project's retention lock keeps replicas from running one project at the same time.
+    async fn retention_schedules(&self) {
+        let system = Actor {
+            subject: auth::Subject::Cli,
+            address: None,
+        };
+        let mut since = chrono::Utc::now();
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            let now = chrono::Utc::now();
+            let schedules = match self.store.retention_schedules().await {
+                Ok(schedules) => schedules,
+                Err(e) => {
+                    tracing::error!("reading retention schedules failed: {e}");
+                    continue;
+                }
+            };
+            for (project, schedule) in schedules {
+                let due = parse_schedule(&schedule)
+                    .ok()
+                    .and_then(|cron| cron.find_next_occurrence(&since, false).ok())
+                    .is_some_and(|next| next <= now);
+                if !due {
+                    continue;
+                }
+                match self.retention_run(&system, &project).await {
+                    Ok(applied) => {
+                        tracing::info!(project, deleted = applied.len(), "scheduled retention ran")
+                    }
+                    Err(Error::Busy(_)) => {}
+                    Err(e) => tracing::error!(project, "scheduled retention failed: {e}"),
+                }
+            }
+            since = now;
+        }
+    }
+
+    // --- Retention ----------------------------------------------------------------------------
+
+    /// What retention would delete in `project` now (maintainers may look).
+    pub async fn retention_plan(
+        &self,
+        actor: &Actor,
+        project: &str,
+    ) -> Result<Vec<retention::Decision>> {
+        self.access
+            .require_role(actor, project, Role::Maintainer)
+            .await?;
+        let settings = self
+            .store
+            .project_settings(project)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("project {project:?} does not exist")))?;
+        let rules = retention::parse(&settings.retention).map_err(Error::Invalid)?;
+        // Pulls gathered here and not yet written would otherwise look like no pulls.
+        self.flush_pulls().await?;
+        let images = self.store.images(project).await?;
+        Ok(retention::plan(&rules, &images, unix_secs()))
+    }
+
+    /// Plans and applies retention in `project` (project admins: it deletes releases), under
+    /// the project's retention lock. Each step applies only if the tag still points where the
+    /// plan saw it (a push in between wins); returns the steps applied, each audited.
+    pub async fn retention_run(
+        &self,
+        actor: &Actor,
+        project: &str,
+    ) -> Result<Vec<retention::Decision>> {
+        self.access
+            .require_role(actor, project, Role::Admin)
+            .await?;
+        let name = format!("retention:{project}");
+        let lock = gc::JobLock::take(self, &name, self.options.gc_lease).await?;
+        let res = self.apply_retention(actor, project, &lock).await;
+        lock.release().await?;
+        res
+    }
+
+    async fn apply_retention(
+        &self,
+        actor: &Actor,
+        project: &str,
+        lock: &gc::JobLock<'_>,
+    ) -> Result<Vec<retention::Decision>> {
+        let plan = self.retention_plan(actor, project).await?;
+        let mut applied = Vec::new();
+        for decision in plan {
+            lock.renew().await?;
+            let done = match &decision.tag {
+                Some(tag) => {
+                    self.store
+                        .delete_tag_if(&decision.repository, tag, &decision.digest)
+                        .await?
+                }
+                None => {
+                    self.store
+                        .delete_untagged(&decision.repository, &decision.digest)
+                        .await?
+                }
+            };
+            if done {
+                let what = decision
+                    .tag
+                    .as_ref()
+                    .map_or("manifest".to_owned(), |t| format!("tag {t}"));
+                let detail = format!("{what} by rule: {}", decision.rule);
+                let target =
+                    Target::repository(&decision.repository, Some(decision.digest.to_string()))
+                        .with_detail(&detail);
+                self.access.audit(actor, "retention.delete", target).await;
+                applied.push(decision);
+            }
+        }
+        Ok(applied)
+    }
+
     /// Writes gathered pulls to the store.
     pub async fn flush_pulls(&self) -> Result<()> {
         Ok(self.pulls.flush(self.store.as_ref()).await?)
@@ -393,7 +517,7 @@ impl Lifecycle {
             .ok_or_else(|| Error::NotFound(format!("project {project:?} does not exist")))
     }
 
-    /// Changes a project's settings (project admins).
+    /// Changes a project's settings (project admins); rules and schedules are checked first.
     pub async fn update_project_settings(
         &self,
         actor: &Actor,
@@ -408,6 +532,16 @@ impl Lifecycle {
         settings.immutable_releases = c.immutable_releases.unwrap_or(settings.immutable_releases);
         settings.follow_aliases = c.follow_aliases.unwrap_or(settings.follow_aliases);
         settings.latest_on_push = c.latest_on_push.unwrap_or(settings.latest_on_push);
+        if let Some(rules) = c.retention {
+            retention::parse(&rules).map_err(Error::Invalid)?;
+            settings.retention = rules;
+        }
+        if let Some(schedule) = c.retention_schedule {
+            if let Some(cron) = &schedule {
+                parse_schedule(cron).map_err(Error::Invalid)?;
+            }
+            settings.retention_schedule = schedule;
+        }
         settings.quota_bytes = c.quota_bytes.unwrap_or(settings.quota_bytes);
         settings.budget_bytes = c.budget_bytes.unwrap_or(settings.budget_bytes);
         settings.budget_warn_only = c.budget_warn_only.unwrap_or(settings.budget_warn_only);
@@ -469,6 +603,12 @@ impl Lifecycle {
             repositories,
         })
     }
+}
+
+fn unix_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Parses a cron expression (five fields, or six with seconds), as schedules are written.

@@ -130,6 +130,15 @@ pub trait LifecycleStore: Send + Sync {
     /// Every manifest of the project's repositories with its tags, in repository order.
     async fn images(&self, project: &str) -> Result<Vec<Image>>;
 
+    /// Projects with a retention schedule, and the schedule.
+    async fn retention_schedules(&self) -> Result<Vec<(String, String)>>;
+
+    /// Deletes `tag` if it still points at `digest`.
+    async fn delete_tag_if(&self, repository: &str, tag: &str, digest: &Digest) -> Result<bool>;
+
+    /// Deletes the manifest if no tag points at it (any more).
+    async fn delete_untagged(&self, repository: &str, digest: &Digest) -> Result<bool>;
+
     /// Usage of every repository of `project` (every repository when `None`).
     async fn usage(&self, project: Option<&str>) -> Result<Vec<RepositoryUsage>>;
 

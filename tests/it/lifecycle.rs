@@ -653,3 +653,145 @@ async fn promotion_policy_and_usage_through_the_api() {
     assert_eq!(usage["repositories"][0]["manifests"], 2);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_runs_exactly_the_plan_it_printed() {
+    use berth::storage::lifecycle::{LifecycleStore, Pulls};
+
+    let data = tempfile::tempdir().unwrap();
+    let s = TestServer::start(data.path()).await;
+    let base = s.url("");
+    let mut digests = std::collections::HashMap::new();
+    for tag in [
+        "v1.0.0", "v1.0.1", "v1.0.2", "v1.0.3", "v1.0.4", "dev-a", "dev-b",
+    ] {
+        let layer = format!("layer of {tag}").into_bytes();
+        let (digest, res) = push(&s.client, &base, "team/app", tag, &[layer]).await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        digests.insert(tag, digest);
+    }
+    // Pull times come from the test's clock: dev-a was last pulled ten days ago, dev-b one.
+    let store = berth::storage::sqlite::SqliteMetaStore::open(&data.path().join("meta.db"))
+        .await
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let pulled = |tag: &str, days: i64| Pulls {
+        repository: "team/app".into(),
+        digest: digests[tag].parse().unwrap(),
+        tag: Some(tag.into()),
+        count: 1,
+        at: now - days * 86_400,
+    };
+    store
+        .record_pulls(&[pulled("dev-a", 10), pulled("dev-b", 1)])
+        .await
+        .unwrap();
+
+    let api = reqwest::Client::new();
+    let call = async |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut request = api
+            .request(method, format!("{base}/api/v1{path}"))
+            .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let res = request.send().await.unwrap();
+        (
+            res.status(),
+            res.json::<Value>().await.unwrap_or(Value::Null),
+        )
+    };
+    let rules = "keep releases newest 3 per minor\ndelete dev-* not pulled for 7d\ndelete releases";
+    let (status, _) = call(
+        reqwest::Method::PATCH,
+        "/projects/team/policy",
+        Some(json!({"retention": "keep releases newest 3 per minor\nretain all"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a bad rule is refused");
+    let (status, policy) = call(
+        reqwest::Method::PATCH,
+        "/projects/team/policy",
+        Some(json!({"retention": rules, "retention_schedule": "0 3 * * *"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(policy["retention_schedule"], "0 3 * * *");
+
+    let (status, plan) = call(reqwest::Method::GET, "/projects/team/retention/plan", None).await;
+    assert_eq!(status, StatusCode::OK);
+    // Tags first, then manifests (ordered by digest).
+    let mut steps: Vec<String> = plan
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {}",
+                d["tag"].as_str().unwrap_or("-"),
+                d["rule"].as_str().unwrap()
+            )
+        })
+        .collect();
+    steps[3..].sort();
+    assert_eq!(
+        steps,
+        [
+            "dev-a delete dev-* not pulled for 7d",
+            "v1.0.0 delete releases",
+            "v1.0.1 delete releases",
+            "- delete dev-* not pulled for 7d",
+            "- delete releases",
+            "- delete releases",
+        ]
+    );
+    let printed = berth_cli(
+        &[
+            "retention",
+            "plan",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "team",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(printed.lines().count(), 1 + 6, "{printed}");
+    assert!(
+        printed.contains(&format!("team/app\tdev-a\t{}\t0\t", digests["dev-a"])),
+        "{printed}"
+    );
+
+    let (status, applied) = call(reqwest::Method::POST, "/projects/team/retention/run", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(applied, plan, "the run applies exactly the plan");
+    let tags: Value = s
+        .client
+        .get(format!("{base}/v2/team/app/tags/list"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kept = ["dev-b", "v1", "v1.0", "v1.0.2", "v1.0.3", "v1.0.4"];
+    assert_eq!(
+        tags["tags"],
+        json!(kept),
+        "aliases stay with the kept v1.0.4"
+    );
+    for gone in ["dev-a", "v1.0.0", "v1.0.1"] {
+        assert_eq!(
+            resolve(&s.client, &base, "team/app", &digests[gone]).await,
+            None
+        );
+    }
+    let audit = berth_admin(data.path(), &["audit", "--action", "retention.delete"], "").await;
+    assert_eq!(audit.lines().count(), 1 + 6, "{audit}");
+    let (_, again) = call(reqwest::Method::GET, "/projects/team/retention/plan", None).await;
+    assert_eq!(again, json!([]));
+    s.stop().await;
+}

@@ -199,6 +199,46 @@ impl LifecycleStore for SqliteMetaStore {
             .collect()
     }
 
+    async fn retention_schedules(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT name, retention_schedule FROM projects
+             WHERE retention_schedule IS NOT NULL ORDER BY name",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    async fn delete_tag_if(&self, repository: &str, tag: &str, digest: &Digest) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM tags WHERE name = ?2 AND digest = ?3
+             AND repository_id = (SELECT id FROM repositories WHERE name = ?1)",
+        )
+        .bind(repository)
+        .bind(tag)
+        .bind(digest.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn delete_untagged(&self, repository: &str, digest: &Digest) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM manifests AS m WHERE m.digest = ?2
+             AND m.repository_id = (SELECT id FROM repositories WHERE name = ?1)
+             AND NOT EXISTS (SELECT 1 FROM tags t
+                 WHERE t.repository_id = m.repository_id AND t.digest = m.digest)
+             AND NOT EXISTS (SELECT 1 FROM manifest_refs mr
+                 WHERE mr.repository_id = m.repository_id AND mr.digest = m.digest
+                 AND mr.child = 1)",
+        )
+        .bind(repository)
+        .bind(digest.to_string())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn usage(&self, project: Option<&str>) -> Result<Vec<RepositoryUsage>> {
         let rows = sqlx::query(concat!(
             "SELECT r.name,

@@ -1,13 +1,13 @@
 //! The lifecycle service: what happens to images after they are pushed. The tag policy
 //! (immutable releases, aliases that follow, promotion to `latest`), pull tracking, size
-//! budgets and quotas, garbage collection and fsck.
+//! budgets and quotas, retention, garbage collection and fsck.
 //!
 //! It wraps the registry service for manifest pushes, pulls and deletes, so that policy is
 //! applied in one place whichever client pushes, and it talks to storage only through the
 //! `LifecycleStore`, `MetaStore` (through `Registry`) and `BlobStore` ports.
 //!
 //! Architecture invariant: only this module deletes blobs, and only through `gc`, after the
-//! metadata store has tombstoned them.
+//! metadata store has tombstoned them; retention deletes tags and manifests, never bytes.
 
 pub mod gc;
 mod pulls;

@@ -146,6 +146,8 @@ pub struct LifecycleConfig {
     pub gc_lease_secs: u64,
     /// When `berth serve` runs GC by itself (cron syntax, UTC); none by default.
     pub gc_schedule: Option<String>,
+    /// Where retention archives images (OCI image layouts); `<data_dir>/archive` if unset.
+    pub archive_dir: Option<PathBuf>,
 }
 
 impl Default for LifecycleConfig {
@@ -157,13 +159,15 @@ impl Default for LifecycleConfig {
             gc_untagged: false,
             gc_lease_secs: 30,
             gc_schedule: None,
+            archive_dir: None,
         }
     }
 }
 
 impl LifecycleConfig {
-    pub fn options(&self) -> crate::lifecycle::Options {
+    pub fn options(&self, data_dir: &Path) -> crate::lifecycle::Options {
         crate::lifecycle::Options {
+            archive_dir: (self.archive_dir.clone()).unwrap_or_else(|| data_dir.join("archive")),
             track_pulls: self.track_pulls,
             gc_grace: Duration::from_secs(self.gc_grace_secs),
             gc_untagged: self.gc_untagged,

@@ -52,7 +52,7 @@ pub async fn services(config: &Config) -> Result<Services, auth::Error> {
         meta,
         blobs,
         settings,
-        config.lifecycle.options(),
+        config.lifecycle.options(&config.data_dir),
     );
     Ok(Services {
         registry,

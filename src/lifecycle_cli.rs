@@ -35,6 +35,22 @@ pub struct RetentionArgs {
 }
 
 #[derive(Args)]
+pub struct ArchiveArgs {
+    #[command(flatten)]
+    stores: StoreArgs,
+    #[command(subcommand)]
+    command: ArchiveCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum ArchiveCommand {
+    /// List archived tags: repository, tag, digest, when archived (unix seconds).
+    Ls,
+    /// Push an archived tag back, e.g. `team/app:v1.0.0`.
+    Restore { reference: String },
+}
+
+#[derive(Args)]
 pub struct DuArgs {
     #[command(flatten)]
     stores: StoreArgs,
@@ -217,17 +233,42 @@ pub fn retention(args: RetentionArgs) -> anyhow::Result<()> {
             "run" => lifecycle.retention_run(actor, &args.project).await?,
             _ => lifecycle.retention_plan(actor, &args.project).await?,
         };
-        println!("REPOSITORY\tTAG\tDIGEST\tFREED\tLAST PULL\tRULE");
+        println!("REPOSITORY\tTAG\tDIGEST\tFREED\tLAST PULL\tACTION\tRULE");
         for d in &decisions {
             let last_pull = d.last_pull.map_or("never".to_owned(), |at| at.to_string());
+            let action = if d.archive { "archive" } else { "delete" };
             println!(
-                "{}\t{}\t{}\t{}\t{last_pull}\t{}",
+                "{}\t{}\t{}\t{}\t{last_pull}\t{action}\t{}",
                 d.repository,
                 d.tag.as_deref().unwrap_or("-"),
                 d.digest,
                 d.freed,
                 d.rule
             );
+        }
+        Ok(())
+    })
+}
+
+pub fn archive(args: ArchiveArgs) -> anyhow::Result<()> {
+    with_lifecycle(args.stores, async |lifecycle, actor| {
+        match &args.command {
+            ArchiveCommand::Ls => {
+                println!("REPOSITORY\tTAG\tDIGEST\tARCHIVED AT");
+                for a in lifecycle.archived(actor).await? {
+                    println!(
+                        "{}\t{}\t{}\t{}",
+                        a.repository, a.tag, a.digest, a.archived_at
+                    );
+                }
+            }
+            ArchiveCommand::Restore { reference } => {
+                let (repository, tag) = reference
+                    .rsplit_once(':')
+                    .context("name the archived tag as REPOSITORY:TAG")?;
+                let digest = lifecycle.restore(actor, repository, tag).await?;
+                println!("{repository}:{tag} restored ({digest})");
+            }
         }
         Ok(())
     })

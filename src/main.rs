@@ -43,6 +43,8 @@ enum Command {
     Du(lifecycle_cli::DuArgs),
     /// Print (`plan`) or apply (`run`) a project's retention rules.
     Retention(lifecycle_cli::RetentionArgs),
+    /// List archived images, or restore one.
+    Archive(lifecycle_cli::ArchiveArgs),
 }
 
 /// Flags override environment variables, which override the config file, which overrides the
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
         Command::Fsck(args) => lifecycle_cli::fsck(args),
         Command::Du(args) => lifecycle_cli::du(args),
         Command::Retention(args) => lifecycle_cli::retention(args),
+        Command::Archive(args) => lifecycle_cli::archive(args),
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

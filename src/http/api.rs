@@ -541,7 +541,8 @@ fn decisions_json(decisions: &[crate::lifecycle::retention::Decision]) -> Json<V
         .iter()
         .map(|d| {
             json!({"repository": d.repository, "tag": d.tag, "digest": d.digest.to_string(),
-                   "freed": d.freed, "last_pull": d.last_pull, "rule": d.rule})
+                   "freed": d.freed, "last_pull": d.last_pull, "rule": d.rule,
+                   "archive": d.archive})
         })
         .collect();
     Json(json!(list))

@@ -9,6 +9,7 @@
 //! Architecture invariant: only this module deletes blobs, and only through `gc`, after the
 //! metadata store has tombstoned them; retention deletes tags and manifests, never bytes.
 
+pub mod archive;
 pub mod gc;
 mod pulls;
 pub mod retention;
@@ -70,6 +71,8 @@ pub struct Options {
     /// How long a GC's lock lasts without renewal: after a GC dies, the next may start
     /// this long after.
     pub gc_lease: Duration,
+    /// Where archived images go, as OCI image layouts (one per repository).
+    pub archive_dir: std::path::PathBuf,
 }
 
 /// Per-project settings, read through a cache of one second (as access control's project
@@ -471,6 +474,12 @@ impl Lifecycle {
         let mut applied = Vec::new();
         for decision in plan {
             lock.renew().await?;
+            if decision.archive
+                && let Some(tag) = &decision.tag
+            {
+                self.archive_image(&decision.repository, tag, &decision.digest)
+                    .await?;
+            }
             let done = match &decision.tag {
                 Some(tag) => {
                     self.store
@@ -488,7 +497,12 @@ impl Lifecycle {
                     .tag
                     .as_ref()
                     .map_or("manifest".to_owned(), |t| format!("tag {t}"));
-                let detail = format!("{what} by rule: {}", decision.rule);
+                let verb = if decision.archive {
+                    "archived"
+                } else {
+                    "deleted"
+                };
+                let detail = format!("{what} {verb} by rule: {}", decision.rule);
                 let target =
                     Target::repository(&decision.repository, Some(decision.digest.to_string()))
                         .with_detail(&detail);

@@ -2,7 +2,7 @@
 //! and a project's images into a plan. Running retention applies exactly the plan.
 //!
 //! ```text
-//! # action  selector   [in <repository pattern>]  conditions…
+//! # action (keep, delete, archive)  selector  [in <repository pattern>]  conditions…
 //! keep      releases   newest 3 per minor
 //! keep      releases   newest 2 minors per major
 //! delete    dev-*      not pulled for 7d
@@ -40,11 +40,19 @@ use crate::storage::lifecycle::Image;
 pub struct Rule {
     /// The rule as written, for plans and the audit log.
     pub text: String,
-    pub keep: bool,
+    pub action: Action,
     pub selector: Selector,
     /// Only repositories matching this pattern.
     pub repositories: Option<String>,
     pub conditions: Vec<Condition>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Keep,
+    Delete,
+    /// Delete, after writing the image to the archive.
+    Archive,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,10 +91,15 @@ pub fn parse(text: &str) -> Result<Vec<Rule>, String> {
 
 fn parse_rule(line: &str) -> Result<Rule, String> {
     let words: Vec<&str> = line.split_whitespace().collect();
-    let keep = match words[0] {
-        "keep" => true,
-        "delete" => false,
-        other => return Err(format!("{other:?} is not an action (keep or delete)")),
+    let action = match words[0] {
+        "keep" => Action::Keep,
+        "delete" => Action::Delete,
+        "archive" => Action::Archive,
+        other => {
+            return Err(format!(
+                "{other:?} is not an action (keep, delete or archive)"
+            ));
+        }
     };
     let selector = match words.get(1) {
         None => return Err("a selector must follow the action".into()),
@@ -130,7 +143,7 @@ fn parse_rule(line: &str) -> Result<Rule, String> {
     }
     Ok(Rule {
         text: line.split_whitespace().collect::<Vec<_>>().join(" "),
-        keep,
+        action,
         selector,
         repositories,
         conditions,
@@ -167,6 +180,8 @@ pub struct Decision {
     pub last_pull: Option<i64>,
     /// The rule that decided, as written (or why it follows another decision).
     pub rule: String,
+    /// The tag's image is written to the archive before the tag goes.
+    pub archive: bool,
 }
 
 /// A tag or untagged manifest a rule may select.
@@ -234,7 +249,7 @@ fn plan_repository(
             .any(|t| matches!(TagKind::of(&t.name), TagKind::Release(_)))
     };
     let mut kept: HashSet<usize> = HashSet::new();
-    let mut doomed: HashMap<usize, &str> = HashMap::new();
+    let mut doomed: HashMap<usize, &Rule> = HashMap::new();
     for rule in rules {
         if rule
             .repositories
@@ -245,20 +260,20 @@ fn plan_repository(
         }
         let selected = select(rule, &candidates, now, &has_release);
         for c in selected {
-            if rule.keep {
+            if rule.action == Action::Keep {
                 kept.insert(c);
             } else {
-                doomed.entry(c).or_insert(&rule.text);
+                doomed.entry(c).or_insert(rule);
             }
         }
     }
     doomed.retain(|c, _| !kept.contains(c));
 
     // Aliases follow their releases: they go when every release tag of their manifest goes.
-    let mut tag_decisions: Vec<(usize, String)> = doomed
+    let mut tag_decisions: Vec<(usize, String, bool)> = doomed
         .iter()
         .filter(|(c, _)| candidates[**c].tag.is_some())
-        .map(|(c, rule)| (*c, (*rule).to_owned()))
+        .map(|(c, rule)| (*c, rule.text.clone(), rule.action == Action::Archive))
         .collect();
     for (idx, c) in candidates.iter().enumerate() {
         if !matches!(c.kind, TagKind::Alias { .. }) {
@@ -272,10 +287,10 @@ fn plan_repository(
             .collect();
         if !releases.is_empty() && releases.iter().all(|r| doomed.contains_key(r)) {
             let release = candidates[releases[0]].tag.unwrap_or_default();
-            tag_decisions.push((idx, format!("alias of deleted {release}")));
+            tag_decisions.push((idx, format!("alias of deleted {release}"), false));
         }
     }
-    let gone: HashSet<usize> = tag_decisions.iter().map(|(c, _)| *c).collect();
+    let gone: HashSet<usize> = tag_decisions.iter().map(|(c, ..)| *c).collect();
 
     // Manifests: those losing their last tag, untagged ones a rule selected, and children of
     // deleted indexes; never one a surviving manifest names as a child or subject.
@@ -285,13 +300,13 @@ fn plan_repository(
             .filter(|c| candidates[*c].image == idx && candidates[*c].tag.is_some())
             .collect();
         if !tags.is_empty() && tags.iter().all(|c| gone.contains(c)) {
-            let rule = tag_decisions.iter().find(|(c, _)| tags.contains(c));
-            deleted.insert(idx, rule.map(|(_, r)| r.clone()).unwrap_or_default());
+            let rule = tag_decisions.iter().find(|(c, ..)| tags.contains(c));
+            deleted.insert(idx, rule.map(|(_, r, _)| r.clone()).unwrap_or_default());
         }
     }
     for (c, rule) in &doomed {
         if candidates[*c].tag.is_none() {
-            deleted.insert(candidates[*c].image, (*rule).to_owned());
+            deleted.insert(candidates[*c].image, rule.text.clone());
         }
     }
     loop {
@@ -337,7 +352,7 @@ fn plan_repository(
 
     let mut tags: Vec<Decision> = tag_decisions
         .into_iter()
-        .map(|(c, rule)| {
+        .map(|(c, rule, archive)| {
             let candidate = &candidates[c];
             Decision {
                 repository: repository.to_owned(),
@@ -346,6 +361,7 @@ fn plan_repository(
                 freed: 0,
                 last_pull: candidate.last_pull,
                 rule,
+                archive,
             }
         })
         .collect();
@@ -359,6 +375,7 @@ fn plan_repository(
             freed: images[idx].size,
             last_pull: images[idx].pulled_at,
             rule,
+            archive: false,
         })
         .collect();
     // Indexes before their children, so that each delete finds its manifest unreferenced.
@@ -540,7 +557,7 @@ mod tests {
         delete sha-* older than 30d unless release
         keep * pulled within 14d
         delete untagged older than 1d
-        delete releases
+        archive releases
     ";
 
     #[test]
@@ -605,11 +622,17 @@ mod tests {
                 "dev-b <- delete dev-* not pulled for 7d",
                 "dev-multi <- delete dev-* not pulled for 7d",
                 "sha-bbbbbbb <- delete sha-* older than 30d unless release",
-                "v1.0.0 <- delete releases",
-                "v1.0.2 <- delete releases",
-                "v2.2.0-rc.1 <- delete releases",
+                "v1.0.0 <- archive releases",
+                "v1.0.2 <- archive releases",
+                "v2.2.0-rc.1 <- archive releases",
             ]
         );
+        let archived: Vec<&str> = plan
+            .iter()
+            .filter(|d| d.archive)
+            .filter_map(|d| d.tag.as_deref())
+            .collect();
+        assert_eq!(archived, ["v1.0.0", "v1.0.2", "v2.2.0-rc.1"]);
         // Manifests: dev-b's, dev-multi's index and its two children (untagged, and no
         // surviving index names them), sha-bbbbbbb's, v1.0.2's, v2.2.0-rc.1's and the old
         // untagged one. v1.0.0's manifest keeps its sha tag, the signature's subject survives,

@@ -795,3 +795,90 @@ async fn retention_runs_exactly_the_plan_it_printed() {
     assert_eq!(again, json!([]));
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn archived_images_restore_and_run_with_docker() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = gc_config(config_dir.path(), 0);
+    let berth = start_with_config(&config).await;
+    let (host, data) = (berth.host(), berth.data_dir().to_owned());
+    let data_arg = data.to_str().unwrap();
+    let login = docker_login(&host).await;
+    let login = login.path().to_str().unwrap();
+    let repo = format!("{host}/team/archived");
+    for (tag, greeting) in [("v1.0.0", "archived hello"), ("v1.0.1", "current hello")] {
+        let (_dir, context) = go_image_context(greeting).await;
+        let image = format!("{repo}:{tag}");
+        run_in(
+            "docker",
+            &["build", "-q", "-t", &image, "."],
+            Some(&context),
+        )
+        .await;
+        run("docker", &["--config", login, "push", &image]).await;
+    }
+    let rules = config_dir.path().join("rules.txt");
+    std::fs::write(&rules, "keep releases newest 1\narchive releases\n").unwrap();
+    let rules = rules.to_str().unwrap();
+    berth_admin(
+        &data,
+        &["project", "policy", "team", "--retention-file", rules],
+        "",
+    )
+    .await;
+    let ran = berth_cli(
+        &[
+            "retention",
+            "run",
+            "--config",
+            &config,
+            "--data-dir",
+            data_arg,
+            "team",
+        ],
+        "",
+    )
+    .await;
+    assert!(ran.contains("team/archived\tv1.0.0\t"), "{ran}");
+    assert!(ran.contains("\tarchive\tarchive releases"), "{ran}");
+    // Let the links age past the (zero) grace period, then reclaim the bytes.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    gc(&config, &data).await;
+    assert!(fsck(&config, &data).await.contains("clean"));
+
+    let image = format!("{repo}:v1.0.0");
+    run("docker", &["rmi", &image]).await;
+    let (pulled, _) = attempt("docker", &["--config", login, "pull", &image]).await;
+    assert!(!pulled, "the archived tag is gone from the registry");
+    let listed = berth_cli(
+        &["archive", "--config", &config, "--data-dir", data_arg, "ls"],
+        "",
+    )
+    .await;
+    assert!(
+        listed.contains("team/archived\tv1.0.0\tsha256:"),
+        "{listed}"
+    );
+
+    let restored = berth_cli(
+        &[
+            "archive",
+            "--config",
+            &config,
+            "--data-dir",
+            data_arg,
+            "restore",
+            "team/archived:v1.0.0",
+        ],
+        "",
+    )
+    .await;
+    assert!(restored.contains("restored"), "{restored}");
+    run("docker", &["--config", login, "pull", &image]).await;
+    let out = run("docker", &["run", "--rm", "--network", "none", &image]).await;
+    assert!(out.contains("archived hello"), "{out}");
+    assert!(fsck(&config, &data).await.contains("clean"));
+    for tag in ["v1.0.0", "v1.0.1"] {
+        run("docker", &["rmi", &format!("{repo}:{tag}")]).await;
+    }
+}

@@ -385,8 +385,9 @@ impl Lifecycle {
         }
     }
 
-    /// Runs each project's retention when its schedule comes due; looks once a minute. The
-    /// project's retention lock keeps replicas from running one project at the same time.
+    /// Runs each project's retention when its schedule comes due; looks every second (one
+    /// small query), so that six-field schedules with seconds work too. The project's retention
+    /// lock keeps replicas from running one project at the same time.
     async fn retention_schedules(&self) {
         let system = Actor {
             subject: auth::Subject::Cli,
@@ -394,7 +395,7 @@ impl Lifecycle {
         };
         let mut since = chrono::Utc::now();
         loop {
-            tokio::time::sleep(Duration::from_secs(60)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
             let now = chrono::Utc::now();
             let schedules = match self.store.retention_schedules().await {
                 Ok(schedules) => schedules,

@@ -817,6 +817,13 @@ async fn archived_images_restore_and_run_with_docker() {
         .await;
         run("docker", &["--config", login, "push", &image]).await;
     }
+    // An SBOM that refers to v1.0.0 is archived and restored with it.
+    let client = berth.client().await;
+    let base = berth.url("");
+    let subject = resolve(&client, &base, "team/archived", "v1.0.0")
+        .await
+        .unwrap();
+    let sbom = attach_sbom(&client, &base, "team/archived", &subject).await;
     let rules = config_dir.path().join("rules.txt");
     std::fs::write(&rules, "keep releases newest 1\narchive releases\n").unwrap();
     let rules = rules.to_str().unwrap();
@@ -845,6 +852,13 @@ async fn archived_images_restore_and_run_with_docker() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     gc(&config, &data).await;
     assert!(fsck(&config, &data).await.contains("clean"));
+    let url = format!("{base}/v2/team/archived/referrers/{subject}");
+    let gone: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        gone["manifests"],
+        json!([]),
+        "GC took the SBOM of the deleted image"
+    );
 
     let image = format!("{repo}:v1.0.0");
     run("docker", &["rmi", &image]).await;
@@ -877,8 +891,123 @@ async fn archived_images_restore_and_run_with_docker() {
     run("docker", &["--config", login, "pull", &image]).await;
     let out = run("docker", &["run", "--rm", "--network", "none", &image]).await;
     assert!(out.contains("archived hello"), "{out}");
+    let referrers = async || -> Value {
+        let url = format!("{base}/v2/team/archived/referrers/{subject}");
+        client.get(url).send().await.unwrap().json().await.unwrap()
+    };
+    assert_eq!(referrers().await["manifests"][0]["digest"], sbom.as_str());
     assert!(fsck(&config, &data).await.contains("clean"));
     for tag in ["v1.0.0", "v1.0.1"] {
         run("docker", &["rmi", &format!("{repo}:{tag}")]).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retention_and_gc_run_on_their_schedules() {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = crate::support::test_config(data.path());
+    config.lifecycle.gc_grace_secs = 0;
+    config.lifecycle.gc_schedule = Some("* * * * * *".into());
+    let s = TestServer::start_with(&config).await;
+    let base = s.url("");
+    let (_, res) = push(
+        &s.client,
+        &base,
+        "team/app",
+        "dev-x",
+        &[b"dev layer".to_vec()],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let (_, res) = push(&s.client, &base, "team/app", "v1.0.0", &[b"kept".to_vec()]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    berth_admin(
+        data.path(),
+        &[
+            "project",
+            "policy",
+            "team",
+            "--retention-schedule",
+            "* * * * * *",
+        ],
+        "",
+    )
+    .await;
+    let rules = data.path().join("rules.txt");
+    std::fs::write(&rules, "delete dev-*\n").unwrap();
+    let rules = rules.to_str().unwrap();
+    berth_admin(
+        data.path(),
+        &["project", "policy", "team", "--retention-file", rules],
+        "",
+    )
+    .await;
+    // Every second retention deletes dev-x (and its manifest), then GC its blobs.
+    let layer = sha256(b"dev layer");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while blob_exists(data.path(), &layer) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the schedules did not run"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(resolve(&s.client, &base, "team/app", "dev-x").await, None);
+    pull_and_verify(&s.client, &base, "team/app", "v1.0.0").await;
+    let audit = berth_admin(data.path(), &["audit", "--action", "retention.delete"], "").await;
+    assert!(
+        audit.contains("tag dev-x deleted by rule: delete dev-*"),
+        "{audit}"
+    );
+    s.stop().await;
+}
+
+/// Pushes an SBOM artifact whose subject is `subject`; returns its digest.
+async fn attach_sbom(client: &reqwest::Client, base: &str, name: &str, subject: &str) -> String {
+    let head = client
+        .head(format!("{base}/v2/{name}/manifests/{subject}"))
+        .header("accept", OCI_MANIFEST)
+        .header(
+            "accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send()
+        .await
+        .unwrap();
+    let media_type = head.headers()["content-type"].to_str().unwrap().to_owned();
+    let size: u64 = head.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (empty, sbom) = (b"{}".to_vec(), b"{\"spdxVersion\":\"SPDX-2.3\"}".to_vec());
+    for blob in [&empty, &sbom] {
+        let res = client
+            .post(format!(
+                "{base}/v2/{name}/blobs/uploads/?digest={}",
+                sha256(blob)
+            ))
+            .body(blob.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let manifest = json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "application/spdx+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256(&empty), "size": 2},
+        "layers": [{"mediaType": "application/spdx+json", "digest": sha256(&sbom), "size": sbom.len()}],
+        "subject": {"mediaType": media_type, "digest": subject, "size": size},
+    })
+    .to_string();
+    let digest = sha256(manifest.as_bytes());
+    let res = client
+        .put(format!("{base}/v2/{name}/manifests/{digest}"))
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    digest
 }

@@ -2,20 +2,27 @@
 //! task writes the gathered counts in one transaction per flush. Counts are added in the
 //! store, so replicas each flush their own and the totals stay right.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::digest::Digest;
-use crate::storage::Result;
 use crate::storage::lifecycle::{LifecycleStore, Pulls};
+use crate::storage::{Error, Result};
 
-type Key = (String, Digest, Option<String>);
-
-/// Pulls gathered since the last flush.
+/// Pulls gathered since the last flush, keyed by `repository \n digest \n tag` (the tag empty
+/// for a pull by digest; names, digests and tags never hold a newline), so that counting a
+/// pull of a key already seen allocates nothing.
 #[derive(Default)]
 pub struct PullRecorder {
-    pending: Mutex<HashMap<Key, (u64, i64)>>,
+    pending: Mutex<HashMap<String, (u64, i64)>>,
+}
+
+thread_local! {
+    /// The key being looked up, reused across pulls on this thread.
+    static KEY: RefCell<String> = const { RefCell::new(String::new()) };
 }
 
 impl PullRecorder {
@@ -24,15 +31,17 @@ impl PullRecorder {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let key = (
-            repository.to_owned(),
-            digest.clone(),
-            tag.map(str::to_owned),
-        );
-        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
-        let entry = pending.entry(key).or_insert((0, now));
-        entry.0 += 1;
-        entry.1 = now;
+        KEY.with_borrow_mut(|key| {
+            key.clear();
+            let _ = write!(key, "{repository}\n{digest}\n{}", tag.unwrap_or(""));
+            let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            match pending.get_mut(key.as_str()) {
+                Some(entry) => *entry = (entry.0 + 1, now),
+                None => {
+                    pending.insert(key.clone(), (1, now));
+                }
+            }
+        });
     }
 
     /// Writes what was gathered. On failure the counts are put back for the next flush.
@@ -41,16 +50,25 @@ impl PullRecorder {
         if taken.is_empty() {
             return Ok(());
         }
-        let pulls: Vec<Pulls> = taken
+        let pulls = taken
             .iter()
-            .map(|((repository, digest, tag), (count, at))| Pulls {
-                repository: repository.clone(),
-                digest: digest.clone(),
-                tag: tag.clone(),
-                count: *count,
-                at: *at,
+            .map(|(key, (count, at))| {
+                let mut fields = key.splitn(3, '\n');
+                let (repository, digest) = (fields.next(), fields.next());
+                let tag = fields.next().filter(|t| !t.is_empty());
+                let digest = digest.and_then(|d| d.parse().ok());
+                let (Some(repository), Some(digest)) = (repository, digest) else {
+                    return Err(Error::Corrupt(format!("pull key {key:?}")));
+                };
+                Ok(Pulls {
+                    repository: repository.to_owned(),
+                    digest,
+                    tag: tag.map(str::to_owned),
+                    count: *count,
+                    at: *at,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         let res = store.record_pulls(&pulls).await;
         if res.is_err() {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());

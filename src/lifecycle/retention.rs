@@ -564,14 +564,14 @@ mod tests {
     fn the_example_policy_on_a_realistic_history() {
         let mut h = History(vec![]);
         let mut age = 400;
-        for (minor, patches) in [(0, 6), (1, 5), (2, 4)] {
+        for (minor, patches) in [(0, 10), (1, 8), (2, 6)] {
             for patch in 0..patches {
                 let tag = format!("v1.{minor}.{patch}");
                 let mut tags = vec![tag.as_str()];
                 if (minor, patch) == (0, 0) {
                     tags.push("sha-aaaaaaa");
                 }
-                if (minor, patch) == (2, 3) {
+                if (minor, patch) == (2, 5) {
                     tags.extend(["v1.2", "v1"]);
                 }
                 // v1.0.1 is still pulled.
@@ -612,18 +612,22 @@ mod tests {
         let rules = parse(RULES).unwrap();
         assert_eq!(rules.len(), 7);
         let plan = plan(&rules, &h.0, NOW);
-        // Kept: v1.1 and v1.2 whole (newest two minor lines), v1.0.3 to v1.0.5 (newest three
+        // Kept: v1.1 and v1.2 whole (newest two minor lines), v1.0.7 to v1.0.9 (newest three
         // of their line), v1.0.1 (pulled 3 days ago), the 2.x lines, dev-a (pulled 2 days
         // ago), dev-c (not pulled for 8 days, but within 14), sha-ccccccc (5 days old), and
         // sha-aaaaaaa, whose manifest carries the release v1.0.0.
         assert_eq!(
-            decided(&plan)[..6],
+            decided(&plan)[..10],
             [
                 "dev-b <- delete dev-* not pulled for 7d",
                 "dev-multi <- delete dev-* not pulled for 7d",
                 "sha-bbbbbbb <- delete sha-* older than 30d unless release",
                 "v1.0.0 <- archive releases",
                 "v1.0.2 <- archive releases",
+                "v1.0.3 <- archive releases",
+                "v1.0.4 <- archive releases",
+                "v1.0.5 <- archive releases",
+                "v1.0.6 <- archive releases",
                 "v2.2.0-rc.1 <- archive releases",
             ]
         );
@@ -632,13 +636,13 @@ mod tests {
             .filter(|d| d.archive)
             .filter_map(|d| d.tag.as_deref())
             .collect();
-        assert_eq!(archived, ["v1.0.0", "v1.0.2", "v2.2.0-rc.1"]);
+        assert_eq!(archived.len(), 7);
         // Manifests: dev-b's, dev-multi's index and its two children (untagged, and no
-        // surviving index names them), sha-bbbbbbb's, v1.0.2's, v2.2.0-rc.1's and the old
-        // untagged one. v1.0.0's manifest keeps its sha tag, the signature's subject survives,
+        // surviving index names them), sha-bbbbbbb's, those of v1.0.2 to v1.0.6, v2.2.0-rc.1's
+        // and the old untagged one. v1.0.0's manifest keeps its sha tag, the signature's subject survives,
         // and the fresh untagged manifest is too young.
         let manifests: Vec<&Decision> = plan.iter().filter(|d| d.tag.is_none()).collect();
-        assert_eq!(manifests.len(), 8, "{:#?}", decided(&plan));
+        assert_eq!(manifests.len(), 12, "{:#?}", decided(&plan));
         assert!(
             manifests[0].digest == h.0.last().unwrap().digest,
             "the index goes first"
@@ -680,6 +684,31 @@ mod tests {
                 "manifest 1000 <- delete releases older than 100d",
                 "manifest 1000 <- delete releases older than 100d",
             ]
+        );
+    }
+
+    #[test]
+    fn children_of_kept_indexes_stay_and_rules_can_name_repositories() {
+        let mut h = History(vec![]);
+        let children = vec![
+            h.image("amd64", 10, None, &[]),
+            h.image("arm64", 10, None, &[]),
+        ];
+        h.image("multi", 10, None, &["v3.0.0"]);
+        h.last().children = children;
+        h.image("loose", 10, None, &[]);
+        h.image("dev", 10, None, &["dev-x"]);
+        let rules = parse("delete untagged older than 1d\ndelete dev-* in team/other*").unwrap();
+        // Only the loose manifest goes: the index's children are named by a survivor, and
+        // the dev rule is for other repositories.
+        assert_eq!(
+            decided(&plan(&rules, &h.0, NOW)),
+            ["manifest 1000 <- delete untagged older than 1d"]
+        );
+        let rules = parse("delete dev-* in team/app").unwrap();
+        assert_eq!(
+            decided(&plan(&rules, &h.0, NOW))[0],
+            "dev-x <- delete dev-* in team/app"
         );
     }
 

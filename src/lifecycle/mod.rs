@@ -286,6 +286,7 @@ impl Lifecycle {
         let policy = Policy::of(&self.settings.get(project_of(name)).await?);
         let protected = match reference {
             Reference::Tag(tag) => policy.protects(tag).then(|| tag.clone()),
+            Reference::Digest(_) if !policy.immutable_releases => None,
             Reference::Digest(digest) => {
                 let tags = self.registry.tags_of(name, digest).await?;
                 tags.into_iter().find(|tag| policy.protects(tag))
@@ -473,8 +474,12 @@ impl Lifecycle {
     ) -> Result<Vec<retention::Decision>> {
         let plan = self.retention_plan(actor, project).await?;
         let mut applied = Vec::new();
-        for decision in plan {
-            lock.renew().await?;
+        for (step, decision) in plan.into_iter().enumerate() {
+            // Steps take milliseconds: renewing every few dozen keeps the lease far from
+            // running out without a write per step.
+            if step % 50 == 49 {
+                lock.renew().await?;
+            }
             if decision.archive
                 && let Some(tag) = &decision.tag
             {

@@ -70,6 +70,24 @@ async fn error_code(res: reqwest::Response) -> (StatusCode, String, String) {
     )
 }
 
+/// A management API call as `admin`: the status and the JSON body (`null` if none).
+async fn admin_api(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{base}/api/v1{path}"))
+        .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let res = request.send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
 /// The digest `reference` resolves to, or `None` when it does not exist.
 async fn resolve(
     client: &reqwest::Client,
@@ -580,20 +598,7 @@ async fn promotion_policy_and_usage_through_the_api() {
     let data = tempfile::tempdir().unwrap();
     let s = TestServer::start(data.path()).await;
     let base = s.url("");
-    let api = reqwest::Client::new();
-    let call = async |method: reqwest::Method, path: &str, body: Option<Value>| {
-        let mut request = api
-            .request(method, format!("{base}/api/v1{path}"))
-            .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let res = request.send().await.unwrap();
-        (
-            res.status(),
-            res.json::<Value>().await.unwrap_or(Value::Null),
-        )
-    };
+    let call = async |method, path: &str, body| admin_api(&base, method, path, body).await;
     for (tag, layer) in [("v1.0.0", b"one".to_vec()), ("v1.1.0", b"two".to_vec())] {
         let (_, res) = push(&s.client, &base, "team/app", tag, &[layer]).await;
         assert_eq!(res.status(), StatusCode::CREATED);
@@ -690,20 +695,7 @@ async fn retention_runs_exactly_the_plan_it_printed() {
         .await
         .unwrap();
 
-    let api = reqwest::Client::new();
-    let call = async |method: reqwest::Method, path: &str, body: Option<Value>| {
-        let mut request = api
-            .request(method, format!("{base}/api/v1{path}"))
-            .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let res = request.send().await.unwrap();
-        (
-            res.status(),
-            res.json::<Value>().await.unwrap_or(Value::Null),
-        )
-    };
+    let call = async |method, path: &str, body| admin_api(&base, method, path, body).await;
     let rules = "keep releases newest 3 per minor\ndelete dev-* not pulled for 7d\ndelete releases";
     let (status, _) = call(
         reqwest::Method::PATCH,

@@ -16,7 +16,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use scope::{Action, Actions, Role, Scope, matches, project_of};
+pub use crate::registry::names::project_of;
+pub use scope::{Action, Actions, Role, Scope, matches};
 pub use token::{AccessClaim, Claims};
 
 use crate::registry::names::validate_name;

@@ -142,11 +142,6 @@ impl Role {
     }
 }
 
-/// The project of a repository name: its first path component.
-pub fn project_of(name: &str) -> &str {
-    name.split('/').next().unwrap_or(name)
-}
-
 /// Whether `name` matches `pattern`, where `*` stands for any run of characters (`/`
 /// included) and everything else matches itself.
 pub fn matches(pattern: &str, name: &str) -> bool {

@@ -24,7 +24,7 @@ use bytes::Bytes;
 
 use crate::auth::{self, Access, Actor, Caller, Role, Target};
 use crate::digest::Digest;
-use crate::registry::names::Reference;
+use crate::registry::names::{Reference, project_of};
 use crate::registry::{self, PutManifest, Registry, StoredManifest};
 use crate::storage::lifecycle::{LifecycleStore, ProjectSettings, RepositoryUsage};
 use crate::storage::{self, BlobStore, TagMove};
@@ -118,14 +118,9 @@ impl Settings {
 
 #[async_trait]
 impl registry::Quotas for Settings {
-    async fn quota(&self, repository: &str) -> storage::Result<Option<u64>> {
-        Ok(self.get(project_of(repository)).await?.quota_bytes)
+    async fn quota(&self, project: &str) -> storage::Result<Option<u64>> {
+        Ok(self.get(project).await?.quota_bytes)
     }
-}
-
-/// The project of a repository name: its first path component.
-pub fn project_of(repository: &str) -> &str {
-    auth::project_of(repository)
 }
 
 /// A change to a project's settings: `None` leaves a field as it is.
@@ -174,10 +169,6 @@ impl Lifecycle {
             pulls: Arc::new(PullRecorder::default()),
             options: Arc::new(options),
         }
-    }
-
-    pub fn registry(&self) -> &Registry {
-        &self.registry
     }
 
     // --- Manifests, as the registry API reaches them -----------------------------------------
@@ -436,6 +427,11 @@ impl Lifecycle {
         self.access
             .require_role(actor, project, Role::Maintainer)
             .await?;
+        self.plan(project).await
+    }
+
+    /// The plan, for an actor already allowed to see it.
+    async fn plan(&self, project: &str) -> Result<Vec<retention::Decision>> {
         let settings = self
             .store
             .project_settings(project)
@@ -472,7 +468,7 @@ impl Lifecycle {
         project: &str,
         lock: &gc::JobLock<'_>,
     ) -> Result<Vec<retention::Decision>> {
-        let plan = self.retention_plan(actor, project).await?;
+        let plan = self.plan(project).await?;
         let mut applied = Vec::new();
         for (step, decision) in plan.into_iter().enumerate() {
             // Steps take milliseconds: renewing every few dozen keeps the lease far from

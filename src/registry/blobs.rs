@@ -8,10 +8,10 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::names::validate_name;
+use super::names::{project_of, validate_name};
 use super::{Error, Registry, Result, quota_exceeded};
 use crate::digest::{Algorithm, Digest, Hasher};
-use crate::storage::{self, Admit, ByteStream, UploadSession};
+use crate::storage::{self, Admit, ByteStream, Quota, UploadSession};
 
 /// How often a commit looks again whether GC has finished deleting the blob it needs.
 const TOMBSTONE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
@@ -101,14 +101,14 @@ impl Registry {
             && let Some(linked) = self.meta.linked_blob(from, digest).await?
             && self.blobs.stat(digest).await?.is_some()
         {
-            let quota = self.quotas.quota(name).await?;
+            let quota = self.quota(name).await?;
             return match self
                 .meta
                 .link_blob(name, digest, linked.size, None, quota)
                 .await?
             {
                 Admit::QuotaExceeded { used, limit } => {
-                    Err(quota_exceeded(name, linked.size, used, limit))
+                    Err(quota_exceeded(project_of(name), linked.size, used, limit))
                 }
                 Admit::Admitted | Admit::Deleting => Ok(Mount::Mounted),
             };
@@ -246,6 +246,13 @@ impl Registry {
         Ok(())
     }
 
+    /// The quota of `name`'s project, if it has one.
+    async fn quota<'a>(&self, name: &'a str) -> Result<Option<Quota<'a>>> {
+        let project = project_of(name);
+        let limit = self.quotas.quota(project).await?;
+        Ok(limit.map(|limit| Quota { project, limit }))
+    }
+
     /// Takes the session's lease, so that no other request on any replica writes concurrently.
     ///
     /// The lease is short and renewed in the background while the request lives, so a replica
@@ -342,8 +349,8 @@ impl Registry {
                 computed,
             });
         }
-        let quota = self.quotas.quota(name).await?;
-        self.claim(name, digest, size, quota).await?;
+        let quota = self.quota(name).await?;
+        self.claim(digest, size, quota).await?;
         self.blobs.upload_commit(id, size, digest).await?;
         match self
             .meta
@@ -352,26 +359,23 @@ impl Registry {
         {
             // Another push took the last of the quota since the claim: the committed bytes
             // are linked nowhere new, and GC reclaims them if nothing else holds them.
-            Admit::QuotaExceeded { used, limit } => Err(quota_exceeded(name, size, used, limit)),
+            Admit::QuotaExceeded { used, limit } => {
+                Err(quota_exceeded(project_of(name), size, used, limit))
+            }
             Admit::Admitted | Admit::Deleting => Ok(()),
         }
     }
 
     /// Claims `digest` before its bytes are committed: checks the quota and marks the blob in
     /// use, waiting while garbage collection finishes deleting an earlier copy of it.
-    async fn claim(
-        &self,
-        name: &str,
-        digest: &Digest,
-        size: u64,
-        quota: Option<u64>,
-    ) -> Result<()> {
+    async fn claim(&self, digest: &Digest, size: u64, quota: Option<Quota<'_>>) -> Result<()> {
         let started = tokio::time::Instant::now();
         loop {
-            match self.meta.claim_blob(name, digest, size, quota).await? {
+            match self.meta.claim_blob(digest, size, quota).await? {
                 Admit::Admitted => return Ok(()),
                 Admit::QuotaExceeded { used, limit } => {
-                    return Err(quota_exceeded(name, size, used, limit));
+                    let project = quota.map_or("", |q| q.project);
+                    return Err(quota_exceeded(project, size, used, limit));
                 }
                 Admit::Deleting if started.elapsed() < TOMBSTONE_WAIT => {
                     tokio::time::sleep(TOMBSTONE_POLL).await;

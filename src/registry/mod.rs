@@ -109,11 +109,11 @@ pub struct Options {
     pub gc_grace: Duration,
 }
 
-/// Where the registry learns a repository's storage quota: bytes of distinct blobs its project
-/// may hold. The lifecycle service answers from the project settings.
+/// Where the registry learns a project's storage quota: bytes of distinct blobs it may hold.
+/// The lifecycle service answers from the project settings.
 #[async_trait]
 pub trait Quotas: Send + Sync {
-    async fn quota(&self, repository: &str) -> Result<Option<u64>, storage::Error>;
+    async fn quota(&self, project: &str) -> Result<Option<u64>, storage::Error>;
 }
 
 /// The registry service. Cheap to clone; every replica builds one over the shared stores.
@@ -141,9 +141,8 @@ impl Registry {
     }
 }
 
-/// The refusal of a blob that would take `repository`'s project over its quota.
-fn quota_exceeded(repository: &str, size: u64, used: u64, limit: u64) -> Error {
-    let project = repository.split('/').next().unwrap_or(repository);
+/// The refusal of a blob that would take `project` over its quota.
+fn quota_exceeded(project: &str, size: u64, used: u64, limit: u64) -> Error {
     Error::Denied(format!(
         "quota exceeded: project {project} holds {used} of its {limit} bytes; \
          a blob of {size} bytes does not fit"

@@ -12,6 +12,11 @@ const NAME_MAX: usize = 255;
 const TAG_MAX: usize = 128;
 
 /// Checks `name` against `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`.
+/// The project of a repository name: its first path component.
+pub fn project_of(name: &str) -> &str {
+    name.split('/').next().unwrap_or(name)
+}
+
 pub fn validate_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty() && name.len() <= NAME_MAX && name.split('/').all(component_ok);
     if ok {

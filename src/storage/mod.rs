@@ -168,6 +168,13 @@ pub struct TagMove {
     pub to: Digest,
 }
 
+/// A project's storage quota: at most `limit` bytes of distinct blobs in its repositories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota<'a> {
+    pub project: &'a str,
+    pub limit: u64,
+}
+
 /// Whether a blob may be linked into a repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admit {
@@ -219,16 +226,14 @@ pub enum ManifestPut {
 /// Every method is one transaction. Names and tags are validated by the caller.
 #[async_trait]
 pub trait MetaStore: Send + Sync {
-    /// Before an upload's bytes are committed: checks that linking `digest` of `size` bytes
-    /// into `repository` stays within `quota` (bytes of distinct blobs in the project), and
-    /// marks the blob as in use so that garbage collection spares it. Refuses while GC holds a
-    /// tombstone on the blob, since the bytes may be going.
+    /// Before an upload's bytes are committed: checks that `digest` of `size` bytes keeps
+    /// `quota`'s project within it, and marks the blob as in use so that garbage collection
+    /// spares it. Refuses while GC holds a tombstone on the blob, since the bytes may be going.
     async fn claim_blob(
         &self,
-        repository: &str,
         digest: &Digest,
         size: u64,
-        quota: Option<u64>,
+        quota: Option<Quota<'_>>,
     ) -> Result<Admit>;
 
     /// Records that `repository` holds the committed blob `digest` of `size` bytes, if that
@@ -240,7 +245,7 @@ pub trait MetaStore: Send + Sync {
         digest: &Digest,
         size: u64,
         finished_upload: Option<&str>,
-        quota: Option<u64>,
+        quota: Option<Quota<'_>>,
     ) -> Result<Admit>;
 
     /// The blob `digest` if `repository` holds it.

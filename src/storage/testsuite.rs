@@ -699,7 +699,11 @@ where
 
     // Quotas count distinct blobs of the project once, whichever repository links them.
     let (a, b) = (sha256(b"aaaaa"), sha256(b"bbbbbbbb"));
-    let link = |repo, digest, size| store.link_blob(repo, digest, size, None, Some(12));
+    let quota = |project| Some(Quota { project, limit: 12 });
+    let link = |repo: &'static str, digest, size| {
+        let project = repo.split('/').next().unwrap();
+        store.link_blob(repo, digest, size, None, quota(project))
+    };
     assert_eq!(link("team/x", &a, 5).await.unwrap(), Admit::Admitted);
     assert_eq!(link("team/y", &a, 5).await.unwrap(), Admit::Admitted);
     assert_eq!(
@@ -707,7 +711,7 @@ where
         Admit::QuotaExceeded { used: 5, limit: 12 }
     );
     assert_eq!(
-        store.claim_blob("team/y", &b, 8, Some(12)).await.unwrap(),
+        store.claim_blob(&b, 8, quota("team")).await.unwrap(),
         Admit::QuotaExceeded { used: 5, limit: 12 }
     );
     assert_eq!(store.project_bytes("team").await.unwrap(), 5);
@@ -770,7 +774,7 @@ where
     let marked = store.gc_mark_blobs(future, 0, future, 10).await.unwrap();
     assert_eq!(marked, vec![(b.clone(), 8)]);
     assert_eq!(
-        store.claim_blob("teams/z", &b, 8, None).await.unwrap(),
+        store.claim_blob(&b, 8, None).await.unwrap(),
         Admit::Deleting
     );
     store
@@ -786,7 +790,7 @@ where
             .any(|(d, _)| *d == b)
     );
     assert_eq!(
-        store.claim_blob("teams/z", &b, 8, None).await.unwrap(),
+        store.claim_blob(&b, 8, None).await.unwrap(),
         Admit::Admitted
     );
     // A tombstone whose GC died is lifted by the next claim.
@@ -799,7 +803,7 @@ where
         vec![orphan.clone()]
     );
     assert_eq!(
-        store.claim_blob("team/x", &orphan, 6, None).await.unwrap(),
+        store.claim_blob(&orphan, 6, None).await.unwrap(),
         Admit::Admitted
     );
     // Links a manifest references stay; the rest go once old enough.

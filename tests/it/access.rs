@@ -13,7 +13,7 @@ use berth::storage::sqlite::SqliteMetaStore;
 
 use crate::support::{
     ADMIN_PASSWORD, BerthProcess, Podman, TestServer, attempt, bearer_client, berth_admin,
-    go_image_context, run, run_in, sha256, test_config,
+    docker_build, run, sha256, test_config,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -1054,13 +1054,7 @@ async fn docker_skopeo_and_podman_with_users_robots_and_ci_tokens() {
     )
     .await;
     let image = format!("{host}/team/app:v1");
-    let (_context_dir, context) = go_image_context("private").await;
-    run_in(
-        "docker",
-        &["build", "-q", "-t", &image, "."],
-        Some(&context),
-    )
-    .await;
+    docker_build(&image, "private").await;
     run("docker", &["--config", alice, "push", &image]).await;
     run("docker", &["rmi", &image]).await;
     run("docker", &["--config", alice, "pull", &image]).await;

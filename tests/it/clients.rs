@@ -12,14 +12,8 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::support::{
-    ADMIN_PASSWORD, BerthProcess, Podman, admin_creds, docker_login, go_image_context, run, run_in,
+    ADMIN_PASSWORD, BerthProcess, Podman, admin_creds, docker_build, docker_login, run,
 };
-
-/// Builds the Go test image with the Docker engine under `tag`.
-async fn docker_build(tag: &str, greeting: &str) {
-    let (_dir, context) = go_image_context(greeting).await;
-    run_in("docker", &["build", "-q", "-t", tag, "."], Some(&context)).await;
-}
 
 async fn manifest_json(berth: &BerthProcess, name: &str, reference: &str) -> Value {
     let accept = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";

@@ -9,8 +9,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::{
-    BerthProcess, TestServer, attempt, berth_admin, berth_cli, docker_login, go_image_context, run,
-    run_in, sha256,
+    BerthProcess, TestServer, attempt, berth_admin, berth_cli, docker_build, docker_login, run,
+    sha256,
 };
 
 /// How long the server may serve project settings it read before a CLI change (its cache),
@@ -159,14 +159,8 @@ async fn releases_are_immutable_aliases_follow_and_latest_moves_on_promotion() {
         ("v1.4.1", "two"),
         ("v1.5.0-rc.1", "three"),
     ] {
-        let (_dir, context) = go_image_context(greeting).await;
         let image = format!("{repo}:{tag}");
-        run_in(
-            "docker",
-            &["build", "-q", "-t", &image, "."],
-            Some(&context),
-        )
-        .await;
+        docker_build(&image, greeting).await;
         run("docker", &["--config", config, "push", &image]).await;
     }
     let client = berth.client().await;
@@ -340,20 +334,6 @@ fn gc_config(dir: &Path, grace_secs: u64) -> String {
     path.to_str().unwrap().to_owned()
 }
 
-async fn start_with_config(config: &str) -> BerthProcess {
-    let data = tempfile::tempdir().unwrap();
-    let path = data.path().to_str().unwrap().to_owned();
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--config",
-        config,
-        "--data-dir",
-        &path,
-    ];
-    BerthProcess::start_with(data, &args.map(String::from), &[]).await
-}
-
 async fn gc(config: &str, data: &Path) -> String {
     berth_cli(
         &[
@@ -393,7 +373,7 @@ fn removed(report: &str, word: &str) -> u64 {
 async fn gc_racing_200_pushes_of_shared_layers_keeps_every_image_and_fsck_clean() {
     let config_dir = tempfile::tempdir().unwrap();
     let config = gc_config(config_dir.path(), 3);
-    let berth = start_with_config(&config).await;
+    let berth = BerthProcess::start_fresh(&["--config", &config]).await;
     let (base, data) = (berth.url(""), berth.data_dir().to_owned());
     let client = berth.client().await;
     let shared = vec![42u8; 64 * 1024];
@@ -472,7 +452,7 @@ async fn gc_racing_200_pushes_of_shared_layers_keeps_every_image_and_fsck_clean(
 async fn gc_killed_half_way_finishes_on_the_next_run_and_fsck_is_clean() {
     let config_dir = tempfile::tempdir().unwrap();
     let config = gc_config(config_dir.path(), 0);
-    let berth = start_with_config(&config).await;
+    let berth = BerthProcess::start_fresh(&["--config", &config]).await;
     let (base, data) = (berth.url(""), berth.data_dir().to_owned());
     let client = berth.client().await;
     let (_, res) = push(
@@ -792,21 +772,15 @@ async fn retention_runs_exactly_the_plan_it_printed() {
 async fn archived_images_restore_and_run_with_docker() {
     let config_dir = tempfile::tempdir().unwrap();
     let config = gc_config(config_dir.path(), 0);
-    let berth = start_with_config(&config).await;
+    let berth = BerthProcess::start_fresh(&["--config", &config]).await;
     let (host, data) = (berth.host(), berth.data_dir().to_owned());
     let data_arg = data.to_str().unwrap();
     let login = docker_login(&host).await;
     let login = login.path().to_str().unwrap();
     let repo = format!("{host}/team/archived");
     for (tag, greeting) in [("v1.0.0", "archived hello"), ("v1.0.1", "current hello")] {
-        let (_dir, context) = go_image_context(greeting).await;
         let image = format!("{repo}:{tag}");
-        run_in(
-            "docker",
-            &["build", "-q", "-t", &image, "."],
-            Some(&context),
-        )
-        .await;
+        docker_build(&image, greeting).await;
         run("docker", &["--config", login, "push", &image]).await;
     }
     // An SBOM that refers to v1.0.0 is archived and restored with it.

@@ -72,19 +72,7 @@ async fn tls_with_rustls_serves_a_real_client() {
     ];
     run("openssl", &sign).await;
 
-    let data = tempfile::tempdir().unwrap();
-    let data_dir = data.path().to_str().unwrap().to_owned();
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--data-dir",
-        &data_dir,
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &key,
-    ];
-    let berth = BerthProcess::start_with(data, &args.map(String::from), &[]).await;
+    let berth = BerthProcess::start_fresh(&["--tls-cert", &cert, "--tls-key", &key]).await;
 
     let root = Certificate {
         encoding: CertificateEncoding::Pem,

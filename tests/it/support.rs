@@ -234,14 +234,17 @@ pub struct BerthProcess {
 
 impl BerthProcess {
     pub async fn start() -> BerthProcess {
+        BerthProcess::start_fresh(&[]).await
+    }
+
+    /// `berth serve` on a random port and a new data directory, with `extra` arguments.
+    pub async fn start_fresh(extra: &[&str]) -> BerthProcess {
         let data = tempfile::tempdir().unwrap();
-        let args = [
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            data.path().to_str().unwrap(),
-        ]
-        .map(String::from);
+        let path = data.path().to_str().unwrap().to_owned();
+        let mut args: Vec<String> = ["--listen", "127.0.0.1:0", "--data-dir", &path]
+            .map(String::from)
+            .to_vec();
+        args.extend(extra.iter().map(|a| a.to_string()));
         BerthProcess::start_with(data, &args, &[]).await
     }
 
@@ -367,6 +370,12 @@ pub async fn run_in(program: &str, args: &[&str], dir: Option<&Path>) -> String 
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
+}
+
+/// Builds the Go test image with the Docker engine under `tag`.
+pub async fn docker_build(tag: &str, greeting: &str) {
+    let (_dir, context) = go_image_context(greeting).await;
+    run_in("docker", &["build", "-q", "-t", tag, "."], Some(&context)).await;
 }
 
 /// A directory with a Docker build context: `testdata/greeter`, a static Go program compiled

@@ -18,7 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqliteConnection, SqlitePool};
 
 use super::{
-    Admit, Error, LinkedBlob, ManifestPut, ManifestRecord, MetaStore, NewManifest, Referrer,
+    Admit, Error, LinkedBlob, ManifestPut, ManifestRecord, MetaStore, NewManifest, Quota, Referrer,
     Result, TagMove, UploadSession,
 };
 use crate::digest::Digest;
@@ -82,11 +82,6 @@ async fn repository_id(conn: &mut SqliteConnection, name: &str) -> Result<i64> {
     Ok(row.get(0))
 }
 
-/// The project of a repository name: its first path component.
-fn project_of(repository: &str) -> &str {
-    repository.split('/').next().unwrap_or(repository)
-}
-
 /// The `WHERE` condition selecting repositories `r` of project `?1`: names in `["p/", "p0")`,
 /// since `0` follows `/`, so that the index on names serves it.
 macro_rules! in_project {
@@ -111,18 +106,16 @@ async fn project_bytes(conn: &mut SqliteConnection, project: &str) -> Result<u64
     Ok(bytes as u64)
 }
 
-/// Whether linking `digest` of `size` bytes into `repository` keeps its project within `quota`.
+/// Whether linking `digest` of `size` bytes into a repository keeps its project within `quota`.
 async fn admit(
     conn: &mut SqliteConnection,
-    repository: &str,
     digest: &Digest,
     size: u64,
-    quota: Option<u64>,
+    quota: Option<Quota<'_>>,
 ) -> Result<Admit> {
-    let Some(limit) = quota else {
+    let Some(Quota { project, limit }) = quota else {
         return Ok(Admit::Admitted);
     };
-    let project = project_of(repository);
     let held = sqlx::query(concat!(
         "SELECT 1 FROM repository_blobs rb JOIN repositories r ON r.id = rb.repository_id
          WHERE rb.digest = ?2 AND ",
@@ -206,10 +199,9 @@ fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> UploadSession {
 impl MetaStore for SqliteMetaStore {
     async fn claim_blob(
         &self,
-        repository: &str,
         digest: &Digest,
         size: u64,
-        quota: Option<u64>,
+        quota: Option<Quota<'_>>,
     ) -> Result<Admit> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let deleting: Option<Option<i64>> =
@@ -220,7 +212,7 @@ impl MetaStore for SqliteMetaStore {
         if deleting.flatten().is_some_and(|until| until > now_ms()) {
             return Ok(Admit::Deleting);
         }
-        let admitted = admit(&mut tx, repository, digest, size, quota).await?;
+        let admitted = admit(&mut tx, digest, size, quota).await?;
         if admitted != Admit::Admitted {
             return Ok(admitted);
         }
@@ -245,10 +237,10 @@ impl MetaStore for SqliteMetaStore {
         digest: &Digest,
         size: u64,
         finished_upload: Option<&str>,
-        quota: Option<u64>,
+        quota: Option<Quota<'_>>,
     ) -> Result<Admit> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let admitted = admit(&mut tx, repository, digest, size, quota).await?;
+        let admitted = admit(&mut tx, digest, size, quota).await?;
         if admitted != Admit::Admitted {
             return Ok(admitted);
         }

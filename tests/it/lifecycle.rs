@@ -88,14 +88,14 @@ async fn admin_api(
     (status, res.json().await.unwrap_or(Value::Null))
 }
 
-/// The digest `reference` resolves to, or `None` when it does not exist.
-async fn resolve(
+/// `HEAD` of a manifest, accepting OCI and Docker image manifests.
+async fn head_manifest(
     client: &reqwest::Client,
     base: &str,
     name: &str,
     reference: &str,
-) -> Option<String> {
-    let res = client
+) -> reqwest::Response {
+    client
         .head(format!("{base}/v2/{name}/manifests/{reference}"))
         .header("accept", OCI_MANIFEST)
         .header(
@@ -104,7 +104,17 @@ async fn resolve(
         )
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The digest `reference` resolves to, or `None` when it does not exist.
+async fn resolve(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    reference: &str,
+) -> Option<String> {
+    let res = head_manifest(client, base, name, reference).await;
     (res.status() == StatusCode::OK).then(|| {
         res.headers()["docker-content-digest"]
             .to_str()
@@ -930,16 +940,7 @@ async fn retention_and_gc_run_on_their_schedules() {
 
 /// Pushes an SBOM artifact whose subject is `subject`; returns its digest.
 async fn attach_sbom(client: &reqwest::Client, base: &str, name: &str, subject: &str) -> String {
-    let head = client
-        .head(format!("{base}/v2/{name}/manifests/{subject}"))
-        .header("accept", OCI_MANIFEST)
-        .header(
-            "accept",
-            "application/vnd.docker.distribution.manifest.v2+json",
-        )
-        .send()
-        .await
-        .unwrap();
+    let head = head_manifest(client, base, name, subject).await;
     let media_type = head.headers()["content-type"].to_str().unwrap().to_owned();
     let size: u64 = head.headers()["content-length"]
         .to_str()

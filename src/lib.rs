@@ -6,10 +6,13 @@
 //! (`storage::fs`, `storage::sqlite`).
 //! `main.rs` is the only binary edge; everything here returns typed errors.
 
+pub mod analyze;
 pub mod auth;
+pub mod build;
 pub mod config;
 pub mod digest;
 pub mod http;
+pub mod image;
 pub mod lifecycle;
 pub mod registry;
 pub mod server;

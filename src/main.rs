@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 mod admin;
+mod image_cli;
 mod lifecycle_cli;
 
 #[derive(Parser)]
@@ -45,6 +46,12 @@ enum Command {
     Retention(lifecycle_cli::RetentionArgs),
     /// List archived images, or restore one.
     Archive(lifecycle_cli::ArchiveArgs),
+    /// Build a Go module into a minimal, reproducible image without a Docker daemon, tag it
+    /// from git and push it (or write an OCI layout or a `docker load` tarball).
+    Build(Box<image_cli::BuildArgs>),
+    /// Explain an image's size layer by layer and the Go binaries inside it, from a registry,
+    /// an OCI layout or a `docker save` tarball; `--ci` exits 1 when a threshold fails.
+    Analyze(image_cli::AnalyzeArgs),
 }
 
 /// Flags override environment variables, which override the config file, which overrides the
@@ -108,6 +115,12 @@ fn main() -> ExitCode {
         Command::Du(args) => lifecycle_cli::du(args),
         Command::Retention(args) => lifecycle_cli::retention(args),
         Command::Archive(args) => lifecycle_cli::archive(args),
+        Command::Build(args) => image_cli::build(*args),
+        Command::Analyze(args) => match image_cli::analyze(args) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
     };
     match res {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,12 +11,12 @@ const NAME_MAX: usize = 255;
 /// Longest tag: the spec's `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
 const TAG_MAX: usize = 128;
 
-/// Checks `name` against `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`.
 /// The project of a repository name: its first path component.
 pub fn project_of(name: &str) -> &str {
     name.split('/').next().unwrap_or(name)
 }
 
+/// Checks `name` against `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`.
 pub fn validate_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty() && name.len() <= NAME_MAX && name.split('/').all(component_ok);
     if ok {

@@ -1,0 +1,478 @@
+//! `berth analyze`: where an image's bytes go, layer by layer, and what the Go binaries inside
+//! it are, read from a registry, an OCI layout or a `docker save` tarball without a daemon.
+//!
+//! Definitions (dive's, made exact):
+//! - A layer's *files* are its non-directory entries; *added* are paths no earlier layer left
+//!   in the file system, *changed* paths an earlier layer did, *removed* the paths a whiteout
+//!   deletes (with everything under a deleted directory).
+//! - *Wasted bytes* are the sizes of file versions that are not in the final file system:
+//!   overwritten by a later layer or deleted by a whiteout.
+//! - *Efficiency* is `1 - wasted / all file bytes of all layers` (1 for an empty image).
+//!
+//! Layers stream through gzip and tar once; only files that start like an ELF binary are
+//! spooled to a temporary file, to read their Go build information.
+
+pub mod gobinary;
+pub mod source;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+
+use serde_json::{Value, json};
+
+use crate::digest::Digest;
+use crate::image::Platform;
+use gobinary::GoBinary;
+use source::{Image, Source};
+
+/// Why an analysis failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading the image.
+    #[error(transparent)]
+    Image(#[from] crate::image::Error),
+    /// The image or platform asked for is not there.
+    #[error("{0}")]
+    NotFound(String),
+    /// A layer in a format berth cannot read.
+    #[error("layer {0}: {1}")]
+    Layer(String, String),
+}
+
+/// One layer's figures.
+#[derive(Debug, Clone)]
+pub struct LayerReport {
+    pub digest: Option<Digest>,
+    pub compressed: u64,
+    /// Bytes of the uncompressed tar stream.
+    pub uncompressed: u64,
+    pub created_by: String,
+    pub files: u64,
+    pub file_bytes: u64,
+    pub added: u64,
+    pub changed: u64,
+    pub removed: u64,
+}
+
+/// A Go binary found in the final file system.
+#[derive(Debug, Clone)]
+pub struct FoundBinary {
+    pub path: String,
+    pub size: u64,
+    pub info: GoBinary,
+}
+
+/// A change that would make the image smaller, with the bytes it would save.
+#[derive(Debug, Clone)]
+pub struct Advice {
+    pub id: &'static str,
+    pub message: String,
+    pub saves: u64,
+}
+
+/// One platform's analysis.
+#[derive(Debug, Clone)]
+pub struct ImageReport {
+    pub platform: Platform,
+    pub manifest: Option<Digest>,
+    pub layers: Vec<LayerReport>,
+    pub compressed: u64,
+    pub uncompressed: u64,
+    /// Bytes of the files in the final file system.
+    pub content_bytes: u64,
+    pub wasted_bytes: u64,
+    pub efficiency: f64,
+    pub binaries: Vec<FoundBinary>,
+    pub advice: Vec<Advice>,
+}
+
+/// Analyzes every platform image of `source` (or only `platform`'s).
+pub fn analyze(source: &Source, platform: Option<&Platform>) -> Result<Vec<ImageReport>, Error> {
+    source
+        .images(platform)?
+        .iter()
+        .map(|image| analyze_image(source, image))
+        .collect()
+}
+
+/// A path as it stands in the final file system: no `./` or leading `/`, no trailing `/`.
+fn normalize(path: &str) -> String {
+    path.trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+/// The file system as the layers so far leave it: each visible file's size, the Go binaries
+/// among them, and the bytes of versions no longer visible.
+#[derive(Default)]
+struct FileSystem {
+    visible: BTreeMap<String, u64>,
+    binaries: BTreeMap<String, FoundBinary>,
+    wasted: u64,
+}
+
+impl FileSystem {
+    /// Deletes `exact` and everything under `prefix`; returns how many files went.
+    fn remove(&mut self, prefix: &str, exact: Option<&str>) -> u64 {
+        let keys: Vec<String> = self
+            .visible
+            .range(prefix.to_owned()..)
+            .take_while(|(key, _)| key.starts_with(prefix))
+            .map(|(key, _)| key.clone())
+            .chain(exact.map(str::to_owned))
+            .collect();
+        let mut count = 0;
+        for key in keys {
+            if let Some(size) = self.visible.remove(&key) {
+                self.wasted += size;
+                self.binaries.remove(&key);
+                count += 1;
+            }
+        }
+        count
+    }
+
+    /// Writes a file; `true` when it replaced an earlier version.
+    fn write(&mut self, path: &str, size: u64) -> bool {
+        self.binaries.remove(path);
+        match self.visible.insert(path.to_owned(), size) {
+            Some(old) => {
+                self.wasted += old;
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+fn analyze_image(source: &Source, image: &Image) -> Result<ImageReport, Error> {
+    let history: Vec<String> = image.config["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| !entry["empty_layer"].as_bool().unwrap_or(false))
+        .map(|entry| {
+            entry["created_by"]
+                .as_str()
+                .or_else(|| entry["comment"].as_str())
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    let mut fs = FileSystem::default();
+    let mut all_file_bytes = 0u64;
+    let mut layers = vec![];
+    for (index, layer) in image.layers.iter().enumerate() {
+        let label = layer
+            .digest
+            .as_ref()
+            .map_or_else(|| format!("#{index}"), |d| d.to_string());
+        let mut report = LayerReport {
+            digest: layer.digest.clone(),
+            compressed: layer.compressed,
+            uncompressed: 0,
+            created_by: history.get(index).cloned().unwrap_or_default(),
+            files: 0,
+            file_bytes: 0,
+            added: 0,
+            changed: 0,
+            removed: 0,
+        };
+        let mut stream = Counting::new(decompress(source.blob(layer)?, &label)?);
+        {
+            let mut archive = tar::Archive::new(&mut stream);
+            let layer_error = |e: std::io::Error| Error::Layer(label.clone(), e.to_string());
+            for entry in archive.entries().map_err(layer_error)? {
+                let mut entry = entry.map_err(layer_error)?;
+                let raw = entry
+                    .path()
+                    .map_err(layer_error)?
+                    .to_string_lossy()
+                    .into_owned();
+                let path = normalize(&raw);
+                let (parent, name) = match path.rsplit_once('/') {
+                    Some((parent, name)) => (format!("{parent}/"), name.to_owned()),
+                    None => (String::new(), path.clone()),
+                };
+                if name == ".wh..wh..opq" {
+                    report.removed += fs.remove(&parent, None);
+                    continue;
+                }
+                if let Some(target) = name.strip_prefix(".wh.") {
+                    let target = format!("{parent}{target}");
+                    report.removed += fs.remove(&format!("{target}/"), Some(&target));
+                    continue;
+                }
+                let kind = entry.header().entry_type();
+                if kind.is_dir() {
+                    continue;
+                }
+                let size = if kind.is_file() { entry.size() } else { 0 };
+                report.files += 1;
+                report.file_bytes += size;
+                all_file_bytes += size;
+                if fs.write(&path, size) {
+                    report.changed += 1;
+                } else {
+                    report.added += 1;
+                }
+                if kind.is_file()
+                    && size > 1024
+                    && let Some(info) = go_binary(&mut entry)?
+                {
+                    let found = FoundBinary {
+                        path: format!("/{path}"),
+                        size,
+                        info,
+                    };
+                    fs.binaries.insert(path.clone(), found);
+                }
+            }
+        }
+        // The tar end may leave padding unread; the uncompressed size counts it too.
+        std::io::copy(&mut stream, &mut std::io::sink())
+            .map_err(|e| Error::Layer(label.clone(), e.to_string()))?;
+        report.uncompressed = stream.count;
+        layers.push(report);
+    }
+    let content_bytes: u64 = fs.visible.values().sum();
+    let wasted = fs.wasted;
+    let efficiency = if all_file_bytes == 0 {
+        1.0
+    } else {
+        1.0 - wasted as f64 / all_file_bytes as f64
+    };
+    let binaries: Vec<FoundBinary> = fs.binaries.into_values().collect();
+    let advice = advise(&fs.visible, &binaries, wasted);
+    Ok(ImageReport {
+        platform: image.platform.clone(),
+        manifest: image.manifest.clone(),
+        compressed: layers.iter().map(|l| l.compressed).sum(),
+        uncompressed: layers.iter().map(|l| l.uncompressed).sum(),
+        layers,
+        content_bytes,
+        wasted_bytes: wasted,
+        efficiency,
+        binaries,
+        advice,
+    })
+}
+
+/// The build information of a tar entry that is a Go binary; `None` for anything else.
+fn go_binary<R: Read>(entry: &mut R) -> Result<Option<GoBinary>, Error> {
+    let io = |e: std::io::Error| Error::Image(crate::image::Error::io("spooling a binary")(e));
+    let mut head = [0u8; 4];
+    let mut filled = 0;
+    while filled < head.len() {
+        let n = entry.read(&mut head[filled..]).map_err(io)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        filled += n;
+    }
+    if !gobinary::is_elf(&head) {
+        return Ok(None);
+    }
+    let mut spool = tempfile::NamedTempFile::new().map_err(io)?;
+    spool.write_all(&head).map_err(io)?;
+    std::io::copy(entry, &mut spool).map_err(io)?;
+    spool.flush().map_err(io)?;
+    match gobinary::read(spool.path()) {
+        Ok(info) => Ok(Some(info)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Gzip or plain tar; zstd layers are refused with a clear message.
+fn decompress(blob: Box<dyn Read>, label: &str) -> Result<Box<dyn Read>, Error> {
+    let mut reader = BufReader::with_capacity(1 << 20, blob);
+    let head = reader
+        .fill_buf()
+        .map_err(|e| Error::Layer(label.to_owned(), e.to_string()))?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Ok(Box::new(flate2::read::MultiGzDecoder::new(reader)));
+    }
+    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return Err(Error::Layer(
+            label.to_owned(),
+            "zstd-compressed layers are not supported yet".into(),
+        ));
+    }
+    Ok(Box::new(reader))
+}
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R> Counting<R> {
+    fn new(inner: R) -> Counting<R> {
+        Counting { inner, count: 0 }
+    }
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Paths of a Go toolchain, module cache or build cache: never needed at run time.
+fn is_toolchain(path: &str) -> bool {
+    path.starts_with("usr/local/go/")
+        || path.starts_with("usr/lib/go-")
+        || path.starts_with("usr/lib/go/")
+        || path.starts_with("go/pkg/mod/")
+        || path.contains("/go/pkg/mod/")
+        || path.contains(".cache/go-build/")
+}
+
+/// Files a static Go binary needs besides itself.
+fn is_runtime_support(path: &str) -> bool {
+    path.starts_with("etc/")
+        || path.starts_with("usr/share/zoneinfo/")
+        || path.starts_with("usr/share/ca-certificates/")
+}
+
+fn advise(visible: &BTreeMap<String, u64>, binaries: &[FoundBinary], wasted: u64) -> Vec<Advice> {
+    let mut advice = vec![];
+    for binary in binaries.iter().filter(|b| !b.info.stripped) {
+        advice.push(Advice {
+            id: "strip-symbols",
+            message: format!(
+                "{} keeps its symbol table and debug data: build with -ldflags=\"-s -w\"",
+                binary.path
+            ),
+            saves: binary.info.symbol_bytes,
+        });
+    }
+    let toolchain: u64 = visible
+        .iter()
+        .filter(|(path, _)| is_toolchain(path))
+        .map(|(_, size)| size)
+        .sum();
+    if toolchain > 0 {
+        advice.push(Advice {
+            id: "drop-toolchain",
+            message: "the Go toolchain or module cache is in the final image: build in a separate stage and copy only the binary".into(),
+            saves: toolchain,
+        });
+    }
+    if wasted > 0 {
+        advice.push(Advice {
+            id: "wasted-files",
+            message: "files are overwritten or deleted by later layers: create and remove them in the same RUN".into(),
+            saves: wasted,
+        });
+    }
+    let all_static = !binaries.is_empty() && binaries.iter().all(|b| !b.info.dynamic);
+    if all_static {
+        let others: u64 = visible
+            .iter()
+            .filter(|(path, _)| {
+                !is_runtime_support(path)
+                    && !is_toolchain(path)
+                    && !binaries.iter().any(|b| b.path[1..] == ***path)
+            })
+            .map(|(_, size)| size)
+            .sum();
+        if others > 1 << 20 {
+            advice.push(Advice {
+                id: "smaller-base",
+                message: "the Go binaries are static: a scratch or distroless/static base with CA certificates needs none of the other files".into(),
+                saves: others,
+            });
+        }
+    }
+    for binary in binaries.iter().filter(|b| b.info.dynamic) {
+        advice.push(Advice {
+            id: "static-binary",
+            message: format!(
+                "{} is dynamically linked (cgo): CGO_ENABLED=0 gives a static binary that runs on scratch",
+                binary.path
+            ),
+            saves: 0,
+        });
+    }
+    for binary in binaries
+        .iter()
+        .filter(|b| b.info.setting("-trimpath") != Some("true"))
+    {
+        advice.push(Advice {
+            id: "trimpath",
+            message: format!(
+                "{} was built without -trimpath: it embeds build-machine paths and is not reproducible",
+                binary.path
+            ),
+            saves: 0,
+        });
+    }
+    advice
+}
+
+impl ImageReport {
+    /// The JSON form `--format json` prints.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "platform": self.platform.to_string(),
+            "manifest": self.manifest.as_ref().map(Digest::to_string),
+            "compressed_bytes": self.compressed,
+            "uncompressed_bytes": self.uncompressed,
+            "content_bytes": self.content_bytes,
+            "wasted_bytes": self.wasted_bytes,
+            "efficiency": self.efficiency,
+            "layers": self.layers.iter().map(|layer| json!({
+                "digest": layer.digest.as_ref().map(Digest::to_string),
+                "compressed_bytes": layer.compressed,
+                "uncompressed_bytes": layer.uncompressed,
+                "created_by": layer.created_by,
+                "files": layer.files,
+                "file_bytes": layer.file_bytes,
+                "added": layer.added,
+                "changed": layer.changed,
+                "removed": layer.removed,
+            })).collect::<Vec<_>>(),
+            "go_binaries": self.binaries.iter().map(binary_json).collect::<Vec<_>>(),
+            "advice": self.advice.iter().map(|advice| json!({
+                "id": advice.id,
+                "message": advice.message,
+                "saves_bytes": advice.saves,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn module_json(module: &gobinary::Module) -> Value {
+    json!({
+        "path": module.path,
+        "version": module.version,
+        "sum": module.sum,
+        "replacement": module.replacement.as_deref().map(module_json),
+    })
+}
+
+fn binary_json(binary: &FoundBinary) -> Value {
+    let info = &binary.info;
+    json!({
+        "path": binary.path,
+        "size": binary.size,
+        "go_version": info.go_version,
+        "package": info.path,
+        "main_module": info.main.as_ref().map(module_json),
+        "deps": info.deps.iter().map(module_json).collect::<Vec<_>>(),
+        "settings": info.settings.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+        "goarch": info.arch,
+        "cgo_enabled": info.setting("CGO_ENABLED"),
+        "trimpath": info.setting("-trimpath") == Some("true"),
+        "ldflags": info.setting("-ldflags"),
+        "vcs_revision": info.setting("vcs.revision"),
+        "vcs_time": info.setting("vcs.time"),
+        "stripped": info.stripped,
+        "linking": if info.dynamic { "dynamic" } else { "static" },
+    })
+}

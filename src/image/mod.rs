@@ -1,0 +1,261 @@
+//! OCI images outside the server: references, a registry client with Docker's credentials, and
+//! image layouts. `berth build` writes images through it and `berth analyze` reads them; neither
+//! needs a running berth, any OCI registry will do.
+//!
+//! Architecture invariant: nothing here knows about berth's stores; this is a client of the
+//! OCI Distribution API like any other.
+
+pub mod client;
+pub mod credentials;
+pub mod layout;
+pub mod reference;
+
+use std::io::{self, Read, Write};
+
+use crate::digest::{Algorithm, Digest, Hasher};
+
+pub use client::Client;
+pub use layout::Layout;
+pub use reference::Reference;
+
+/// OCI and Docker media types berth writes or reads.
+pub mod media {
+    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+    pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    pub const SPDX: &str = "application/spdx+json";
+
+    /// Whether a manifest of this type lists other manifests (OCI index, Docker list).
+    pub fn is_index(media_type: &str) -> bool {
+        media_type == OCI_INDEX || media_type == DOCKER_LIST
+    }
+}
+
+/// Everything that can go wrong talking to a registry or reading and writing image files.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Reading or writing a local file.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The registry could not be reached.
+    #[error("{url}: {source}")]
+    Http {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The registry answered with an error (its OCI error body, when it sent one).
+    #[error("{method} {url}: {status}: {message}")]
+    Registry {
+        method: String,
+        url: String,
+        status: u16,
+        message: String,
+    },
+    /// Credentials were needed and refused, or none were found.
+    #[error("{registry}: authentication failed: {message}")]
+    Auth { registry: String, message: String },
+    /// An image reference that does not parse.
+    #[error("invalid image reference {0:?}")]
+    Reference(String),
+    /// A manifest, index or config that is not what the OCI image spec describes.
+    #[error("{0}")]
+    Invalid(String),
+    /// Content whose digest is not the one it was fetched by.
+    #[error("{what}: digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        what: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    /// The image has no manifest for the platform asked for.
+    #[error("{reference}: no image for platform {platform}")]
+    NoPlatform { reference: String, platform: String },
+}
+
+impl Error {
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
+        let context = context.into();
+        move |source| Error::Io { context, source }
+    }
+}
+
+/// A descriptor: what a manifest says about a blob or child manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+}
+
+impl Descriptor {
+    /// The JSON form (`mediaType`, `digest`, `size`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "mediaType": self.media_type,
+            "digest": self.digest.to_string(),
+            "size": self.size,
+        })
+    }
+
+    /// Reads a descriptor out of manifest JSON.
+    pub fn from_json(value: &serde_json::Value) -> Result<Descriptor, Error> {
+        let invalid = || Error::Invalid(format!("not a descriptor: {value}"));
+        let digest = value["digest"].as_str().ok_or_else(invalid)?;
+        Ok(Descriptor {
+            media_type: value["mediaType"].as_str().unwrap_or_default().to_owned(),
+            digest: digest
+                .parse()
+                .map_err(|e: crate::digest::ParseDigestError| Error::Invalid(e.to_string()))?,
+            size: value["size"].as_u64().ok_or_else(invalid)?,
+        })
+    }
+}
+
+/// A writer that hashes (SHA-256) and counts what passes through it.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Hasher,
+    written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> HashingWriter<W> {
+        HashingWriter {
+            inner,
+            hasher: Hasher::new(Algorithm::Sha256),
+            written: 0,
+        }
+    }
+
+    /// The inner writer, the digest and the byte count of everything written.
+    pub fn finish(self) -> (W, Digest, u64) {
+        (self.inner, self.hasher.finish(), self.written)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A reader that hashes (SHA-256) and counts what is read through it.
+pub struct HashingReader<R> {
+    inner: R,
+    hasher: Hasher,
+    read: u64,
+}
+
+impl<R: Read> HashingReader<R> {
+    pub fn new(inner: R) -> HashingReader<R> {
+        HashingReader {
+            inner,
+            hasher: Hasher::new(Algorithm::Sha256),
+            read: 0,
+        }
+    }
+
+    /// The digest and byte count of everything read.
+    pub fn finish(self) -> (Digest, u64) {
+        (self.hasher.finish(), self.read)
+    }
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// The `linux/amd64`-style platform of an image.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// Parses `os/arch[/variant]`.
+    pub fn parse(text: &str) -> Result<Platform, Error> {
+        let mut parts = text.trim().split('/');
+        let (Some(os), Some(architecture)) = (parts.next(), parts.next()) else {
+            return Err(Error::Invalid(format!(
+                "invalid platform {text:?}: expected os/arch[/variant]"
+            )));
+        };
+        let variant = parts.next().map(str::to_owned);
+        if os.is_empty() || architecture.is_empty() || parts.next().is_some() {
+            return Err(Error::Invalid(format!("invalid platform {text:?}")));
+        }
+        Ok(Platform {
+            os: os.to_owned(),
+            architecture: architecture.to_owned(),
+            variant,
+        })
+    }
+
+    /// The platform of the machine berth runs on.
+    pub fn host() -> Platform {
+        let architecture = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "powerpc64" => "ppc64le",
+            "riscv64" => "riscv64",
+            "s390x" => "s390x",
+            other => other,
+        };
+        Platform {
+            os: "linux".into(),
+            architecture: architecture.into(),
+            variant: None,
+        }
+    }
+
+    /// Reads the `platform` object of an index entry or the fields of an image config.
+    pub fn from_json(value: &serde_json::Value) -> Option<Platform> {
+        Some(Platform {
+            os: value["os"].as_str()?.to_owned(),
+            architecture: value["architecture"].as_str()?.to_owned(),
+            variant: value["variant"].as_str().map(str::to_owned),
+        })
+    }
+
+    /// Whether an image of platform `other` runs here; a missing variant matches any.
+    pub fn matches(&self, other: &Platform) -> bool {
+        self.os == other.os
+            && self.architecture == other.architecture
+            && (self.variant.is_none() || other.variant.is_none() || self.variant == other.variant)
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(variant) = &self.variant {
+            write!(f, "/{variant}")?;
+        }
+        Ok(())
+    }
+}

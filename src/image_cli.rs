@@ -336,3 +336,89 @@ fn print_report(report: &berth::analyze::ImageReport) {
         }
     }
 }
+
+#[derive(Args)]
+pub struct LintArgs {
+    /// Dockerfiles to check [default: ./Dockerfile].
+    files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_parser = ["text", "json", "sarif"], default_value = "text")]
+    format: String,
+    /// Exit 1 when a finding is at least this severe.
+    #[arg(long, value_parser = ["error", "warning", "info", "style", "none"], default_value = "warning")]
+    fail_on: String,
+    /// Settings file [default: .berth-lint.toml when present].
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The service's compiled binary: GO013 becomes an error when it uses crypto/tls.
+    #[arg(long)]
+    binary: Option<PathBuf>,
+    /// Build argument NAME=VALUE for resolving ARGs in FROM (repeatable).
+    #[arg(long)]
+    build_arg: Vec<String>,
+    /// Print every rule with its explanation and fix, and exit.
+    #[arg(long)]
+    list_rules: bool,
+}
+
+pub fn lint(args: LintArgs) -> anyhow::Result<bool> {
+    use berth::lint::{self, Severity, rules::RULES};
+    if args.list_rules {
+        for rule in RULES {
+            let hadolint = rule.hadolint.map(|id| format!(" (hadolint {id})")).unwrap_or_default();
+            let opt_in = if rule.opt_in { ", off unless enabled" } else { "" };
+            println!("{} {} [{}{opt_in}]{hadolint}", rule.id, rule.name, rule.severity.name());
+            println!("  {}", rule.explanation);
+            println!("  Fix: {}\n", rule.fix);
+        }
+        return Ok(true);
+    }
+    let config = args.config.clone().or_else(|| {
+        let default = PathBuf::from(".berth-lint.toml");
+        default.is_file().then_some(default)
+    });
+    let mut settings = match &config {
+        Some(path) => lint::Settings::from_toml(
+            &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+        )?,
+        None => lint::Settings::default(),
+    };
+    for text in &args.build_arg {
+        let (key, value) = key_value(text, "--build-arg")?;
+        settings.build_args.insert(key, value);
+    }
+    if let Some(binary) = &args.binary {
+        settings.binary_uses_tls = Some(berth::analyze::gobinary::mentions(
+            binary,
+            &["crypto/tls.(*Conn)", "crypto/tls.Client"],
+        )?);
+    }
+    let files = if args.files.is_empty() {
+        vec![PathBuf::from("Dockerfile")]
+    } else {
+        args.files
+    };
+    let mut results = vec![];
+    for file in &files {
+        results.push((file.display().to_string(), lint::lint_path(file, &settings)?));
+    }
+    match args.format.as_str() {
+        "json" => println!("{}", serde_json::to_string_pretty(&lint::to_json(&results))?),
+        "sarif" => println!("{}", serde_json::to_string_pretty(&lint::to_sarif(&results))?),
+        _ => {
+            for (file, findings) in &results {
+                for finding in findings {
+                    println!("{}", lint::format_text(file, finding));
+                }
+            }
+        }
+    }
+    let threshold = match args.fail_on.as_str() {
+        "none" => return Ok(true),
+        other => Severity::parse(other)?,
+    };
+    Ok(!results
+        .iter()
+        .flat_map(|(_, findings)| findings)
+        .any(|finding| finding.severity.is_some_and(|s| s >= threshold)))
+}

@@ -14,6 +14,7 @@ pub mod digest;
 pub mod http;
 pub mod image;
 pub mod lifecycle;
+pub mod lint;
 pub mod registry;
 pub mod server;
 pub mod storage;

@@ -52,6 +52,8 @@ enum Command {
     /// Explain an image's size layer by layer and the Go binaries inside it, from a registry,
     /// an OCI layout or a `docker save` tarball; `--ci` exits 1 when a threshold fails.
     Analyze(image_cli::AnalyzeArgs),
+    /// Check Dockerfiles of Go services; exit 1 on findings at or above --fail-on.
+    Lint(image_cli::LintArgs),
 }
 
 /// Flags override environment variables, which override the config file, which overrides the
@@ -107,28 +109,30 @@ impl StoreArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let res = match cli.command {
-        Command::Serve(args) => serve(args),
-        Command::Admin(args) => admin::run(args),
-        Command::Promote(args) => lifecycle_cli::promote(args),
-        Command::Gc(args) => lifecycle_cli::gc(args),
-        Command::Fsck(args) => lifecycle_cli::fsck(args),
-        Command::Du(args) => lifecycle_cli::du(args),
-        Command::Retention(args) => lifecycle_cli::retention(args),
-        Command::Archive(args) => lifecycle_cli::archive(args),
-        Command::Build(args) => image_cli::build(*args),
-        Command::Analyze(args) => match image_cli::analyze(args) {
-            Ok(true) => Ok(()),
-            Ok(false) => return ExitCode::FAILURE,
-            Err(e) => Err(e),
-        },
+        Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
+        Command::Admin(args) => admin::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Promote(args) => lifecycle_cli::promote(args).map(|()| ExitCode::SUCCESS),
+        Command::Gc(args) => lifecycle_cli::gc(args).map(|()| ExitCode::SUCCESS),
+        Command::Fsck(args) => lifecycle_cli::fsck(args).map(|()| ExitCode::SUCCESS),
+        Command::Du(args) => lifecycle_cli::du(args).map(|()| ExitCode::SUCCESS),
+        Command::Retention(args) => lifecycle_cli::retention(args).map(|()| ExitCode::SUCCESS),
+        Command::Archive(args) => lifecycle_cli::archive(args).map(|()| ExitCode::SUCCESS),
+        Command::Build(args) => image_cli::build(*args).map(|()| ExitCode::SUCCESS),
+        Command::Analyze(args) => image_cli::analyze(args).map(passed),
+        Command::Lint(args) => image_cli::lint(args).map(passed),
     };
     match res {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("berth: {e:#}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Exit code 1 for a check that ran and failed.
+fn passed(ok: bool) -> ExitCode {
+    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -365,9 +365,21 @@ pub fn lint(args: LintArgs) -> anyhow::Result<bool> {
     use berth::lint::{self, Severity, rules::RULES};
     if args.list_rules {
         for rule in RULES {
-            let hadolint = rule.hadolint.map(|id| format!(" (hadolint {id})")).unwrap_or_default();
-            let opt_in = if rule.opt_in { ", off unless enabled" } else { "" };
-            println!("{} {} [{}{opt_in}]{hadolint}", rule.id, rule.name, rule.severity.name());
+            let hadolint = rule
+                .hadolint
+                .map(|id| format!(" (hadolint {id})"))
+                .unwrap_or_default();
+            let opt_in = if rule.opt_in {
+                ", off unless enabled"
+            } else {
+                ""
+            };
+            println!(
+                "{} {} [{}{opt_in}]{hadolint}",
+                rule.id,
+                rule.name,
+                rule.severity.name()
+            );
             println!("  {}", rule.explanation);
             println!("  Fix: {}\n", rule.fix);
         }
@@ -379,7 +391,8 @@ pub fn lint(args: LintArgs) -> anyhow::Result<bool> {
     });
     let mut settings = match &config {
         Some(path) => lint::Settings::from_toml(
-            &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+            &std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?,
         )?,
         None => lint::Settings::default(),
     };
@@ -400,11 +413,20 @@ pub fn lint(args: LintArgs) -> anyhow::Result<bool> {
     };
     let mut results = vec![];
     for file in &files {
-        results.push((file.display().to_string(), lint::lint_path(file, &settings)?));
+        results.push((
+            file.display().to_string(),
+            lint::lint_path(file, &settings)?,
+        ));
     }
     match args.format.as_str() {
-        "json" => println!("{}", serde_json::to_string_pretty(&lint::to_json(&results))?),
-        "sarif" => println!("{}", serde_json::to_string_pretty(&lint::to_sarif(&results))?),
+        "json" => println!(
+            "{}",
+            serde_json::to_string_pretty(&lint::to_json(&results))?
+        ),
+        "sarif" => println!(
+            "{}",
+            serde_json::to_string_pretty(&lint::to_sarif(&results))?
+        ),
         _ => {
             for (file, findings) in &results {
                 for finding in findings {

@@ -132,7 +132,11 @@ fn main() -> ExitCode {
 
 /// Exit code 1 for a check that ran and failed.
 fn passed(ok: bool) -> ExitCode {
-    if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {

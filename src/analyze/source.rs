@@ -98,11 +98,14 @@ impl Source {
                 path.display()
             )))?;
         if dir.path().join("oci-layout").is_file() && dir.path().join("index.json").is_file() {
-            return Ok(Source::Layout {
-                layout: Layout::open(dir.path())?,
-                name: None,
-                _unpacked: Some(dir),
-            });
+            let layout = Layout::open(dir.path())?;
+            if !layout.index()?.is_empty() {
+                return Ok(Source::Layout {
+                    layout,
+                    name: None,
+                    _unpacked: Some(dir),
+                });
+            }
         }
         Ok(Source::DockerArchive { dir })
     }

@@ -727,8 +727,20 @@ fn write_tarball(
             .collect(),
         None => vec![],
     };
+    let mut entries: Vec<Value> = repo_tags
+        .iter()
+        .zip(&report.tags)
+        .map(|(name, tag)| {
+            let mut entry = chosen.manifest.to_json();
+            entry["annotations"] = json!({ "io.containerd.image.name": name, REF_NAME: tag });
+            entry
+        })
+        .collect();
+    if entries.is_empty() {
+        entries.push(chosen.manifest.to_json());
+    }
     let layers: Vec<Digest> = chosen.layers.iter().map(|l| l.digest.clone()).collect();
-    Ok(layout.export_docker_archive(path, &chosen.config.digest, &layers, &repo_tags)?)
+    Ok(layout.export_docker_archive(path, &entries, &chosen.config.digest, &layers, &repo_tags)?)
 }
 
 /// How Docker writes a reference: Hub images without the registry.

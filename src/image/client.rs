@@ -154,24 +154,46 @@ impl Client {
             registry: self.registry.clone(),
             message: "Bearer challenge without a realm".into(),
         })?;
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        if let Some(service) = get("service") {
-            query.append_pair("service", service);
-        }
         let mut scopes = self.scopes.clone();
         if let Some(scope) = get("scope") {
             scopes.extend(scope.split(' ').map(str::to_owned));
         }
         scopes.sort();
         scopes.dedup();
-        for scope in &scopes {
-            query.append_pair("scope", scope);
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if let Some(service) = get("service") {
+            query.append_pair("service", service);
         }
-        let url = format!("{realm}?{}", query.finish());
-        let mut request = self.http.get(&url);
-        if let Some(credentials) = &self.credentials {
-            request = request.basic_auth(&credentials.username, Some(&credentials.password));
-        }
+        let request = match self
+            .credentials
+            .as_ref()
+            .and_then(|c| c.identity_token.as_deref())
+        {
+            // The OAuth2 form: the refresh token `docker login` kept, exchanged by POST.
+            Some(refresh_token) => {
+                query
+                    .append_pair("grant_type", "refresh_token")
+                    .append_pair("refresh_token", refresh_token)
+                    .append_pair("client_id", "berth")
+                    .append_pair("scope", &scopes.join(" "));
+                self.http
+                    .post(realm)
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(query.finish())
+            }
+            None => {
+                for scope in &scopes {
+                    query.append_pair("scope", scope);
+                }
+                let request = self.http.get(format!("{realm}?{}", query.finish()));
+                match &self.credentials {
+                    Some(credentials) => {
+                        request.basic_auth(&credentials.username, Some(&credentials.password))
+                    }
+                    None => request,
+                }
+            }
+        };
         let response = request.send().map_err(|source| Error::Http {
             url: realm.to_owned(),
             source,

@@ -11,11 +11,13 @@ use base64::Engine;
 
 use super::Error;
 
-/// A user name and password (or token) for Basic auth and token requests.
+/// A user name and password (or token) for Basic auth and token requests, or the refresh
+/// token (`identitytoken`) `docker login` keeps when the registry issued one.
 #[derive(Clone)]
 pub struct Credentials {
     pub username: String,
     pub password: String,
+    pub identity_token: Option<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -75,6 +77,10 @@ fn from_config(config: &serde_json::Value, registry: &str) -> Result<Option<Cred
     }
     for key in &keys {
         let entry = &config["auths"][key];
+        let identity_token = entry["identitytoken"]
+            .as_str()
+            .filter(|token| !token.is_empty())
+            .map(str::to_owned);
         if let Some(auth) = entry["auth"].as_str().filter(|auth| !auth.is_empty()) {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(auth)
@@ -87,6 +93,7 @@ fn from_config(config: &serde_json::Value, registry: &str) -> Result<Option<Cred
             return Ok(Some(Credentials {
                 username: username.to_owned(),
                 password: password.to_owned(),
+                identity_token,
             }));
         }
         if let (Some(username), Some(password)) =
@@ -95,6 +102,7 @@ fn from_config(config: &serde_json::Value, registry: &str) -> Result<Option<Cred
             return Ok(Some(Credentials {
                 username: username.to_owned(),
                 password: password.to_owned(),
+                identity_token,
             }));
         }
     }
@@ -126,9 +134,16 @@ fn from_helper(helper: &str, registry: &str) -> Result<Option<Credentials>, Erro
     let answer: serde_json::Value = serde_json::from_slice(&output.stdout)
         .map_err(|e| Error::Invalid(format!("{program} answered with invalid JSON: {e}")))?;
     match (answer["Username"].as_str(), answer["Secret"].as_str()) {
+        // Helpers file identity tokens under the user name `<token>`.
+        (Some("<token>"), Some(secret)) => Ok(Some(Credentials {
+            username: String::new(),
+            password: String::new(),
+            identity_token: Some(secret.to_owned()),
+        })),
         (Some(username), Some(secret)) => Ok(Some(Credentials {
             username: username.to_owned(),
             password: secret.to_owned(),
+            identity_token: None,
         })),
         _ => Ok(None),
     }
@@ -144,7 +159,8 @@ mod tests {
             "auths": {
                 "127.0.0.1:5000": {"auth": "YWRtaW46c2VjcmV0"},
                 "https://index.docker.io/v1/": {"auth": "aHViOnB3"},
-                "https://ghcr.io": {"username": "me", "password": "pat"}
+                "https://ghcr.io": {"username": "me", "password": "pat"},
+                "localhost:5000": {"auth": "YWRtaW46", "identitytoken": "refresh"}
             }
         });
         let found = from_config(&config, "127.0.0.1:5000").unwrap().unwrap();
@@ -161,5 +177,7 @@ mod tests {
             "pat"
         );
         assert!(from_config(&config, "quay.io").unwrap().is_none());
+        let refresh = from_config(&config, "localhost:5000").unwrap().unwrap();
+        assert_eq!(refresh.identity_token.as_deref(), Some("refresh"));
     }
 }

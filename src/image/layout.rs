@@ -222,15 +222,22 @@ impl Layout {
         self.write_index(&manifests)
     }
 
-    /// Writes the layout as a tarball `docker load` reads: the layout's files plus Docker's
-    /// `manifest.json`, which names one image's config, tags and layers.
+    /// Writes the layout's blobs as a tarball `docker load` reads: an OCI layout whose
+    /// `index.json` holds `index_entries`, plus Docker's `manifest.json`, which names one
+    /// image's config, tags and layers.
     pub fn export_docker_archive(
         &self,
         path: &Path,
+        index_entries: &[serde_json::Value],
         config: &Digest,
         layers: &[Digest],
         repo_tags: &[String],
     ) -> Result<(), Error> {
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media::OCI_INDEX,
+            "manifests": index_entries,
+        });
         let blob_name =
             |digest: &Digest| format!("blobs/{}/{}", digest.algorithm().name(), digest.hex());
         let docker_manifest = serde_json::json!([{
@@ -251,8 +258,7 @@ impl Layout {
             }
             names.sort();
             append_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-            let index = std::fs::read(self.root.join("index.json"))?;
-            append_bytes(&mut tar, "index.json", &index)?;
+            append_bytes(&mut tar, "index.json", index.to_string().as_bytes())?;
             append_bytes(
                 &mut tar,
                 "manifest.json",

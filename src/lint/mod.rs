@@ -214,7 +214,11 @@ impl Ignores {
 
     fn silences(&self, rule: &rules::Rule, line: usize) -> bool {
         let matches = |id: &String| id == rule.id || Some(id.as_str()) == rule.hadolint;
-        self.global.iter().any(matches) || self.lines.get(&line).is_some_and(|ids| ids.iter().any(matches))
+        self.global.iter().any(matches)
+            || self
+                .lines
+                .get(&line)
+                .is_some_and(|ids| ids.iter().any(matches))
     }
 }
 

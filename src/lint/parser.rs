@@ -339,7 +339,12 @@ fn heredoc_delimiters(text: &str) -> Vec<(String, bool)> {
         let end = after
             .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
             .unwrap_or(after.len());
-        if end > 0 && after[..end].chars().next().is_some_and(|c| !c.is_ascii_digit()) {
+        if end > 0
+            && after[..end]
+                .chars()
+                .next()
+                .is_some_and(|c| !c.is_ascii_digit())
+        {
             found.push((after[..end].to_owned(), strip_tabs));
         }
         rest = &after[end..];
@@ -475,8 +480,14 @@ mod tests {
         let run = &file.instructions[1];
         assert_eq!((run.keyword.as_str(), run.line), ("RUN", 3));
         assert_eq!(run.args, Args::Shell("apk add      git".into()));
-        assert_eq!(file.instructions[2].args, Args::Json(vec!["/app".into(), "serve".into()]));
-        assert_eq!(file.instructions[3].args, Args::Shell("serve --port 80".into()));
+        assert_eq!(
+            file.instructions[2].args,
+            Args::Json(vec!["/app".into(), "serve".into()])
+        );
+        assert_eq!(
+            file.instructions[3].args,
+            Args::Shell("serve --port 80".into())
+        );
         assert_eq!(file.stages[0].name.as_deref(), Some("build"));
     }
 
@@ -506,8 +517,14 @@ mod tests {
                     FROM ${BASE:-gcr.io/distroless/static}\n\
                     FROM $REG/app\n";
         let file = parse_ok(text);
-        assert_eq!(file.stages[0].image.as_deref(), Some("golang:1.22.1-alpine"));
-        assert_eq!(file.stages[1].image.as_deref(), Some("gcr.io/distroless/static"));
+        assert_eq!(
+            file.stages[0].image.as_deref(),
+            Some("golang:1.22.1-alpine")
+        );
+        assert_eq!(
+            file.stages[1].image.as_deref(),
+            Some("gcr.io/distroless/static")
+        );
         assert_eq!(file.stages[2].image, None);
         let args = HashMap::from([("REG".to_owned(), "ghcr.io/me".to_owned())]);
         let file = parse(text, &args).unwrap();
@@ -518,7 +535,17 @@ mod tests {
     #[test]
     fn bad_files_name_their_line() {
         assert_eq!(parse("RUN true\n", &HashMap::new()).unwrap_err().line, 1);
-        assert_eq!(parse("FROM a\nFOO bar\n", &HashMap::new()).unwrap_err().line, 2);
-        assert_eq!(parse("FROM a\nRUN <<EOF\nx\n", &HashMap::new()).unwrap_err().line, 2);
+        assert_eq!(
+            parse("FROM a\nFOO bar\n", &HashMap::new())
+                .unwrap_err()
+                .line,
+            2
+        );
+        assert_eq!(
+            parse("FROM a\nRUN <<EOF\nx\n", &HashMap::new())
+                .unwrap_err()
+                .line,
+            2
+        );
     }
 }

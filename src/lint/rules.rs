@@ -88,7 +88,7 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Warning,
         hadolint: Some("DL3006"),
         opt_in: false,
-        explanation: "`FROM` names an image without a tag, which means `latest`: the build gets whatever the tag points at that day, and two builds of the same commit differ.",
+        explanation: "`FROM` names an image without a tag, which means `latest`, or with a tag that holds no version (`golang:alpine`): the build gets whatever the tag points at that day, and two builds of the same commit differ.",
         fix: "Name a version: `FROM golang:1.22.1-alpine3.19`.",
     },
     Rule {
@@ -184,7 +184,9 @@ pub const RULES: &[Rule] = &[
 ];
 
 pub fn rule(id: &str) -> Option<&'static Rule> {
-    RULES.iter().find(|rule| rule.id == id || rule.hadolint == Some(id))
+    RULES
+        .iter()
+        .find(|rule| rule.id == id || rule.hadolint == Some(id))
 }
 
 /// What the final stage is built on.
@@ -293,7 +295,9 @@ fn split_image(image: &str) -> (&str, Option<&str>) {
 
 /// Whether a shell script runs `go <sub>` (`go build`, `go mod download`).
 fn runs_go(script: &str, sub: &str) -> bool {
-    go_commands(script).iter().any(|command| command.starts_with(sub))
+    go_commands(script)
+        .iter()
+        .any(|command| command.starts_with(sub))
 }
 
 /// The `go …` commands of a script, each as its words after `go`, joined by spaces.
@@ -302,7 +306,9 @@ fn go_commands(script: &str) -> Vec<String> {
         .split(['\n', ';', '|', '&'])
         .filter_map(|segment| {
             let words: Vec<&str> = segment.split_whitespace().collect();
-            let at = words.iter().position(|word| *word == "go" || word.ends_with("/go"))?;
+            let at = words
+                .iter()
+                .position(|word| *word == "go" || word.ends_with("/go"))?;
             Some(words[at + 1..].join(" "))
         })
         .collect()
@@ -337,21 +343,28 @@ pub fn check(context: &Context) -> Vec<Finding> {
     let instructions = &file.instructions;
     let final_kind = context.base_kind(last);
     let builds_go = |stage: &Stage| {
-        file.body(stage)
-            .iter()
-            .find(|i| i.keyword == "RUN" && (runs_go(&i.script(), "build") || runs_go(&i.script(), "install")))
+        file.body(stage).iter().find(|i| {
+            i.keyword == "RUN" && (runs_go(&i.script(), "build") || runs_go(&i.script(), "install"))
+        })
     };
 
     // GO001, GO002: the toolchain ships.
     if file.stages.len() == 1 {
         if let Some(run) = builds_go(last) {
-            findings.push(finding("GO001", run, "Go is compiled in the only stage: the toolchain ships in the image".into()));
+            findings.push(finding(
+                "GO001",
+                run,
+                "Go is compiled in the only stage: the toolchain ships in the image".into(),
+            ));
         }
     } else if final_kind == BaseKind::Golang {
         findings.push(finding(
             "GO002",
             &instructions[last.from],
-            format!("the final stage is built from the Go toolchain image {}", context.root_image(last).unwrap_or_default()),
+            format!(
+                "the final stage is built from the Go toolchain image {}",
+                context.root_image(last).unwrap_or_default()
+            ),
         ));
     }
 
@@ -359,8 +372,12 @@ pub fn check(context: &Context) -> Vec<Finding> {
         let body = file.body(stage);
         // GO003, GO004: module download caching.
         if builds_go(stage).is_some() {
-            let download = body.iter().position(|i| i.keyword == "RUN" && runs_go(&i.script(), "mod download"));
-            let whole = body.iter().position(|i| i.keyword == "COPY" && i.flag("from").is_none() && copies_whole_context(i));
+            let download = body
+                .iter()
+                .position(|i| i.keyword == "RUN" && runs_go(&i.script(), "mod download"));
+            let whole = body.iter().position(|i| {
+                i.keyword == "COPY" && i.flag("from").is_none() && copies_whole_context(i)
+            });
             if let Some(whole_at) = whole
                 && download.is_none_or(|d| d > whole_at)
             {
@@ -376,21 +393,45 @@ pub fn check(context: &Context) -> Vec<Finding> {
                 .filter(|i| i.keyword == "COPY" && i.flag("from").is_none())
                 .flat_map(sources)
                 .collect();
-            let has = |name: &str| copied.iter().any(|s| s == name || s.ends_with(&format!("/{name}")) || s == "go.*" || s.ends_with("/go.*"));
-            if download.is_some() && has("go.mod") && !has("go.sum")
-                && let Some(copy) = before_download.iter().find(|i| i.keyword == "COPY" && sources(i).iter().any(|s| s.ends_with("go.mod")))
+            let has = |name: &str| {
+                copied.iter().any(|s| {
+                    s == name
+                        || s.ends_with(&format!("/{name}"))
+                        || s == "go.*"
+                        || s.ends_with("/go.*")
+                })
+            };
+            if download.is_some()
+                && has("go.mod")
+                && !has("go.sum")
+                && let Some(copy) = before_download.iter().find(|i| {
+                    i.keyword == "COPY" && sources(i).iter().any(|s| s.ends_with("go.mod"))
+                })
             {
-                findings.push(finding("GO004", copy, "go.mod is copied without go.sum before `go mod download`".into()));
+                findings.push(finding(
+                    "GO004",
+                    copy,
+                    "go.mod is copied without go.sum before `go mod download`".into(),
+                ));
             }
         }
         for instruction in body {
             let script = instruction.script();
             if instruction.keyword == "RUN" {
-                for command in go_commands(&script).iter().filter(|c| c.starts_with("build") || c.starts_with("install")) {
+                for command in go_commands(&script)
+                    .iter()
+                    .filter(|c| c.starts_with("build") || c.starts_with("install"))
+                {
                     let words = words(command);
                     // GO006
-                    if words.iter().any(|w| w == "-installsuffix") || words.iter().any(|w| w == "-a") {
-                        findings.push(finding("GO006", instruction, "`-a -installsuffix cgo` is obsolete: it only slows the build".into()));
+                    if words.iter().any(|w| w == "-installsuffix")
+                        || words.iter().any(|w| w == "-a")
+                    {
+                        findings.push(finding(
+                            "GO006",
+                            instruction,
+                            "`-a -installsuffix cgo` is obsolete: it only slows the build".into(),
+                        ));
                     }
                     // GO007
                     let mut missing = vec![];
@@ -398,11 +439,18 @@ pub fn check(context: &Context) -> Vec<Finding> {
                         missing.push("-trimpath");
                     }
                     let has_ldflags = words.iter().any(|w| w == "-ldflags");
-                    if !(has_ldflags && words.iter().any(|w| w == "-s") && words.iter().any(|w| w == "-w")) {
+                    if !(has_ldflags
+                        && words.iter().any(|w| w == "-s")
+                        && words.iter().any(|w| w == "-w"))
+                    {
                         missing.push("-ldflags=\"-s -w\"");
                     }
                     if !missing.is_empty() {
-                        findings.push(finding("GO007", instruction, format!("go build without {}", missing.join(" and "))));
+                        findings.push(finding(
+                            "GO007",
+                            instruction,
+                            format!("go build without {}", missing.join(" and ")),
+                        ));
                     }
                 }
                 // GO014
@@ -411,29 +459,48 @@ pub fn check(context: &Context) -> Vec<Finding> {
                     if let Some(at) = words.windows(2).position(|w| w == ["apk", "add"])
                         && !words[at..].contains(&"--no-cache")
                     {
-                        findings.push(finding("GO014", instruction, "`apk add` without `--no-cache` keeps the package index in the layer".into()));
+                        findings.push(finding(
+                            "GO014",
+                            instruction,
+                            "`apk add` without `--no-cache` keeps the package index in the layer"
+                                .into(),
+                        ));
                     }
                 }
                 // GO017
                 let buildkit = file.directive("syntax").is_some()
-                    || instructions.iter().any(|i| i.flag("mount").is_some() || !i.heredocs.is_empty());
+                    || instructions
+                        .iter()
+                        .any(|i| i.flag("mount").is_some() || !i.heredocs.is_empty());
                 let needs_cache = runs_go(&script, "build") || runs_go(&script, "mod download");
                 let cached = instruction
                     .flags
                     .iter()
                     .any(|(name, value)| name == "mount" && value.contains("type=cache"));
                 if buildkit && needs_cache && !cached {
-                    findings.push(finding("GO017", instruction, "no cache mount for the module and build caches".into()));
+                    findings.push(finding(
+                        "GO017",
+                        instruction,
+                        "no cache mount for the module and build caches".into(),
+                    ));
                 }
             }
             // GO015
             if instruction.keyword == "ADD" {
                 let sources = sources(instruction);
                 let local = sources.iter().all(|s| {
-                    !(s.contains("://") || s.starts_with("git@") || [".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".txz"].iter().any(|ext| s.ends_with(ext)))
+                    !(s.contains("://")
+                        || s.starts_with("git@")
+                        || [".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".txz"]
+                            .iter()
+                            .any(|ext| s.ends_with(ext)))
                 });
                 if !sources.is_empty() && local {
-                    findings.push(finding("GO015", instruction, "ADD of local files: use COPY".into()));
+                    findings.push(finding(
+                        "GO015",
+                        instruction,
+                        "ADD of local files: use COPY".into(),
+                    ));
                 }
             }
             // GO018
@@ -443,15 +510,24 @@ pub fn check(context: &Context) -> Vec<Finding> {
                 && !from.contains([':', '/', '@'])
                 && !from.contains('$')
             {
-                findings.push(finding("GO018", instruction, format!("COPY --from={from}: no earlier stage has that name")));
+                findings.push(finding(
+                    "GO018",
+                    instruction,
+                    format!("COPY --from={from}: no earlier stage has that name"),
+                ));
             }
         }
     }
 
     // GO005: cgo with a base that has no (or another) C library.
-    if matches!(final_kind, BaseKind::Scratch | BaseKind::Distroless | BaseKind::Alpine) {
+    if matches!(
+        final_kind,
+        BaseKind::Scratch | BaseKind::Distroless | BaseKind::Alpine
+    ) {
         for stage in context.feeding_final() {
-            let Some(run) = builds_go(stage) else { continue };
+            let Some(run) = builds_go(stage) else {
+                continue;
+            };
             let lineage = context.lineage(stage);
             let set_in_stage = lineage.iter().any(|s| {
                 file.body(s).iter().any(|i| {
@@ -463,11 +539,14 @@ pub fn check(context: &Context) -> Vec<Finding> {
                 findings.push(finding(
                     "GO005",
                     run,
-                    format!("go build without CGO_ENABLED=0, but the final stage is {}", match final_kind {
-                        BaseKind::Scratch => "scratch",
-                        BaseKind::Distroless => "distroless",
-                        _ => "alpine",
-                    }),
+                    format!(
+                        "go build without CGO_ENABLED=0, but the final stage is {}",
+                        match final_kind {
+                            BaseKind::Scratch => "scratch",
+                            BaseKind::Distroless => "distroless",
+                            _ => "alpine",
+                        }
+                    ),
                 ));
             }
         }
@@ -476,28 +555,64 @@ pub fn check(context: &Context) -> Vec<Finding> {
     // GO008–GO011: base image pins.
     for stage in &file.stages {
         let from = &instructions[stage.from];
-        let Some(image) = stage.image.as_deref() else { continue };
+        let Some(image) = stage.image.as_deref() else {
+            continue;
+        };
         if image == "scratch" || file.stage_named(image, stage.index).is_some() {
             continue;
         }
         let (_, tag) = split_image(image);
         let pinned = image.contains('@');
+        let versioned_by_name = image.contains("distroless") || image.contains("chainguard");
         match tag {
-            None if !pinned => findings.push(finding("GO008", from, format!("{image} has no tag: it means latest"))),
-            Some("latest") => findings.push(finding("GO009", from, format!("{image} uses the latest tag"))),
-            Some(tag) if tag.split('-').next().is_some_and(|v| {
-                let v = v.trim_start_matches('v');
-                !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())
-            }) => findings.push(finding("GO010", from, format!("{image} pins only a major version"))),
+            None if !pinned => findings.push(finding(
+                "GO008",
+                from,
+                format!("{image} has no tag: it means latest"),
+            )),
+            Some(tag)
+                if tag != "latest"
+                    && !versioned_by_name
+                    && !tag.bytes().any(|b| b.is_ascii_digit()) =>
+            {
+                findings.push(finding(
+                    "GO008",
+                    from,
+                    format!("{image} names no version in its tag"),
+                ));
+            }
+            Some("latest") => findings.push(finding(
+                "GO009",
+                from,
+                format!("{image} uses the latest tag"),
+            )),
+            Some(tag)
+                if tag.split('-').next().is_some_and(|v| {
+                    let v = v.trim_start_matches('v');
+                    !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())
+                }) =>
+            {
+                findings.push(finding(
+                    "GO010",
+                    from,
+                    format!("{image} pins only a major version"),
+                ))
+            }
             _ => {}
         }
         if !pinned {
-            findings.push(finding("GO011", from, format!("{image} is not pinned by digest")));
+            findings.push(finding(
+                "GO011",
+                from,
+                format!("{image} is not pinned by digest"),
+            ));
         }
     }
 
     // GO012: root at run time.
-    let nonroot_base = context.root_image(last).is_some_and(|image| image.contains("nonroot"));
+    let nonroot_base = context
+        .root_image(last)
+        .is_some_and(|image| image.contains("nonroot"));
     let user = context
         .lineage(last)
         .iter()
@@ -507,11 +622,19 @@ pub fn check(context: &Context) -> Vec<Finding> {
             let name = user.args.text();
             let name = name.split(':').next().unwrap_or_default().trim();
             if name == "root" || name == "0" {
-                findings.push(finding("GO012", user, "the final stage runs as root".into()));
+                findings.push(finding(
+                    "GO012",
+                    user,
+                    "the final stage runs as root".into(),
+                ));
             }
         }
         None if !nonroot_base => {
-            findings.push(finding("GO012", &instructions[last.from], "the final stage has no USER: it runs as root".into()));
+            findings.push(finding(
+                "GO012",
+                &instructions[last.from],
+                "the final stage has no USER: it runs as root".into(),
+            ));
         }
         None => {}
     }
@@ -550,10 +673,16 @@ pub fn check(context: &Context) -> Vec<Finding> {
             let mut found = finding(
                 "GO016",
                 instruction,
-                format!("{} in shell form runs under /bin/sh and misses signals", instruction.keyword),
+                format!(
+                    "{} in shell form runs under /bin/sh and misses signals",
+                    instruction.keyword
+                ),
             );
             if final_kind == BaseKind::Scratch {
-                found.message = format!("{} in shell form on scratch: there is no /bin/sh, the container cannot start", instruction.keyword);
+                found.message = format!(
+                    "{} in shell form on scratch: there is no /bin/sh, the container cannot start",
+                    instruction.keyword
+                );
                 found.severity = Some(Severity::Error);
             }
             findings.push(found);

@@ -4,7 +4,9 @@
 
 mod access;
 mod clients;
+mod images;
 mod lifecycle;
+mod lint;
 mod server;
 mod spec;
 mod support;

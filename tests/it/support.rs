@@ -456,3 +456,130 @@ pub async fn attempt(program: &str, args: &[&str]) -> (bool, String) {
     );
     (output.status.success(), text)
 }
+
+/// CNCF Distribution (Debian's `docker-registry`) on a free loopback port, filesystem storage
+/// in a temp dir, no auth; killed on drop.
+pub struct Distribution {
+    pub addr: SocketAddr,
+    _child: tokio::process::Child,
+    _data: TempDir,
+}
+
+impl Distribution {
+    pub async fn start() -> Distribution {
+        let data = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let config = data.path().join("config.yml");
+        let yaml = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            data.path().join("storage").display()
+        );
+        std::fs::write(&config, yaml).unwrap();
+        let child = tokio::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("docker-registry (Debian package) is required: run the README's test command");
+        for _ in 0..100 {
+            if reqwest::get(format!("http://{addr}/v2/")).await.is_ok() {
+                return Distribution {
+                    addr,
+                    _child: child,
+                    _data: data,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("docker-registry did not come up on {addr}");
+    }
+}
+
+/// What a `berth` command printed and whether it succeeded.
+pub struct Outcome {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// `berth ARGS` in `dir` with `env`, which may fail.
+pub async fn berth_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    Outcome {
+        ok: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A git repository with `testdata/<program>` committed at a fixed time (so builds from it are
+/// reproducible) and tagged `tag`, if given.
+pub async fn go_repository(program: &str, tag: Option<&str>) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata")
+            .join(program),
+        dir.path(),
+    );
+    git(dir.path(), &["init", "-q", "-b", "main"]).await;
+    git_commit(dir.path(), "import").await;
+    if let Some(tag) = tag {
+        git(dir.path(), &["tag", tag]).await;
+    }
+    dir
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// `git ARGS` in `dir`, as a fixed author at a fixed time.
+pub async fn git(dir: &Path, args: &[&str]) -> String {
+    let output = tokio::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "berth tests")
+        .env("GIT_AUTHOR_EMAIL", "tests@berth.invalid")
+        .env("GIT_COMMITTER_NAME", "berth tests")
+        .env("GIT_COMMITTER_EMAIL", "tests@berth.invalid")
+        .env("GIT_AUTHOR_DATE", "2026-01-02T03:04:05Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z")
+        .output()
+        .await
+        .expect("git is required");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Commits everything in `dir`.
+pub async fn git_commit(dir: &Path, message: &str) {
+    git(dir, &["add", "-A"]).await;
+    git(dir, &["commit", "-q", "-m", message]).await;
+}

@@ -1,0 +1,507 @@
+//! `berth build` and `berth analyze` with real Go programs compiled by Debian's Go, pushed to
+//! berth and to CNCF Distribution, pulled and run by the Docker engine.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::support::{
+    BerthProcess, Distribution, Outcome, berth_in, docker_login, git, git_commit, go_repository,
+    run, run_in,
+};
+
+/// `berth ARGS` in `dir` with Docker credentials from `config`; fails the test on failure.
+async fn berth_ok(dir: &Path, args: &[&str], docker_config: Option<&Path>) -> Outcome {
+    let mut env = vec![];
+    if let Some(config) = docker_config {
+        env.push(("DOCKER_CONFIG", config.to_str().unwrap()));
+    }
+    let outcome = berth_in(dir, args, &env).await;
+    assert!(
+        outcome.ok,
+        "berth {args:?} failed:\n{}\n{}",
+        outcome.stdout, outcome.stderr
+    );
+    outcome
+}
+
+/// The digest and tags `berth build` prints on stdout.
+fn digest_and_tags(outcome: &Outcome) -> (String, Vec<String>) {
+    let mut lines = outcome.stdout.lines().map(str::to_owned);
+    let digest = lines.next().expect("a digest line");
+    assert!(digest.starts_with("sha256:"), "{}", outcome.stdout);
+    (digest, lines.collect())
+}
+
+/// `berth analyze --format json`.
+async fn analyze(dir: &Path, image: &str, docker_config: Option<&Path>) -> Vec<Value> {
+    let outcome = berth_ok(dir, &["analyze", "--format", "json", image], docker_config).await;
+    serde_json::from_str(&outcome.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn built_image_runs_as_nonroot_with_git_tags_an_sbom_and_the_same_digest_anywhere() {
+    let berth = BerthProcess::start().await;
+    let host = berth.host();
+    let login = docker_login(&host).await;
+    let origin = go_repository("gohttp", Some("v1.4.0")).await;
+    let source = "https://git.invalid/team/gohttp.git";
+    git(origin.path(), &["remote", "add", "origin", source]).await;
+    let commit = git(origin.path(), &["rev-parse", "HEAD"]).await;
+    let image = format!("{host}/team/gohttp");
+    let args = [
+        "build", "--image", &image, "--static", "static", "--port", "8080",
+    ];
+    let built = berth_ok(origin.path(), &args, Some(login.path())).await;
+    let (digest, tags) = digest_and_tags(&built);
+    let sha = format!("sha-{}", &commit[..7]);
+    assert_eq!(tags, ["v1.4.0", "v1.4", "v1", sha.as_str()]);
+
+    // The Docker engine pulls and runs it: the service answers, as uid 65532, with its files.
+    let config = login.path().to_str().unwrap();
+    let reference = format!("{image}:v1.4");
+    run("docker", &["--config", config, "pull", "-q", &reference]).await;
+    let output = run("docker", &["run", "--rm", &reference, "-selftest"]).await;
+    assert_eq!(
+        output,
+        "healthz: ok uid=65532\nstatic: served from the static tree\n"
+    );
+    let inspect = run(
+        "docker",
+        &["inspect", "--format", "{{json .Config}}", &reference],
+    )
+    .await;
+    let config_json: Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(config_json["User"], "65532:65532");
+    assert_eq!(config_json["WorkingDir"], "/app");
+    assert_eq!(config_json["Entrypoint"][0], "/app/gohttp");
+    assert!(config_json["ExposedPorts"]["8080/tcp"].is_object());
+    let labels = &config_json["Labels"];
+    assert_eq!(labels["org.opencontainers.image.revision"], commit.as_str());
+    assert_eq!(labels["org.opencontainers.image.version"], "v1.4.0");
+    assert_eq!(
+        labels["org.opencontainers.image.created"],
+        "2026-01-02T03:04:05Z"
+    );
+
+    // Every tag is in the registry; the SBOM is a referrer of the image.
+    let client = berth.client().await;
+    let listed: Value = client
+        .get(berth.url("/v2/team/gohttp/tags/list"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut expected = tags.clone();
+    expected.sort();
+    assert_eq!(listed["tags"], serde_json::json!(expected));
+    let referrers: Value = client
+        .get(berth.url(&format!("/v2/team/gohttp/referrers/{digest}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sbom = &referrers["manifests"][0];
+    assert_eq!(sbom["artifactType"], "application/spdx+json");
+    let sbom_manifest: Value = client
+        .get(berth.url(&format!(
+            "/v2/team/gohttp/manifests/{}",
+            sbom["digest"].as_str().unwrap()
+        )))
+        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let document: Value = client
+        .get(berth.url(&format!(
+            "/v2/team/gohttp/blobs/{}",
+            sbom_manifest["layers"][0]["digest"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["spdxVersion"], "SPDX-2.3");
+    let names: Vec<&str> = document["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"example.com/gohttp") && names.contains(&"stdlib"),
+        "{names:?}"
+    );
+
+    // Under 5 MB compressed on scratch with certificates.
+    let manifest: Value = client
+        .get(berth.url(&format!("/v2/team/gohttp/manifests/{digest}")))
+        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let size: u64 = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| layer["size"].as_u64().unwrap())
+        .sum();
+    println!("net/http service image: {size} bytes compressed");
+    assert!(size < 5_000_000, "{size} bytes");
+
+    // A clone in another directory builds the same digest, and so does a second (warm) build.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let clone = elsewhere.path().join("somewhere/else");
+    git(
+        elsewhere.path(),
+        &[
+            "clone",
+            "-q",
+            origin.path().to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+    )
+    .await;
+    git(&clone, &["remote", "set-url", "origin", source]).await;
+    let layout = elsewhere.path().join("layout");
+    let args = [
+        "build",
+        "--static",
+        "static",
+        "--port",
+        "8080",
+        "--oci-layout",
+        layout.to_str().unwrap(),
+    ];
+    let rebuilt = berth_ok(&clone, &args, None).await;
+    assert_eq!(digest_and_tags(&rebuilt).0, digest);
+    let again = berth_ok(origin.path(), &args, None).await;
+    assert_eq!(digest_and_tags(&again).0, digest);
+}
+
+#[tokio::test]
+async fn tags_come_from_releases_and_branches_and_dirty_releases_are_refused() {
+    let repo = go_repository("gohello", Some("v1.0.0")).await;
+    let dir = repo.path();
+    let layout = tempfile::tempdir().unwrap();
+    let out = layout.path().to_str().unwrap();
+    let sha = |commit: &str| format!("sha-{}", &commit[..7]);
+    let commit = git(dir, &["rev-parse", "HEAD"]).await;
+    let (_, tags) =
+        digest_and_tags(&berth_ok(dir, &["build", "--oci-layout", out, "--latest"], None).await);
+    assert_eq!(tags, ["v1.0.0", "v1.0", "v1", "latest", &sha(&commit)]);
+
+    // A change on the release commit: no release tags unless allowed, and the sha tag says so.
+    std::fs::write(dir.join("extra.txt"), "uncommitted").unwrap();
+    let refused = berth_in(dir, &["build", "--oci-layout", out], &[]).await;
+    assert!(!refused.ok);
+    assert!(
+        refused
+            .stderr
+            .contains("uncommitted changes; refusing to tag release v1.0.0"),
+        "{}",
+        refused.stderr
+    );
+    let (_, tags) = digest_and_tags(
+        &berth_ok(dir, &["build", "--oci-layout", out, "--allow-dirty"], None).await,
+    );
+    assert_eq!(
+        tags,
+        ["v1.0.0", "v1.0", "v1", &format!("{}-dirty", sha(&commit))]
+    );
+    std::fs::remove_file(dir.join("extra.txt")).unwrap();
+
+    // A branch build, with an extra tag; a pre-release moves no alias.
+    git(dir, &["checkout", "-q", "-b", "feature/login"]).await;
+    std::fs::write(dir.join("README"), "feature").unwrap();
+    git_commit(dir, "feature").await;
+    let commit = git(dir, &["rev-parse", "HEAD"]).await;
+    let args = ["build", "--oci-layout", out, "--tag", "ci-42"];
+    let (_, tags) = digest_and_tags(&berth_ok(dir, &args, None).await);
+    assert_eq!(tags, [sha(&commit).as_str(), "dev-feature-login", "ci-42"]);
+    git(dir, &["tag", "v1.1.0-rc.1"]).await;
+    let (_, tags) =
+        digest_and_tags(&berth_ok(dir, &["build", "--oci-layout", out, "--latest"], None).await);
+    assert_eq!(tags, ["v1.1.0-rc.1", sha(&commit).as_str()]);
+
+    // The layout names every tag.
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.path().join("index.json")).unwrap()).unwrap();
+    let names: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str())
+        .collect();
+    for tag in ["v1.0.0", "latest", "dev-feature-login", "v1.1.0-rc.1"] {
+        assert!(names.contains(&tag), "{names:?}");
+    }
+}
+
+#[tokio::test]
+async fn multi_platform_index_goes_to_berth_and_distribution_with_the_right_machines() {
+    let berth = BerthProcess::start().await;
+    let distribution = Distribution::start().await;
+    let login = docker_login(&berth.host()).await;
+    let repo = go_repository("gohello", Some("v2.0.0")).await;
+    let mut digests = vec![];
+    for host in [berth.host(), distribution.addr.to_string()] {
+        let image = format!("{host}/team/hello");
+        let args = [
+            "build",
+            "--image",
+            &image,
+            "--platform",
+            "linux/amd64,linux/arm64",
+        ];
+        let (digest, _) = digest_and_tags(&berth_ok(repo.path(), &args, Some(login.path())).await);
+        digests.push(digest);
+        // analyze reads the index from the registry and finds each platform's ELF machine.
+        let reports = analyze(repo.path(), &format!("{image}:v2.0.0"), Some(login.path())).await;
+        let seen: Vec<(String, String)> = reports
+            .iter()
+            .map(|report| {
+                (
+                    report["platform"].as_str().unwrap().to_owned(),
+                    report["go_binaries"][0]["goarch"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("linux/amd64".to_owned(), "amd64".to_owned()),
+                ("linux/arm64".to_owned(), "arm64".to_owned())
+            ]
+        );
+    }
+    assert_eq!(
+        digests[0], digests[1],
+        "the same build pushed to both registries"
+    );
+    // Docker pulls the index from Distribution and runs this machine's image.
+    let reference = format!("{}/team/hello:v2", distribution.addr);
+    run("docker", &["pull", "-q", &reference]).await;
+    let output = run("docker", &["run", "--rm", &reference]).await;
+    assert_eq!(output, "hello from berth build, uid=65532 gid=65532\n");
+}
+
+#[tokio::test]
+async fn docker_loads_and_runs_the_built_tarball() {
+    let repo = go_repository("gohello", Some("v3.1.0")).await;
+    let out = tempfile::tempdir().unwrap();
+    let tarball = out.path().join("hello.tar");
+    let args = [
+        "build",
+        "--image",
+        "localhost/berth-test/hello",
+        "--tarball",
+        tarball.to_str().unwrap(),
+    ];
+    berth_ok(repo.path(), &args, None).await;
+    let loaded = run("docker", &["load", "-i", tarball.to_str().unwrap()]).await;
+    assert!(
+        loaded.contains("localhost/berth-test/hello:v3.1.0"),
+        "{loaded}"
+    );
+    let output = run(
+        "docker",
+        &["run", "--rm", "localhost/berth-test/hello:v3.1"],
+    )
+    .await;
+    assert_eq!(output, "hello from berth build, uid=65532 gid=65532\n");
+    // The tarball also reads as an image for analyze.
+    let reports = analyze(out.path(), tarball.to_str().unwrap(), None).await;
+    assert_eq!(reports[0]["go_binaries"][0]["path"], "/app/hello");
+}
+
+/// The build information `go version -m` prints: `(kind, fields)` per line after the first.
+fn go_version_m(text: &str) -> (String, Vec<Vec<String>>) {
+    let mut lines = text.lines();
+    let version = lines.next().unwrap().rsplit(' ').next().unwrap().to_owned();
+    let fields = lines
+        .map(|line| line.trim().split('\t').map(str::to_owned).collect())
+        .collect();
+    (version, fields)
+}
+
+#[tokio::test]
+async fn analyze_explains_a_docker_built_image_layer_by_layer_and_its_go_binary() {
+    let berth = BerthProcess::start().await;
+    let host = berth.host();
+    let login = docker_login(&host).await;
+    let context = tempfile::tempdir().unwrap();
+    let dir = context.path();
+    for file in ["main.go", "go.mod"] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("testdata/gohello")
+                .join(file),
+            dir.join(file),
+        )
+        .unwrap();
+    }
+    // Not stripped, so analyze has symbols to advise about.
+    let build = tokio::process::Command::new("go")
+        .args(["build", "-trimpath", "-o", "hello", "."])
+        .current_dir(dir)
+        .env("CGO_ENABLED", "0")
+        .output()
+        .await
+        .expect("go (golang-go) is required");
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    std::fs::write(dir.join("one.bin"), vec![1u8; 1 << 20]).unwrap();
+    std::fs::write(dir.join("two.bin"), vec![2u8; 1 << 20]).unwrap();
+    std::fs::write(dir.join("keep.txt"), "x".repeat(1000)).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\n\
+         COPY hello /bin/hello\n\
+         COPY one.bin /data/big.bin\n\
+         COPY two.bin /data/big.bin\n\
+         COPY keep.txt /data/keep.txt\n\
+         RUN [\"/bin/hello\", \"rm\", \"/data/keep.txt\"]\n\
+         ENTRYPOINT [\"/bin/hello\"]\n",
+    )
+    .unwrap();
+    let image = format!("{host}/team/layers:v1");
+    run_in("docker", &["build", "-q", "-t", &image, "."], Some(dir)).await;
+    let config = login.path().to_str().unwrap();
+    run("docker", &["--config", config, "push", &image]).await;
+    let saved = dir.join("saved.tar");
+    run("docker", &["save", "-o", saved.to_str().unwrap(), &image]).await;
+
+    let binary_size = std::fs::metadata(dir.join("hello")).unwrap().len();
+    let from_registry = analyze(dir, &image, Some(login.path())).await;
+    let from_tarball = analyze(dir, saved.to_str().unwrap(), None).await;
+    for reports in [&from_registry, &from_tarball] {
+        let report = &reports[0];
+        let counts: Vec<(u64, u64, u64)> = report["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["added"].as_u64().unwrap(),
+                    l["changed"].as_u64().unwrap(),
+                    l["removed"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            counts,
+            [(1, 0, 0), (1, 0, 0), (0, 1, 0), (1, 0, 0), (0, 0, 1)]
+        );
+        let wasted = (1 << 20) + 1000;
+        assert_eq!(report["wasted_bytes"], wasted);
+        let total = binary_size + 2 * (1 << 20) + 1000;
+        let efficiency = report["efficiency"].as_f64().unwrap();
+        assert!((efficiency - (1.0 - wasted as f64 / total as f64)).abs() < 1e-9);
+        assert!(
+            report["layers"][0]["created_by"]
+                .as_str()
+                .unwrap()
+                .contains("COPY")
+        );
+        let ids: Vec<&str> = report["advice"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["strip-symbols", "wasted-files"]);
+        assert!(report["advice"][0]["saves_bytes"].as_u64().unwrap() > 100_000);
+    }
+    // docker save keeps layers uncompressed: the same files, other blobs.
+    let shape = |report: &Value| -> Vec<Value> {
+        report["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                serde_json::json!([
+                    l["uncompressed_bytes"],
+                    l["created_by"],
+                    l["added"],
+                    l["changed"],
+                    l["removed"]
+                ])
+            })
+            .collect()
+    };
+    assert_eq!(shape(&from_registry[0]), shape(&from_tarball[0]));
+
+    // The Go build information is what `go version -m` prints, read without Go.
+    let binary = &from_registry[0]["go_binaries"][0];
+    assert_eq!(binary["path"], "/bin/hello");
+    assert_eq!(binary["stripped"], false);
+    assert_eq!(binary["linking"], "static");
+    let (go_version, lines) = go_version_m(
+        &run(
+            "go",
+            &["version", "-m", dir.join("hello").to_str().unwrap()],
+        )
+        .await,
+    );
+    assert_eq!(binary["go_version"], go_version.as_str());
+    let mut settings = vec![];
+    for fields in &lines {
+        match fields[0].as_str() {
+            "path" => assert_eq!(binary["package"], fields[1].as_str()),
+            "mod" => {
+                assert_eq!(binary["main_module"]["path"], fields[1].as_str());
+                assert_eq!(binary["main_module"]["version"], fields[2].as_str());
+            }
+            "build" => {
+                let (key, value) = fields[1].split_once('=').unwrap();
+                settings.push(serde_json::json!([key, value.trim_matches('"')]));
+            }
+            other => panic!("unexpected go version -m line {other}"),
+        }
+    }
+    assert_eq!(binary["settings"], Value::Array(settings));
+
+    // --ci: thresholds decide the exit code.
+    let credentials = [("DOCKER_CONFIG", config)];
+    let strict = berth_in(
+        dir,
+        &["analyze", "--ci", "--min-efficiency", "0.9", &image],
+        &credentials,
+    )
+    .await;
+    assert!(
+        !strict.ok && strict.stderr.contains("efficiency"),
+        "{}",
+        strict.stderr
+    );
+    let lenient = [
+        "analyze",
+        "--ci",
+        "--min-efficiency",
+        "0.5",
+        "--max-wasted",
+        "2MiB",
+        &image,
+    ];
+    let passed = berth_in(dir, &lenient, &credentials).await;
+    assert!(passed.ok, "{}", passed.stderr);
+}

@@ -1,0 +1,194 @@
+//! `berth lint`: a bad and a good Dockerfile for every rule, the usual alpine multi-stage
+//! pattern for Go with its mistakes (and fixed), and the command line's formats, settings,
+//! ignore comments and exit codes.
+
+use std::path::{Path, PathBuf};
+
+use berth::lint::{self, Settings, rules::RULES};
+use serde_json::Value;
+
+use crate::support::berth_in;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/lint")
+}
+
+#[test]
+fn every_rule_fires_on_its_bad_fixture_and_not_on_its_good_one() {
+    let mut settings = Settings::default();
+    settings.enabled.extend(RULES.iter().map(|rule| rule.id));
+    for rule in RULES {
+        for (kind, expected) in [("bad", true), ("good", false)] {
+            let path = fixtures()
+                .join(kind)
+                .join(format!("{}.Dockerfile", rule.id));
+            let findings = lint::lint_path(&path, &settings).unwrap();
+            let fired = findings.iter().any(|finding| finding.rule == rule.id);
+            assert_eq!(
+                fired,
+                expected,
+                "{} on {}: {findings:?}",
+                rule.id,
+                path.display()
+            );
+        }
+        assert!(
+            !rule.explanation.is_empty() && !rule.fix.is_empty(),
+            "{}",
+            rule.id
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_usual_alpine_multi_stage_pattern_and_its_fix() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bad = berth_in(root, &["lint", "testdata/lint/alpine-go.Dockerfile"], &[]).await;
+    assert!(!bad.ok);
+    let expected = std::fs::read_to_string(fixtures().join("alpine-go.expected")).unwrap();
+    assert_eq!(bad.stdout, expected);
+    let fixed = berth_in(
+        root,
+        &["lint", "testdata/lint/alpine-go-fixed.Dockerfile"],
+        &[],
+    )
+    .await;
+    assert!(fixed.ok, "{}", fixed.stdout);
+    assert_eq!(fixed.stdout, "");
+}
+
+#[tokio::test]
+async fn formats_settings_ignores_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = dir.path().join("Dockerfile");
+    std::fs::write(
+        &dockerfile,
+        "ARG GO=1\n\
+         FROM golang:${GO} AS build\n\
+         ENV CGO_ENABLED=0\n\
+         COPY go.mod go.sum ./\n\
+         RUN go mod download\n\
+         COPY . .\n\
+         RUN go build -trimpath -ldflags=\"-s -w\" -o /app .\n\
+         # hadolint ignore=DL3002\n\
+         FROM scratch\n\
+         COPY --from=build /app /app\n\
+         ENTRYPOINT /app\n",
+    )
+    .unwrap();
+    let lint = |args: &'static [&'static str]| {
+        let dir = dir.path().to_owned();
+        async move { berth_in(&dir, args, &[]).await }
+    };
+
+    // Text: `file:line:col: severity id message`, with the hadolint id where there is one.
+    let text = lint(&["lint"]).await;
+    assert!(!text.ok);
+    assert_eq!(
+        text.stdout,
+        "Dockerfile:2:1: info GO010 golang:1 pins only a major version\n\
+         Dockerfile:9:1: warning GO013 the scratch final stage has no CA certificates\n\
+         Dockerfile:11:1: error GO016 ENTRYPOINT in shell form on scratch: there is no /bin/sh, the container cannot start [hadolint DL3025]\n"
+    );
+
+    // --build-arg resolves ARGs in FROM.
+    let pinned = lint(&["lint", "--build-arg", "GO=1.22.1", "--fail-on", "error"]).await;
+    assert!(!pinned.stdout.contains("GO010"), "{}", pinned.stdout);
+    assert!(!pinned.ok, "GO016 is an error");
+
+    // A settings file turns rules off and severities up; --fail-on decides the exit code.
+    std::fs::write(
+        dir.path().join(".berth-lint.toml"),
+        "disable = [\"GO010\", \"GO016\"]\nenable = [\"GO011\"]\n[severity]\nGO013 = \"info\"\n",
+    )
+    .unwrap();
+    let configured = lint(&["lint", "--fail-on", "warning"]).await;
+    assert!(configured.ok, "{}", configured.stdout);
+    assert!(
+        configured
+            .stdout
+            .contains("info GO011 golang:1 is not pinned by digest")
+    );
+    assert!(!configured.stdout.contains("GO010") && !configured.stdout.contains("GO016"));
+    assert!(!configured.stdout.contains("GO012"), "the ignore comment still holds");
+    std::fs::remove_file(dir.path().join(".berth-lint.toml")).unwrap();
+
+    // JSON and SARIF carry the same findings.
+    let json: Value =
+        serde_json::from_str(&lint(&["lint", "--format", "json"]).await.stdout).unwrap();
+    let findings = json.as_array().unwrap();
+    assert_eq!(findings.len(), 3);
+    assert_eq!(findings[2]["rule"], "GO016");
+    assert_eq!(findings[2]["hadolint"], "DL3025");
+    assert_eq!(findings[2]["severity"], "error");
+    assert_eq!(findings[2]["line"], 11);
+    assert!(findings[2]["fix"].as_str().unwrap().contains("JSON form"));
+    let sarif: Value =
+        serde_json::from_str(&lint(&["lint", "--format", "sarif"]).await.stdout).unwrap();
+    assert_eq!(sarif["version"], "2.1.0");
+    let run = &sarif["runs"][0];
+    assert_eq!(run["results"].as_array().unwrap().len(), 3);
+    assert_eq!(run["results"][2]["level"], "error");
+    assert_eq!(
+        run["results"][2]["locations"][0]["physicalLocation"]["region"]["startLine"],
+        11
+    );
+    assert_eq!(
+        run["tool"]["driver"]["rules"].as_array().unwrap().len(),
+        RULES.len()
+    );
+
+    // Unparseable input is an error with its line, not a finding.
+    std::fs::write(&dockerfile, "FROM scratch\nFETCH x\n").unwrap();
+    let broken = lint(&["lint"]).await;
+    assert!(
+        !broken.ok
+            && broken
+                .stderr
+                .contains("Dockerfile:line 2: unknown instruction FETCH"),
+        "{}",
+        broken.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_binary_that_makes_tls_calls_turns_missing_certificates_into_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["main.go", "go.mod"] {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("testdata/gohttp")
+                .join(file),
+            dir.path().join(file),
+        )
+        .unwrap();
+    }
+    let build = tokio::process::Command::new("go")
+        .args(["build", "-trimpath", "-ldflags=-s -w", "-o", "service", "."])
+        .current_dir(dir.path())
+        .env("CGO_ENABLED", "0")
+        .output()
+        .await
+        .expect("go (golang-go) is required");
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let bad = fixtures().join("bad/GO013.Dockerfile");
+    let bad = bad.to_str().unwrap();
+    let with_binary = berth_in(dir.path(), &["lint", "--binary", "service", bad], &[]).await;
+    assert!(
+        with_binary
+            .stdout
+            .contains("error GO013 the program makes TLS calls (crypto/tls)"),
+        "{}",
+        with_binary.stdout
+    );
+    let without = berth_in(dir.path(), &["lint", bad], &[]).await;
+    assert!(
+        without.stdout.contains("warning GO013"),
+        "{}",
+        without.stdout
+    );
+}

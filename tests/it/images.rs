@@ -6,8 +6,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::support::{
-    BerthProcess, Distribution, Outcome, berth_in, docker_login, git, git_commit, go_repository,
-    run, run_in,
+    ADMIN_PASSWORD, BerthProcess, Distribution, Outcome, berth_in, docker_build, docker_login, git,
+    git_commit, go_repository, run, run_in,
 };
 
 /// `berth ARGS` in `dir` with Docker credentials from `config`; fails the test on failure.
@@ -16,7 +16,12 @@ async fn berth_ok(dir: &Path, args: &[&str], docker_config: Option<&Path>) -> Ou
     if let Some(config) = docker_config {
         env.push(("DOCKER_CONFIG", config.to_str().unwrap()));
     }
-    let outcome = berth_in(dir, args, &env).await;
+    berth_ok_with(dir, args, &env).await
+}
+
+/// `berth ARGS` in `dir` with `env`; fails the test on failure.
+async fn berth_ok_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Outcome {
+    let outcome = berth_in(dir, args, env).await;
     assert!(
         outcome.ok,
         "berth {args:?} failed:\n{}\n{}",
@@ -56,6 +61,13 @@ async fn built_image_runs_as_nonroot_with_git_tags_an_sbom_and_the_same_digest_a
     let (digest, tags) = digest_and_tags(&built);
     let sha = format!("sha-{}", &commit[..7]);
     assert_eq!(tags, ["v1.4.0", "v1.4", "v1", sha.as_str()]);
+    // Pushing the same build again uploads nothing: three layers, the config and the SBOM's
+    // two blobs exist.
+    let again = berth_ok(origin.path(), &args, Some(login.path())).await;
+    assert_eq!(digest_and_tags(&again).0, digest);
+    assert!(!again.stderr.contains("pushed"), "{}", again.stderr);
+    let exists = again.stderr.matches(": exists").count();
+    assert_eq!(exists, 6, "{}", again.stderr);
 
     // The Docker engine pulls and runs it: the service answers, as uid 65532, with its files.
     let config = login.path().to_str().unwrap();
@@ -254,7 +266,30 @@ async fn tags_come_from_releases_and_branches_and_dirty_releases_are_refused() {
 async fn multi_platform_index_goes_to_berth_and_distribution_with_the_right_machines() {
     let berth = BerthProcess::start().await;
     let distribution = Distribution::start().await;
-    let login = docker_login(&berth.host()).await;
+    // Credentials for berth come from a credential helper, as with a desktop keychain.
+    let helpers = tempfile::tempdir().unwrap();
+    let helper = helpers.path().join("docker-credential-berthtest");
+    let answer = format!(r#"{{"ServerURL":"%s","Username":"admin","Secret":"{ADMIN_PASSWORD}"}}"#);
+    std::fs::write(
+        &helper,
+        format!("#!/bin/sh\nread host\nprintf '{answer}\\n' \"$host\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        helpers.path().join("config.json"),
+        format!(r#"{{"credHelpers": {{"{}": "berthtest"}}}}"#, berth.host()),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        helpers.path().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let env = [
+        ("DOCKER_CONFIG", helpers.path().to_str().unwrap()),
+        ("PATH", path.as_str()),
+    ];
     let repo = go_repository("gohello", Some("v2.0.0")).await;
     let mut digests = vec![];
     for host in [berth.host(), distribution.addr.to_string()] {
@@ -266,10 +301,16 @@ async fn multi_platform_index_goes_to_berth_and_distribution_with_the_right_mach
             "--platform",
             "linux/amd64,linux/arm64",
         ];
-        let (digest, _) = digest_and_tags(&berth_ok(repo.path(), &args, Some(login.path())).await);
+        let (digest, _) = digest_and_tags(&berth_ok_with(repo.path(), &args, &env).await);
         digests.push(digest);
         // analyze reads the index from the registry and finds each platform's ELF machine.
-        let reports = analyze(repo.path(), &format!("{image}:v2.0.0"), Some(login.path())).await;
+        let analyzed = berth_ok_with(
+            repo.path(),
+            &["analyze", "--format", "json", &format!("{image}:v2.0.0")],
+            &env,
+        )
+        .await;
+        let reports: Vec<Value> = serde_json::from_str(&analyzed.stdout).unwrap();
         let seen: Vec<(String, String)> = reports
             .iter()
             .map(|report| {
@@ -312,6 +353,7 @@ async fn docker_loads_and_runs_the_built_tarball() {
         "localhost/berth-test/hello",
         "--tarball",
         tarball.to_str().unwrap(),
+        "--tzdata",
     ];
     berth_ok(repo.path(), &args, None).await;
     let loaded = run("docker", &["load", "-i", tarball.to_str().unwrap()]).await;
@@ -328,6 +370,117 @@ async fn docker_loads_and_runs_the_built_tarball() {
     // The tarball also reads as an image for analyze.
     let reports = analyze(out.path(), tarball.to_str().unwrap(), None).await;
     assert_eq!(reports[0]["go_binaries"][0]["path"], "/app/hello");
+    // --tzdata put the zone files into the first layer.
+    assert!(reports[0]["layers"][0]["added"].as_u64().unwrap() > 300);
+}
+
+#[tokio::test]
+async fn a_base_image_keeps_its_layers_and_is_recorded_by_digest() {
+    let berth = BerthProcess::start().await;
+    let host = berth.host();
+    let login = docker_login(&host).await;
+    let config = login.path().to_str().unwrap();
+    let base = format!("{host}/team/base:v1");
+    docker_build(&base, "base greeting").await;
+    run("docker", &["--config", config, "push", "-q", &base]).await;
+    let client = berth.client().await;
+    let base_digest = client
+        .head(berth.url("/v2/team/base/manifests/v1"))
+        .header(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send()
+        .await
+        .unwrap()
+        .headers()["docker-content-digest"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let base_manifest: Value = client
+        .get(berth.url("/v2/team/base/manifests/v1"))
+        .header(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let repo = go_repository("gohello", Some("v1.2.3")).await;
+    let image = format!("{host}/team/onbase");
+    let args = ["build", "--image", &image, "--base", &base];
+    let built = berth_ok(repo.path(), &args, Some(login.path())).await;
+    assert_eq!(
+        built.stderr.matches("mounted from team/base").count(),
+        3,
+        "{}",
+        built.stderr
+    );
+    let (digest, _) = digest_and_tags(&built);
+    let manifest: Value = client
+        .get(berth.url(&format!("/v2/team/onbase/manifests/{digest}")))
+        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let annotations = &manifest["annotations"];
+    assert_eq!(
+        annotations["org.opencontainers.image.base.name"],
+        base.as_str()
+    );
+    assert_eq!(
+        annotations["org.opencontainers.image.base.digest"],
+        base_digest.as_str()
+    );
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 4, "the base's three layers and the binary");
+    for (ours, theirs) in layers
+        .iter()
+        .zip(base_manifest["layers"].as_array().unwrap())
+    {
+        assert_eq!(ours["digest"], theirs["digest"]);
+    }
+    run(
+        "docker",
+        &["--config", config, "pull", "-q", &format!("{image}:v1.2.3")],
+    )
+    .await;
+    let output = run("docker", &["run", "--rm", &format!("{image}:v1.2.3")]).await;
+    assert_eq!(output, "hello from berth build, uid=65532 gid=65532\n");
+
+    // A tarball needs the base's bytes: they are fetched from the registry.
+    let out = tempfile::tempdir().unwrap();
+    let tarball = out.path().join("onbase.tar");
+    let args = [
+        "build",
+        "--image",
+        "localhost/berth-test/onbase",
+        "--base",
+        &base,
+        "--tarball",
+        tarball.to_str().unwrap(),
+    ];
+    berth_ok(repo.path(), &args, Some(login.path())).await;
+    run("docker", &["load", "-i", tarball.to_str().unwrap()]).await;
+    let output = run(
+        "docker",
+        &[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "/greeter",
+            "localhost/berth-test/onbase:v1.2.3",
+        ],
+    )
+    .await;
+    assert_eq!(output, "base greeting from a Go program\n");
 }
 
 /// The build information `go version -m` prints: `(kind, fields)` per line after the first.

@@ -110,7 +110,10 @@ async fn formats_settings_ignores_and_exit_codes() {
             .contains("info GO011 golang:1 is not pinned by digest")
     );
     assert!(!configured.stdout.contains("GO010") && !configured.stdout.contains("GO016"));
-    assert!(!configured.stdout.contains("GO012"), "the ignore comment still holds");
+    assert!(
+        !configured.stdout.contains("GO012"),
+        "the ignore comment still holds"
+    );
     std::fs::remove_file(dir.path().join(".berth-lint.toml")).unwrap();
 
     // JSON and SARIF carry the same findings.

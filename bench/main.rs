@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -822,7 +822,8 @@ fn openssl_sha256_rate() -> Option<f64> {
 
 #[tokio::main]
 async fn main() {
-    // `cargo bench --bench registry -- GROUP…` runs only those groups (blobs, api, gc, docker).
+    // `cargo bench --bench registry -- GROUP…` runs only those groups (blobs, api, gc, docker,
+    // images).
     let groups: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -1053,7 +1054,14 @@ async fn main() {
         );
     }
 
+    let images = wanted("images").then(go_image_figures);
     println!("{}", table.render());
+    if let Some(figures) = images {
+        println!("\nGo image tools (berth only; no other registry takes part):\n");
+        for (row, value, unit) in figures {
+            println!("| {row} | {value:.2} {unit} |");
+        }
+    }
     if std::env::var_os("BENCH_SAMPLES").is_some() {
         for row in &table.rows {
             println!(
@@ -1102,4 +1110,117 @@ async fn main() {
         }
         None => println!("openssl speed did not run: no SHA-256 ceiling"),
     }
+}
+
+/// `git ARGS` in `dir` as a fixed author at a fixed time.
+fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@berth.invalid")
+        .env("GIT_COMMITTER_NAME", "bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@berth.invalid")
+        .env("GIT_AUTHOR_DATE", "2026-01-02T03:04:05Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z")
+        .stdout(Stdio::null())
+        .status()
+        .expect("git is installed");
+    assert!(status.success(), "git {args:?}");
+}
+
+/// `berth ARGS` in `dir`; its stdout.
+fn berth(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .current_dir(dir)
+        .stderr(Stdio::null())
+        .output()
+        .expect("berth runs");
+    assert!(output.status.success(), "berth {args:?} failed");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The compressed size of the single-platform image at the top of an OCI layout.
+fn layout_image_bytes(layout: &Path) -> u64 {
+    let read = |path: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let index = read(layout.join("index.json"));
+    let digest = index["manifests"][0]["digest"].as_str().unwrap();
+    let manifest = read(layout.join("blobs/sha256").join(&digest[7..]));
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|layer| layer["size"].as_u64().unwrap())
+        .sum()
+}
+
+/// `berth build` and `berth analyze` figures: the net/http service (testdata/gohttp) built
+/// again with a warm Go build cache; and analyze of a 100 MB image (the same service with
+/// 200 MiB of hex text as static files, which gzip halves), read from an OCI layout.
+fn go_image_figures() -> Vec<(String, f64, &'static str)> {
+    let work = tempfile::tempdir().unwrap();
+    let module = work.path().join("gohttp");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/gohttp");
+    std::fs::create_dir_all(module.join("static")).unwrap();
+    for file in ["main.go", "go.mod", "static/index.html"] {
+        std::fs::copy(source.join(file), module.join(file)).unwrap();
+    }
+    git(&module, &["init", "-q", "-b", "main"]);
+    git(&module, &["add", "-A"]);
+    git(&module, &["commit", "-q", "-m", "bench"]);
+    git(&module, &["tag", "v1.0.0"]);
+    let mut figures = vec![];
+    let build = |layout: &Path, extra: &[&str]| {
+        let mut args = vec!["build", "--oci-layout", layout.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let start = Instant::now();
+        berth(&module, &args);
+        start.elapsed()
+    };
+    build(&work.path().join("warm-up"), &["--static", "static"]);
+    let mut warm = vec![];
+    for round in 0..ROUNDS {
+        let layout = work.path().join(format!("warm-{round}"));
+        warm.push(build(&layout, &["--static", "static"]).as_secs_f64());
+    }
+    warm.sort_by(f64::total_cmp);
+    figures.push((
+        "berth build of the net/http service, warm cache (median)".to_owned(),
+        warm[warm.len() / 2],
+        "s",
+    ));
+    figures.push((
+        "image size of the net/http service (scratch + CA certificates), compressed".to_owned(),
+        layout_image_bytes(&work.path().join("warm-0")) as f64 / 1e6,
+        "MB",
+    ));
+    let statics = work.path().join("big-static");
+    std::fs::create_dir_all(&statics).unwrap();
+    for i in 0..10 {
+        let text = hex::encode(pseudo_random(10 * MIB, 100 + i));
+        std::fs::write(statics.join(format!("blob{i}.txt")), text).unwrap();
+    }
+    let big = work.path().join("big");
+    build(&big, &["--static", statics.to_str().unwrap()]);
+    let image = format!("oci:{}", big.display());
+    let mut times = vec![];
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        berth(&module, &["analyze", "--format", "json", &image]);
+        times.push(start.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    figures.push((
+        format!(
+            "berth analyze of a {:.0} MB image ({:.0} MB of files) from an OCI layout (median)",
+            layout_image_bytes(&big) as f64 / 1e6,
+            (20 * 10 * MIB) as f64 / 1e6
+        ),
+        times[times.len() / 2],
+        "s",
+    ));
+    figures
 }

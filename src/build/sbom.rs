@@ -98,3 +98,56 @@ fn base64_to_hex(text: &str) -> String {
         .map(hex::encode)
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::gobinary::parse_modinfo;
+
+    #[test]
+    fn modules_replacements_and_the_standard_library_are_packages() {
+        let mut binary = parse_modinfo(
+            "path\texample.com/hello\nmod\texample.com/hello\t(devel)\t\n\
+             dep\tgolang.org/x/text\tv0.14.0\th1:ScX5w1eTa3QqT8oi6+ziP7dTV1S2+ALU0bI+0zXKWiQ=\n\
+             dep\texample.com/greeting\tv1.0.0\n=>\t./greeting\t(devel)\t\n",
+        )
+        .unwrap();
+        binary.go_version = "go1.22.1".into();
+        let document = spdx(
+            &[binary],
+            "registry/team/hello@sha256:00",
+            "2026-01-02T03:04:05Z",
+        );
+        let packages = document["packages"].as_array().unwrap();
+        let names: Vec<&str> = packages
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "example.com/hello",
+                "stdlib",
+                "golang.org/x/text",
+                "./greeting"
+            ]
+        );
+        assert_eq!(packages[1]["versionInfo"], "1.22.1");
+        assert_eq!(
+            packages[2]["externalRefs"][0]["referenceLocator"],
+            "pkg:golang/golang.org/x/text@v0.14.0"
+        );
+        assert_eq!(
+            packages[2]["checksums"][0]["checksumValue"]
+                .as_str()
+                .unwrap()
+                .len(),
+            64
+        );
+        assert_eq!(
+            packages[3]["comment"],
+            "replaces example.com/greeting@v1.0.0"
+        );
+        assert_eq!(document["relationships"].as_array().unwrap().len(), 4);
+    }
+}

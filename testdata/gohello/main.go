@@ -1,11 +1,14 @@
 // Command hello prints a greeting and the user it runs as: the smallest program `berth build`
 // is tested with. `hello rm PATH` deletes a file, so that a Dockerfile FROM scratch can make a
-// layer with a whiteout.
+// layer with a whiteout. Its greeting comes from a module replaced by a local directory, which
+// puts a dependency and a replacement into its build information.
 package main
 
 import (
 	"fmt"
 	"os"
+
+	"example.com/greeting"
 )
 
 func main() {
@@ -15,5 +18,5 @@ func main() {
 		}
 		return
 	}
-	fmt.Printf("hello from berth build, uid=%d gid=%d\n", os.Getuid(), os.Getgid())
+	fmt.Printf("%s, uid=%d gid=%d\n", greeting.Text(), os.Getuid(), os.Getgid())
 }

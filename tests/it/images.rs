@@ -265,7 +265,8 @@ async fn tags_come_from_releases_and_branches_and_dirty_releases_are_refused() {
 #[tokio::test]
 async fn multi_platform_index_goes_to_berth_and_distribution_with_the_right_machines() {
     let berth = BerthProcess::start().await;
-    let distribution = Distribution::start().await;
+    // Distribution asks for Basic auth; its credentials are in the Docker config file.
+    let distribution = Distribution::start(Some(("alice", "s3cret"))).await;
     // Credentials for berth come from a credential helper, as with a desktop keychain.
     let helpers = tempfile::tempdir().unwrap();
     let helper = helpers.path().join("docker-credential-berthtest");
@@ -278,7 +279,11 @@ async fn multi_platform_index_goes_to_berth_and_distribution_with_the_right_mach
     std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     std::fs::write(
         helpers.path().join("config.json"),
-        format!(r#"{{"credHelpers": {{"{}": "berthtest"}}}}"#, berth.host()),
+        format!(
+            r#"{{"credHelpers": {{"{}": "berthtest"}}, "auths": {{"{}": {{"auth": "YWxpY2U6czNjcmV0"}}}}}}"#,
+            berth.host(),
+            distribution.addr
+        ),
     )
     .unwrap();
     let path = format!(
@@ -337,7 +342,8 @@ async fn multi_platform_index_goes_to_berth_and_distribution_with_the_right_mach
     );
     // Docker pulls the index from Distribution and runs this machine's image.
     let reference = format!("{}/team/hello:v2", distribution.addr);
-    run("docker", &["pull", "-q", &reference]).await;
+    let config = helpers.path().to_str().unwrap();
+    run("docker", &["--config", config, "pull", "-q", &reference]).await;
     let output = run("docker", &["run", "--rm", &reference]).await;
     assert_eq!(output, "hello from berth build, uid=65532 gid=65532\n");
 }
@@ -500,7 +506,13 @@ async fn analyze_explains_a_docker_built_image_layer_by_layer_and_its_go_binary(
     let login = docker_login(&host).await;
     let context = tempfile::tempdir().unwrap();
     let dir = context.path();
-    for file in ["main.go", "go.mod"] {
+    std::fs::create_dir(dir.join("greeting")).unwrap();
+    for file in [
+        "main.go",
+        "go.mod",
+        "greeting/go.mod",
+        "greeting/greeting.go",
+    ] {
         std::fs::copy(
             Path::new(env!("CARGO_MANIFEST_DIR"))
                 .join("testdata/gohello")
@@ -617,12 +629,25 @@ async fn analyze_explains_a_docker_built_image_layer_by_layer_and_its_go_binary(
     );
     assert_eq!(binary["go_version"], go_version.as_str());
     let mut settings = vec![];
-    for fields in &lines {
+    let mut deps = vec![];
+    for fields in lines.iter().filter(|fields| !fields[0].is_empty()) {
+        let module = |fields: &[String]| {
+            serde_json::json!({
+                "path": fields[1],
+                "version": fields[2],
+                "sum": fields.get(3).cloned().unwrap_or_default(),
+            })
+        };
         match fields[0].as_str() {
             "path" => assert_eq!(binary["package"], fields[1].as_str()),
             "mod" => {
                 assert_eq!(binary["main_module"]["path"], fields[1].as_str());
                 assert_eq!(binary["main_module"]["version"], fields[2].as_str());
+            }
+            "dep" => deps.push(module(fields)),
+            "=>" => {
+                let last: &mut Value = deps.last_mut().unwrap();
+                last["replacement"] = module(fields);
             }
             "build" => {
                 let (key, value) = fields[1].split_once('=').unwrap();
@@ -631,6 +656,25 @@ async fn analyze_explains_a_docker_built_image_layer_by_layer_and_its_go_binary(
             other => panic!("unexpected go version -m line {other}"),
         }
     }
+    let found: Vec<Value> = binary["deps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|dep| {
+            let mut dep = dep.clone();
+            match &mut dep["replacement"] {
+                Value::Null => {
+                    dep.as_object_mut().unwrap().remove("replacement");
+                }
+                replacement => {
+                    replacement.as_object_mut().unwrap().remove("replacement");
+                }
+            }
+            dep
+        })
+        .collect();
+    assert_eq!(found, deps);
+    assert_eq!(deps.len(), 1, "the replaced greeting module");
     assert_eq!(binary["settings"], Value::Array(settings));
 
     // --ci: thresholds decide the exit code.

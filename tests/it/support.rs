@@ -458,7 +458,8 @@ pub async fn attempt(program: &str, args: &[&str]) -> (bool, String) {
 }
 
 /// CNCF Distribution (Debian's `docker-registry`) on a free loopback port, filesystem storage
-/// in a temp dir, no auth; killed on drop.
+/// in a temp dir, and Basic auth from an htpasswd file when `basic` names a user and password;
+/// killed on drop.
 pub struct Distribution {
     pub addr: SocketAddr,
     _child: tokio::process::Child,
@@ -466,8 +467,18 @@ pub struct Distribution {
 }
 
 impl Distribution {
-    pub async fn start() -> Distribution {
+    pub async fn start(basic: Option<(&str, &str)>) -> Distribution {
         let data = tempfile::tempdir().unwrap();
+        let mut auth = String::new();
+        if let Some((user, password)) = basic {
+            let htpasswd = run("htpasswd", &["-Bbn", user, password]).await;
+            let path = data.path().join("htpasswd");
+            std::fs::write(&path, htpasswd).unwrap();
+            auth = format!(
+                "auth:\n  htpasswd:\n    realm: basic-realm\n    path: {}\n",
+                path.display()
+            );
+        }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -476,7 +487,7 @@ impl Distribution {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let config = data.path().join("config.yml");
         let yaml = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n{auth}http:\n  addr: {addr}\n",
             data.path().join("storage").display()
         );
         std::fs::write(&config, yaml).unwrap();

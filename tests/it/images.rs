@@ -6,8 +6,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::support::{
-    ADMIN_PASSWORD, BerthProcess, Distribution, Outcome, berth_in, docker_build, docker_login, git,
-    git_commit, go_repository, run, run_in,
+    ADMIN_PASSWORD, BerthProcess, Distribution, Outcome, berth_in, compile_go, docker_build,
+    docker_login, get_json, git, git_commit, go_repository, run, run_in,
 };
 
 /// `berth ARGS` in `dir` with Docker credentials from `config`; fails the test on failure.
@@ -98,50 +98,38 @@ async fn built_image_runs_as_nonroot_with_git_tags_an_sbom_and_the_same_digest_a
 
     // Every tag is in the registry; the SBOM is a referrer of the image.
     let client = berth.client().await;
-    let listed: Value = client
-        .get(berth.url("/v2/team/gohttp/tags/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = get_json(
+        &client,
+        &berth.url("/v2/team/gohttp/tags/list"),
+        "application/json",
+    )
+    .await;
     let mut expected = tags.clone();
     expected.sort();
     assert_eq!(listed["tags"], serde_json::json!(expected));
-    let referrers: Value = client
-        .get(berth.url(&format!("/v2/team/gohttp/referrers/{digest}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let referrers = get_json(
+        &client,
+        &berth.url(&format!("/v2/team/gohttp/referrers/{digest}")),
+        "application/json",
+    )
+    .await;
     let sbom = &referrers["manifests"][0];
     assert_eq!(sbom["artifactType"], "application/spdx+json");
-    let sbom_manifest: Value = client
-        .get(berth.url(&format!(
-            "/v2/team/gohttp/manifests/{}",
-            sbom["digest"].as_str().unwrap()
-        )))
-        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let document: Value = client
-        .get(berth.url(&format!(
-            "/v2/team/gohttp/blobs/{}",
-            sbom_manifest["layers"][0]["digest"].as_str().unwrap()
-        )))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let oci_manifest = "application/vnd.oci.image.manifest.v1+json";
+    let sbom_digest = sbom["digest"].as_str().unwrap();
+    let sbom_manifest = get_json(
+        &client,
+        &berth.url(&format!("/v2/team/gohttp/manifests/{sbom_digest}")),
+        oci_manifest,
+    )
+    .await;
+    let spdx_digest = sbom_manifest["layers"][0]["digest"].as_str().unwrap();
+    let document = get_json(
+        &client,
+        &berth.url(&format!("/v2/team/gohttp/blobs/{spdx_digest}")),
+        "application/spdx+json",
+    )
+    .await;
     assert_eq!(document["spdxVersion"], "SPDX-2.3");
     let names: Vec<&str> = document["packages"]
         .as_array()
@@ -155,15 +143,12 @@ async fn built_image_runs_as_nonroot_with_git_tags_an_sbom_and_the_same_digest_a
     );
 
     // Under 5 MB compressed on scratch with certificates.
-    let manifest: Value = client
-        .get(berth.url(&format!("/v2/team/gohttp/manifests/{digest}")))
-        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let manifest = get_json(
+        &client,
+        &berth.url(&format!("/v2/team/gohttp/manifests/{digest}")),
+        "application/vnd.oci.image.manifest.v1+json",
+    )
+    .await;
     let size: u64 = manifest["layers"]
         .as_array()
         .unwrap()
@@ -403,18 +388,12 @@ async fn a_base_image_keeps_its_layers_and_is_recorded_by_digest() {
         .to_str()
         .unwrap()
         .to_owned();
-    let base_manifest: Value = client
-        .get(berth.url("/v2/team/base/manifests/v1"))
-        .header(
-            "Accept",
-            "application/vnd.docker.distribution.manifest.v2+json",
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let base_manifest = get_json(
+        &client,
+        &berth.url("/v2/team/base/manifests/v1"),
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+    .await;
 
     let repo = go_repository("gohello", Some("v1.2.3")).await;
     let image = format!("{host}/team/onbase");
@@ -427,15 +406,12 @@ async fn a_base_image_keeps_its_layers_and_is_recorded_by_digest() {
         built.stderr
     );
     let (digest, _) = digest_and_tags(&built);
-    let manifest: Value = client
-        .get(berth.url(&format!("/v2/team/onbase/manifests/{digest}")))
-        .header("Accept", "application/vnd.oci.image.manifest.v1+json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let manifest = get_json(
+        &client,
+        &berth.url(&format!("/v2/team/onbase/manifests/{digest}")),
+        "application/vnd.oci.image.manifest.v1+json",
+    )
+    .await;
     let annotations = &manifest["annotations"];
     assert_eq!(
         annotations["org.opencontainers.image.base.name"],
@@ -506,34 +482,8 @@ async fn analyze_explains_a_docker_built_image_layer_by_layer_and_its_go_binary(
     let login = docker_login(&host).await;
     let context = tempfile::tempdir().unwrap();
     let dir = context.path();
-    std::fs::create_dir(dir.join("greeting")).unwrap();
-    for file in [
-        "main.go",
-        "go.mod",
-        "greeting/go.mod",
-        "greeting/greeting.go",
-    ] {
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("testdata/gohello")
-                .join(file),
-            dir.join(file),
-        )
-        .unwrap();
-    }
     // Not stripped, so analyze has symbols to advise about.
-    let build = tokio::process::Command::new("go")
-        .args(["build", "-trimpath", "-o", "hello", "."])
-        .current_dir(dir)
-        .env("CGO_ENABLED", "0")
-        .output()
-        .await
-        .expect("go (golang-go) is required");
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
+    compile_go("gohello", dir, &["-trimpath"], "hello").await;
     std::fs::write(dir.join("one.bin"), vec![1u8; 1 << 20]).unwrap();
     std::fs::write(dir.join("two.bin"), vec![2u8; 1 << 20]).unwrap();
     std::fs::write(dir.join("keep.txt"), "x".repeat(1000)).unwrap();

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use berth::lint::{self, Settings, rules::RULES};
 use serde_json::Value;
 
-use crate::support::berth_in;
+use crate::support::{berth_in, compile_go};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/lint")
@@ -157,27 +157,13 @@ async fn formats_settings_ignores_and_exit_codes() {
 #[tokio::test]
 async fn a_binary_that_makes_tls_calls_turns_missing_certificates_into_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    for file in ["main.go", "go.mod"] {
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("testdata/gohttp")
-                .join(file),
-            dir.path().join(file),
-        )
-        .unwrap();
-    }
-    let build = tokio::process::Command::new("go")
-        .args(["build", "-trimpath", "-ldflags=-s -w", "-o", "service", "."])
-        .current_dir(dir.path())
-        .env("CGO_ENABLED", "0")
-        .output()
-        .await
-        .expect("go (golang-go) is required");
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
+    compile_go(
+        "gohttp",
+        dir.path(),
+        &["-trimpath", "-ldflags=-s -w"],
+        "service",
+    )
+    .await;
     let bad = fixtures().join("bad/GO013.Dockerfile");
     let bad = bad.to_str().unwrap();
     let with_binary = berth_in(dir.path(), &["lint", "--binary", "service", bad], &[]).await;

@@ -384,27 +384,56 @@ pub async fn docker_build(tag: &str, greeting: &str) {
 pub async fn go_image_context(greeting: &str) -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_owned();
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/greeter");
-    for file in ["main.go", "go.mod", "Dockerfile"] {
-        std::fs::copy(source.join(file), root.join(file)).unwrap();
-    }
     std::fs::write(root.join("greeting"), greeting).unwrap();
     std::fs::write(root.join("payload.bin"), vec![7u8; 256 * 1024]).unwrap();
+    compile_go("greeter", &root, &["-trimpath"], "greeter").await;
+    (dir, root)
+}
+
+/// Copies `testdata/<program>` into `dir` and compiles it there with the host's Go
+/// (`CGO_ENABLED=0 go build FLAGS -o OUTPUT .`); returns the binary's path.
+pub async fn compile_go(program: &str, dir: &Path, flags: &[&str], output: &str) -> PathBuf {
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata")
+            .join(program),
+        dir,
+    );
+    let mut args = vec!["build"];
+    args.extend_from_slice(flags);
+    args.extend(["-o", output, "."]);
     let gocache = std::env::temp_dir().join("berth-test-gocache");
-    let output = tokio::process::Command::new("go")
-        .args(["build", "-trimpath", "-o", "greeter", "."])
-        .current_dir(&root)
+    let built = tokio::process::Command::new("go")
+        .args(&args)
+        .current_dir(dir)
         .env("CGO_ENABLED", "0")
         .env("GOCACHE", &gocache)
         .output()
         .await
         .unwrap_or_else(|e| panic!("go (golang-go) is required: {e}"));
     assert!(
-        output.status.success(),
+        built.status.success(),
         "go build: {}",
-        String::from_utf8_lossy(&output.stderr)
+        String::from_utf8_lossy(&built.stderr)
     );
-    (dir, root)
+    dir.join(output)
+}
+
+/// GETs `url` with `Accept: accept` and parses the JSON answer, failing the test on an error
+/// status.
+pub async fn get_json(client: &reqwest::Client, url: &str, accept: &str) -> serde_json::Value {
+    let response = client
+        .get(url)
+        .header("Accept", accept)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "GET {url}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
 }
 
 /// `berth admin ARGS` on `data`, with `stdin` as its input; returns stdout.

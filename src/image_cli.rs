@@ -93,6 +93,11 @@ fn key_value(text: &str, flag: &str) -> anyhow::Result<(String, String)> {
 
 pub fn build(args: BuildArgs) -> anyhow::Result<()> {
     let image = args.image.as_deref().map(Reference::parse).transpose()?;
+    // A tag written into --image is one more tag, as `docker build -t` would have it.
+    let mut tags = args.tag;
+    if let Some(tag) = image.as_ref().and_then(|image| image.tag.clone()) {
+        tags.push(tag);
+    }
     let base = match args.base.as_str() {
         "scratch" => None,
         other => Some(Reference::parse(other)?),
@@ -130,7 +135,7 @@ pub fn build(args: BuildArgs) -> anyhow::Result<()> {
         env: args.env,
         ports: args.port,
         labels,
-        tags: args.tag,
+        tags,
         latest: args.latest,
         allow_dirty: args.allow_dirty,
         source_url: args.source_url,

@@ -14,7 +14,7 @@ use super::Error;
 use crate::digest::Digest;
 use crate::image::client::{self, Client};
 use crate::image::layout::REF_NAME;
-use crate::image::{Descriptor, Layout, Platform, Reference, media};
+use crate::image::{Descriptor, Layout, Platform, Reference, Verifying, media};
 
 /// An opened image source.
 pub enum Source {
@@ -248,13 +248,14 @@ impl Source {
             .digest
             .as_ref()
             .ok_or_else(|| Error::NotFound("a layer without digest or path".into()))?;
-        match self {
+        let reader: Box<dyn Read> = match self {
             Source::Registry { client, reference } => {
-                Ok(Box::new(client.fetch_blob(&reference.repository, digest)?))
+                Box::new(client.fetch_blob(&reference.repository, digest)?)
             }
-            Source::Layout { layout, .. } => Ok(Box::new(layout.open_blob(digest)?)),
-            Source::DockerArchive { .. } => Err(Error::NotFound(format!("blob {digest}"))),
-        }
+            Source::Layout { layout, .. } => Box::new(layout.open_blob(digest)?),
+            Source::DockerArchive { .. } => return Err(Error::NotFound(format!("blob {digest}"))),
+        };
+        Ok(Box::new(Verifying::new(reader, digest.clone())))
     }
 }
 

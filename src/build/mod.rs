@@ -215,9 +215,8 @@ impl Base {
         let mut bytes = vec![];
         {
             use std::io::Read;
-            self.client
-                .fetch_blob(repository, &config.digest)?
-                .take(16 << 20)
+            let blob = self.client.fetch_blob(repository, &config.digest)?;
+            crate::image::Verifying::new(blob.take(16 << 20), config.digest.clone())
                 .read_to_end(&mut bytes)
                 .map_err(crate::image::Error::io("reading the base image's config"))?;
         }
@@ -825,6 +824,9 @@ fn push(
         }
     }
     put(&report.top, &report.top.digest.to_string())?;
+    if report.tags.is_empty() {
+        progress.line("no tags (not a git work tree, and no --tag): pushed by digest only");
+    }
     for tag in &report.tags {
         put(&report.top, tag)?;
         progress.line(&format!("{}", image.with_tag(tag)));

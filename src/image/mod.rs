@@ -187,6 +187,43 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
+/// A reader that checks, when its source ends, that what it read has the expected digest; a
+/// mismatch is an `InvalidData` error instead of the end of the stream, so nothing read from an
+/// untrusted source counts unless it is what it claims to be.
+pub struct Verifying<R> {
+    inner: R,
+    hasher: Hasher,
+    expected: Digest,
+}
+
+impl<R: Read> Verifying<R> {
+    pub fn new(inner: R, expected: Digest) -> Verifying<R> {
+        Verifying {
+            inner,
+            hasher: Hasher::new(expected.algorithm()),
+            expected,
+        }
+    }
+}
+
+impl<R: Read> Read for Verifying<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 || buf.is_empty() {
+            self.hasher.update(&buf[..n]);
+            return Ok(n);
+        }
+        let actual = self.hasher.clone().finish();
+        if actual != self.expected {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("digest mismatch: expected {}, got {actual}", self.expected),
+            ));
+        }
+        Ok(0)
+    }
+}
+
 /// The `linux/amd64`-style platform of an image.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Platform {
@@ -257,5 +294,22 @@ impl std::fmt::Display for Platform {
             write!(f, "/{variant}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifying_reader_fails_at_the_end_of_wrong_content() {
+        let digest = Digest::of(Algorithm::Sha256, b"layer");
+        let mut good = Verifying::new(&b"layer"[..], digest.clone());
+        let mut out = vec![];
+        good.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"layer");
+        let mut bad = Verifying::new(&b"other"[..], digest);
+        let err = bad.read_to_end(&mut vec![]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     }
 }

@@ -652,3 +652,32 @@ async fn analyze_explains_a_docker_built_image_layer_by_layer_and_its_go_binary(
     let passed = berth_in(dir, &lenient, &credentials).await;
     assert!(passed.ok, "{}", passed.stderr);
 }
+
+#[tokio::test]
+async fn analyze_refuses_a_layer_that_is_not_what_its_digest_says() {
+    let repo = go_repository("gohello", None).await;
+    let out = tempfile::tempdir().unwrap();
+    let layout = out.path().join("layout");
+    let layout_arg = layout.to_str().unwrap();
+    berth_ok(
+        repo.path(),
+        &["build", "--oci-layout", layout_arg, "--tag", "t"],
+        None,
+    )
+    .await;
+    let image = format!("oci:{layout_arg}:t");
+    let reports = analyze(repo.path(), &image, None).await;
+    let binary_layer = reports[0]["layers"][1]["digest"].as_str().unwrap();
+    let path = layout.join("blobs/sha256").join(&binary_layer[7..]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let refused = berth_in(repo.path(), &["analyze", &image], &[]).await;
+    assert!(!refused.ok);
+    assert!(
+        refused.stderr.contains(binary_layer),
+        "the error names the layer: {}",
+        refused.stderr
+    );
+}

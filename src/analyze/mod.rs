@@ -476,3 +476,53 @@ fn binary_json(binary: &FoundBinary) -> Value {
         "linking": if info.dynamic { "dynamic" } else { "static" },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binary(path: &str, dynamic: bool) -> FoundBinary {
+        let mut info =
+            gobinary::parse_modinfo("path\texample.com/svc\nbuild\t-trimpath=true\n").unwrap();
+        info.stripped = true;
+        info.dynamic = dynamic;
+        FoundBinary {
+            path: format!("/{path}"),
+            size: 8 << 20,
+            info,
+        }
+    }
+
+    #[test]
+    fn whiteouts_and_overwrites_count_as_waste() {
+        let mut fs = FileSystem::default();
+        assert!(!fs.write("app/data/a", 100));
+        assert!(!fs.write("app/data/sub/b", 50));
+        assert!(!fs.write("app/keep", 7));
+        assert!(fs.write("app/keep", 9));
+        assert_eq!(fs.remove("app/data/", Some("app/data")), 2);
+        assert_eq!(fs.wasted, 7 + 100 + 50);
+        assert_eq!(fs.visible.keys().collect::<Vec<_>>(), ["app/keep"]);
+        assert_eq!(fs.remove("app/datastore/", Some("app/datastore")), 0);
+    }
+
+    #[test]
+    fn advice_names_the_toolchain_a_smaller_base_and_cgo() {
+        let visible = BTreeMap::from([
+            ("usr/local/go/bin/go".to_owned(), 60 << 20),
+            ("usr/local/go/src/fmt/print.go".to_owned(), 1 << 20),
+            ("bin/busybox".to_owned(), 2 << 20),
+            ("etc/ssl/certs/ca-certificates.crt".to_owned(), 200_000),
+            ("app/svc".to_owned(), 8 << 20),
+        ]);
+        let advice = advise(&visible, &[binary("app/svc", false)], 0);
+        let found: Vec<(&str, u64)> = advice.iter().map(|a| (a.id, a.saves)).collect();
+        assert_eq!(
+            found,
+            [("drop-toolchain", 61 << 20), ("smaller-base", 2 << 20)]
+        );
+        let advice = advise(&visible, &[binary("app/svc", true)], 5);
+        let ids: Vec<&str> = advice.iter().map(|a| a.id).collect();
+        assert_eq!(ids, ["drop-toolchain", "wasted-files", "static-binary"]);
+    }
+}

@@ -822,8 +822,8 @@ fn openssl_sha256_rate() -> Option<f64> {
 
 #[tokio::main]
 async fn main() {
-    // `cargo bench --bench registry -- GROUP…` runs only those groups (blobs, api, gc, docker,
-    // images).
+    // `cargo bench --bench registry -- GROUP…` runs only those groups (blobs, api, small, gc,
+    // docker, images).
     let groups: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -977,6 +977,13 @@ async fn main() {
             )
             .await;
             table.add_load("tags list (100 tags)", target.name, &tags);
+        }
+    }
+    for round in 0..if wanted("small") { ROUNDS } else { 0 } {
+        if round > 0 {
+            targets.reverse();
+        }
+        for target in &targets {
             let pushes = small_pushes(target.addr, round).await;
             table.add(
                 "4 KiB blob pushes, 16 pushers",

@@ -203,6 +203,26 @@ impl MetaStore for SqliteMetaStore {
         size: u64,
         quota: Option<Quota<'_>>,
     ) -> Result<Admit> {
+        if quota.is_none() {
+            // Without a quota the claim is one statement (one trip to the writer): insert or
+            // touch the row, unless a live tombstone holds it, which then returns no row.
+            let claimed = sqlx::query(
+                "INSERT INTO blobs (digest, size, created_at, touched_at) VALUES (?1, ?2, ?3, ?3)
+                 ON CONFLICT (digest) DO UPDATE SET size = ?2, touched_at = ?3, deleting_until = NULL
+                 WHERE deleting_until IS NULL OR deleting_until <= ?4
+                 RETURNING 1",
+            )
+            .bind(digest.to_string())
+            .bind(size as i64)
+            .bind(now_secs())
+            .bind(now_ms())
+            .fetch_optional(&self.writer)
+            .await?;
+            return Ok(match claimed {
+                Some(_) => Admit::Admitted,
+                None => Admit::Deleting,
+            });
+        }
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let deleting: Option<Option<i64>> =
             sqlx::query_scalar("SELECT deleting_until FROM blobs WHERE digest = ?1")

@@ -284,7 +284,7 @@ fn go_binary<R: Read>(entry: &mut R) -> Result<Option<GoBinary>, Error> {
     }
 }
 
-/// Gzip or plain tar; zstd layers are refused with a clear message.
+/// Gzip, zstd or plain tar, told apart by their first bytes.
 fn decompress(blob: Box<dyn Read>, label: &str) -> Result<Box<dyn Read>, Error> {
     let mut reader = BufReader::with_capacity(1 << 20, blob);
     let head = reader
@@ -293,13 +293,58 @@ fn decompress(blob: Box<dyn Read>, label: &str) -> Result<Box<dyn Read>, Error> 
     if head.starts_with(&[0x1f, 0x8b]) {
         return Ok(Box::new(flate2::read::MultiGzDecoder::new(reader)));
     }
-    if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        return Err(Error::Layer(
-            label.to_owned(),
-            "zstd-compressed layers are not supported yet".into(),
-        ));
+    if head.starts_with(&ZSTD_MAGIC) {
+        return Ok(Box::new(Zstd {
+            source: Some(reader),
+            frame: None,
+        }));
     }
     Ok(Box::new(reader))
+}
+
+/// The first bytes of a zstd frame.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// A zstd stream of any number of frames, skippable ones (metadata of `zstd:chunked`
+/// layers) passed over.
+struct Zstd<R: BufRead> {
+    /// The source between frames.
+    source: Option<R>,
+    frame: Option<ruzstd::decoding::StreamingDecoder<R, ruzstd::decoding::FrameDecoder>>,
+}
+
+impl<R: BufRead> Read for Zstd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if let Some(mut frame) = self.frame.take() {
+                let n = frame.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    self.frame = Some(frame);
+                    return Ok(n);
+                }
+                self.source = Some(frame.into_inner());
+            }
+            let Some(mut source) = self.source.take() else {
+                return Ok(0);
+            };
+            let head = source.fill_buf()?;
+            if head.is_empty() {
+                return Ok(0);
+            }
+            // Skippable frames: magic 0x184D2A5?, a 4-byte length, that many bytes.
+            if head.len() >= 4 && head[1..4] == [0x2a, 0x4d, 0x18] && head[0] & 0xf0 == 0x50 {
+                let mut header = [0u8; 8];
+                source.read_exact(&mut header)?;
+                let length = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+                std::io::copy(&mut (&mut source).take(length as u64), &mut std::io::sink())?;
+                self.source = Some(source);
+                continue;
+            }
+            let frame =
+                ruzstd::decoding::StreamingDecoder::new(source).map_err(std::io::Error::other)?;
+            self.frame = Some(frame);
+        }
+    }
 }
 
 /// Counts the bytes read through it.
@@ -491,6 +536,23 @@ mod tests {
             size: 8 << 20,
             info,
         }
+    }
+
+    #[test]
+    fn zstd_layers_of_several_frames_decompress() {
+        use ruzstd::encoding::{CompressionLevel, compress_to_vec};
+        let first = b"the first frame, ".repeat(100);
+        let second = b"and the second".repeat(100);
+        let mut stream = compress_to_vec(&first[..], CompressionLevel::Fastest);
+        // A skippable frame between them, as zstd:chunked layers carry.
+        stream.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 9, 9, 9]);
+        stream.extend(compress_to_vec(&second[..], CompressionLevel::Fastest));
+        let mut out = vec![];
+        decompress(Box::new(std::io::Cursor::new(stream)), "test")
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, [first, second].concat());
     }
 
     #[test]

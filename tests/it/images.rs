@@ -6,8 +6,8 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::support::{
-    ADMIN_PASSWORD, BerthProcess, Distribution, Outcome, berth_in, compile_go, docker_build,
-    docker_login, get_json, git, git_commit, go_repository, run, run_in,
+    ADMIN_PASSWORD, BerthProcess, Distribution, Outcome, admin_creds, berth_in, compile_go,
+    docker_build, docker_login, get_json, git, git_commit, go_repository, run, run_in,
 };
 
 /// `berth ARGS` in `dir` with Docker credentials from `config`; fails the test on failure.
@@ -508,7 +508,24 @@ async fn analyze_explains_a_docker_built_image_layer_by_layer_and_its_go_binary(
     let binary_size = std::fs::metadata(dir.join("hello")).unwrap().len();
     let from_registry = analyze(dir, &image, Some(login.path())).await;
     let from_tarball = analyze(dir, saved.to_str().unwrap(), None).await;
-    for reports in [&from_registry, &from_tarball] {
+    // skopeo recompresses the layers with zstd into an OCI layout.
+    let zstd_layout = format!("oci:{}:zstd", dir.join("zstd-layout").display());
+    run(
+        "skopeo",
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            "--src-creds",
+            &admin_creds(),
+            "--dest-compress-format",
+            "zstd",
+            &format!("docker://{image}"),
+            &zstd_layout,
+        ],
+    )
+    .await;
+    let from_zstd = analyze(dir, &zstd_layout, None).await;
+    for reports in [&from_registry, &from_tarball, &from_zstd] {
         let report = &reports[0];
         let counts: Vec<(u64, u64, u64)> = report["layers"]
             .as_array()
@@ -564,6 +581,9 @@ async fn analyze_explains_a_docker_built_image_layer_by_layer_and_its_go_binary(
             .collect()
     };
     assert_eq!(shape(&from_registry[0]), shape(&from_tarball[0]));
+    assert_eq!(shape(&from_registry[0]), shape(&from_zstd[0]));
+    let zstd_layer = from_zstd[0]["layers"][0]["digest"].as_str().unwrap();
+    assert_ne!(zstd_layer, from_registry[0]["layers"][0]["digest"]);
 
     // The Go build information is what `go version -m` prints, read without Go.
     let binary = &from_registry[0]["go_binaries"][0];

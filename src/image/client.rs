@@ -3,8 +3,9 @@
 //! registry's `WWW-Authenticate` challenge names, requested with the credentials from the Docker
 //! config).
 //!
-//! Loopback registries are tried over HTTPS first and fall back to plain HTTP, as Docker does;
-//! any other registry needs `insecure` for that.
+//! Loopback registries are tried over HTTPS first (any certificate accepted) and fall back to
+//! plain HTTP, as Docker treats insecure registries; any other registry needs `insecure` for
+//! that.
 
 use std::io::Read;
 use std::sync::Mutex;
@@ -66,7 +67,10 @@ impl Client {
     /// Connects to `registry` (`host[:port]`), choosing the scheme and answering the
     /// authentication challenge of `/v2/` with tokens for `scopes`.
     pub fn connect(registry: &str, scopes: Vec<String>, insecure: bool) -> Result<Client, Error> {
+        // Like Docker with an insecure registry: HTTPS with any certificate first, then HTTP.
+        let lenient = insecure || is_loopback(registry);
         let http = Http::builder()
+            .danger_accept_invalid_certs(lenient)
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .timeout(None)
             .connect_timeout(std::time::Duration::from_secs(30))
@@ -85,7 +89,7 @@ impl Client {
         };
         let probe = match client.http.get(client.url("/v2/")).send() {
             Ok(response) => response,
-            Err(_) if insecure || is_loopback(registry) => {
+            Err(_) if lenient => {
                 client.base = format!("http://{registry}");
                 let url = client.url("/v2/");
                 client

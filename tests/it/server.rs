@@ -14,7 +14,9 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use reqwest::StatusCode;
 
-use crate::support::{ADMIN_PASSWORD, BerthProcess, TestServer, run, sha256, test_config};
+use crate::support::{
+    ADMIN_PASSWORD, BerthProcess, TestServer, berth_in, go_repository, run, sha256, test_config,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tls_with_rustls_serves_a_real_client() {
@@ -107,6 +109,32 @@ async fn tls_with_rustls_serves_a_real_client() {
     // Plain HTTP on the TLS port gets no registry.
     let plain = reqwest::get(format!("http://{}/v2/", berth.host())).await;
     assert!(plain.is_err() || plain.unwrap().status() != StatusCode::OK);
+
+    // berth build accepts a loopback registry's certificate, as Docker does, and pushes over
+    // TLS with the credentials of the Docker config.
+    use base64::Engine;
+    let host = format!("localhost:{}", berth.addr.port());
+    let docker_config = tempfile::tempdir().unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PASSWORD}"));
+    std::fs::write(
+        docker_config.path().join("config.json"),
+        format!(r#"{{"auths": {{"{host}": {{"auth": "{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let repo = go_repository("gohello", Some("v1.0.0")).await;
+    let env = [("DOCKER_CONFIG", docker_config.path().to_str().unwrap())];
+    let built = berth_in(
+        repo.path(),
+        &["build", "--image", &format!("{host}/team/built")],
+        &env,
+    )
+    .await;
+    assert!(built.ok, "{}", built.stderr);
+    let reference: Reference = format!("{host}/team/built:v1.0.0").parse().unwrap();
+    let accepted = vec![oci_client::manifest::IMAGE_LAYER_GZIP_MEDIA_TYPE];
+    let auth = RegistryAuth::Basic("admin".into(), ADMIN_PASSWORD.into());
+    let pulled = client.pull(&reference, &auth, accepted).await.unwrap();
+    assert_eq!(pulled.layers.len(), 2, "system files and the binary");
 }
 
 #[tokio::test(flavor = "multi_thread")]

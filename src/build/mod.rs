@@ -767,11 +767,7 @@ fn push(
         scopes.push(client::scope(&base.reference.repository, false));
     }
     let client = Client::connect(&image.registry, scopes, insecure)?;
-    let mut done = std::collections::HashSet::new();
-    let mut push_blob = |descriptor: &Descriptor| -> Result<(), Error> {
-        if !done.insert(descriptor.digest.clone()) {
-            return Ok(());
-        }
+    let push_blob = |descriptor: &Descriptor| -> Result<(), Error> {
         let short = &descriptor.digest.hex()[..12];
         if client.blob_exists(repository, &descriptor.digest)? {
             progress.line(&format!("{short}: exists"));
@@ -808,12 +804,12 @@ fn push(
         progress.line(&format!("{short}: pushed {} bytes", descriptor.size));
         Ok(())
     };
+    let mut blobs: Vec<&Descriptor> = vec![];
     for built in &report.images {
-        for layer in &built.layers {
-            push_blob(layer)?;
-        }
-        push_blob(&built.config)?;
+        blobs.extend(&built.layers);
+        blobs.push(&built.config);
     }
+    push_all(&blobs, &push_blob)?;
     let put = |descriptor: &Descriptor, reference: &str| -> Result<(), Error> {
         let bytes = layout.read_blob(&descriptor.digest)?;
         Ok(client.put_manifest(repository, reference, &descriptor.media_type, &bytes)?)
@@ -834,11 +830,51 @@ fn push(
     for sbom in &report.sboms {
         let manifest: Value = serde_json::from_slice(&layout.read_blob(&sbom.digest)?)
             .map_err(|e| Error::Invalid(e.to_string()))?;
-        for blob in [&manifest["config"], &manifest["layers"][0]] {
-            push_blob(&Descriptor::from_json(blob)?)?;
-        }
+        let blobs = [
+            Descriptor::from_json(&manifest["config"])?,
+            Descriptor::from_json(&manifest["layers"][0])?,
+        ];
+        push_all(&blobs.iter().collect::<Vec<_>>(), &push_blob)?;
         put(sbom, &sbom.digest.to_string())?;
         progress.line(&format!("sbom {}", &sbom.digest.hex()[..12]));
     }
     Ok(())
+}
+
+/// How many blobs go up at once.
+const PARALLEL_UPLOADS: usize = 4;
+
+/// Runs `push` once per distinct blob, a few at a time; the first error wins.
+fn push_all(
+    blobs: &[&Descriptor],
+    push: &(dyn Fn(&Descriptor) -> Result<(), Error> + Sync),
+) -> Result<(), Error> {
+    let mut seen = std::collections::HashSet::new();
+    let distinct: Vec<&Descriptor> = blobs
+        .iter()
+        .copied()
+        .filter(|blob| seen.insert(blob.digest.clone()))
+        .collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failure = std::sync::Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL_UPLOADS.min(distinct.len()) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(blob) = distinct.get(i) else { return };
+                    if let Err(e) = push(blob) {
+                        failure.lock().unwrap().get_or_insert(e);
+                        // Stop the others after their current blob.
+                        next.store(distinct.len(), std::sync::atomic::Ordering::Relaxed);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    match failure.into_inner().unwrap() {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }

@@ -111,10 +111,6 @@ impl Client {
         Ok(client)
     }
 
-    pub fn registry(&self) -> &str {
-        &self.registry
-    }
-
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -18,20 +18,18 @@ pub use client::Client;
 pub use layout::Layout;
 pub use reference::Reference;
 
-/// OCI and Docker media types berth writes or reads.
+/// OCI and Docker media types berth writes or reads (the manifest types are the registry's).
 pub mod media {
-    pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-    pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+    pub use crate::registry::{DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+
     pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
     pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
     pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
-    pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-    pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
     pub const SPDX: &str = "application/spdx+json";
 
     /// Whether a manifest of this type lists other manifests (OCI index, Docker list).
     pub fn is_index(media_type: &str) -> bool {
-        media_type == OCI_INDEX || media_type == DOCKER_LIST
+        media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
     }
 }
 
@@ -153,37 +151,6 @@ impl<W: Write> Write for HashingWriter<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
-    }
-}
-
-/// A reader that hashes (SHA-256) and counts what is read through it.
-pub struct HashingReader<R> {
-    inner: R,
-    hasher: Hasher,
-    read: u64,
-}
-
-impl<R: Read> HashingReader<R> {
-    pub fn new(inner: R) -> HashingReader<R> {
-        HashingReader {
-            inner,
-            hasher: Hasher::new(Algorithm::Sha256),
-            read: 0,
-        }
-    }
-
-    /// The digest and byte count of everything read.
-    pub fn finish(self) -> (Digest, u64) {
-        (self.hasher.finish(), self.read)
-    }
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.read += n as u64;
-        Ok(n)
     }
 }
 

@@ -158,6 +158,8 @@ fn manifest_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ManifestRecord> {
 /// Splits a `group_concat(…, char(10))` result. Listing queries aggregate their page into one
 /// row because sqlx hands every row across a thread: one row instead of a hundred is most of
 /// the cost of a tag list. Names and tags cannot contain newlines (their grammars forbid it).
+/// The aggregate takes no `ORDER BY` of its own (a second sort of the page in SQLite); callers
+/// sort the page, whose order group_concat does not promise.
 fn split_lines(joined: Option<String>) -> Vec<String> {
     joined.map_or_else(Vec::new, |joined| {
         joined.split('\n').map(str::to_owned).collect()
@@ -658,7 +660,7 @@ impl MetaStore for SqliteMetaStore {
     ) -> Result<Option<Vec<String>>> {
         // One row: NULL id for an unknown repository, else the page joined by newlines.
         let row = sqlx::query(
-            "SELECT r.id, (SELECT group_concat(name, char(10) ORDER BY name) FROM (
+            "SELECT r.id, (SELECT group_concat(name, char(10)) FROM (
                  SELECT name FROM tags WHERE repository_id = r.id AND name > ?2
                  ORDER BY name LIMIT ?3))
              FROM (SELECT 1) LEFT JOIN repositories r ON r.name = ?1",
@@ -671,12 +673,16 @@ impl MetaStore for SqliteMetaStore {
         if row.get::<Option<i64>, _>(0).is_none() {
             return Ok(None);
         }
-        Ok(Some(split_lines(row.get(1))))
+        // The page is the first `limit` names in order; sorting here (a pass over sorted
+        // input) keeps the order a guarantee, which group_concat's output order is not.
+        let mut tags = split_lines(row.get(1));
+        tags.sort_unstable();
+        Ok(Some(tags))
     }
 
     async fn repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
         let names = sqlx::query_scalar(
-            "SELECT group_concat(name, char(10) ORDER BY name) FROM (
+            "SELECT group_concat(name, char(10)) FROM (
                  SELECT name FROM repositories r WHERE name > ?1
                  AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
                  ORDER BY name LIMIT ?2)",
@@ -685,7 +691,9 @@ impl MetaStore for SqliteMetaStore {
         .bind(i64::from(limit))
         .fetch_one(&self.reader)
         .await?;
-        Ok(split_lines(names))
+        let mut names = split_lines(names);
+        names.sort_unstable();
+        Ok(names)
     }
 
     async fn referrers(

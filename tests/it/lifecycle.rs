@@ -344,32 +344,16 @@ fn gc_config(dir: &Path, grace_secs: u64) -> String {
     path.to_str().unwrap().to_owned()
 }
 
-async fn gc(config: &str, data: &Path) -> String {
-    berth_cli(
-        &[
-            "gc",
-            "--config",
-            config,
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-        "",
-    )
-    .await
-}
-
-async fn fsck(config: &str, data: &Path) -> String {
-    berth_cli(
-        &[
-            "fsck",
-            "--config",
-            config,
-            "--data-dir",
-            data.to_str().unwrap(),
-        ],
-        "",
-    )
-    .await
+/// `berth gc` or `berth fsck` on the stores of `config` and `data`; returns its report.
+async fn on_stores(command: &str, config: &str, data: &Path) -> String {
+    let args = [
+        command,
+        "--config",
+        config,
+        "--data-dir",
+        data.to_str().unwrap(),
+    ];
+    berth_cli(&args, "").await
 }
 
 /// The number before `word` in a GC report line.
@@ -441,7 +425,7 @@ async fn gc_racing_200_pushes_of_shared_layers_keeps_every_image_and_fsck_clean(
     let mut runs = 0;
     let mut blobs_removed = 0;
     while !pushes.is_finished() {
-        let report = gc(&config, &data).await;
+        let report = on_stores("gc", &config, &data).await;
         blobs_removed += removed(&report, "blobs");
         runs += 1;
     }
@@ -452,7 +436,7 @@ async fn gc_racing_200_pushes_of_shared_layers_keeps_every_image_and_fsck_clean(
         assert!(!blob_exists(&data, digest), "{digest} survived");
     }
     assert!(blob_exists(&data, &sha256(&shared)));
-    assert!(fsck(&config, &data).await.contains("clean"));
+    assert!(on_stores("fsck", &config, &data).await.contains("clean"));
     for i in 0..200 {
         pull_and_verify(&client, &base, "team/app", &format!("new-{i}")).await;
     }
@@ -530,9 +514,9 @@ async fn gc_killed_half_way_finishes_on_the_next_run_and_fsck_is_clean() {
     );
     // The dead GC's lock lease runs out; the next run finishes its tombstones.
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let report = gc(&config, &data).await;
+    let report = on_stores("gc", &config, &data).await;
     assert!(removed(&report, "blobs") > 0, "{report}");
-    assert!(fsck(&config, &data).await.contains("clean"));
+    assert!(on_stores("fsck", &config, &data).await.contains("clean"));
     pull_and_verify(&client, &base, "team/app", "kept").await;
     assert_eq!(count(), 2, "only the kept image's config and layer remain");
 }
@@ -826,8 +810,8 @@ async fn archived_images_restore_and_run_with_docker() {
     assert!(ran.contains("\tarchive\tarchive releases"), "{ran}");
     // Let the links age past the (zero) grace period, then reclaim the bytes.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    gc(&config, &data).await;
-    assert!(fsck(&config, &data).await.contains("clean"));
+    on_stores("gc", &config, &data).await;
+    assert!(on_stores("fsck", &config, &data).await.contains("clean"));
     let url = format!("{base}/v2/team/archived/referrers/{subject}");
     let gone: Value = client.get(url).send().await.unwrap().json().await.unwrap();
     assert_eq!(
@@ -872,7 +856,7 @@ async fn archived_images_restore_and_run_with_docker() {
         client.get(url).send().await.unwrap().json().await.unwrap()
     };
     assert_eq!(referrers().await["manifests"][0]["digest"], sbom.as_str());
-    assert!(fsck(&config, &data).await.contains("clean"));
+    assert!(on_stores("fsck", &config, &data).await.contains("clean"));
     for tag in ["v1.0.0", "v1.0.1"] {
         run("docker", &["rmi", &format!("{repo}:{tag}")]).await;
     }

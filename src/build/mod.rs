@@ -236,21 +236,17 @@ impl Base {
         if layout.has_blob(&descriptor.digest) {
             return Ok(());
         }
-        let mut response = self
+        let response = self
             .client
             .fetch_blob(&self.reference.repository, &descriptor.digest)?;
+        let mut verified = crate::image::Verifying::new(response, descriptor.digest.clone());
         let mut writer = layout.blob_writer()?;
-        std::io::copy(&mut response, &mut writer)
-            .map_err(crate::image::Error::io("downloading a base layer"))?;
-        let (digest, _) = writer.commit()?;
-        if digest != descriptor.digest {
-            return Err(crate::image::Error::DigestMismatch {
-                what: format!("base layer of {}", self.reference),
-                expected: descriptor.digest.clone(),
-                actual: digest,
-            }
-            .into());
-        }
+        // A blob that is not what its digest says fails the copy; the writer then leaves nothing.
+        std::io::copy(&mut verified, &mut writer).map_err(crate::image::Error::io(format!(
+            "downloading base layer {} of {}",
+            descriptor.digest, self.reference
+        )))?;
+        writer.commit()?;
         Ok(())
     }
 }

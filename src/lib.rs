@@ -18,6 +18,7 @@ pub mod lint;
 pub mod registry;
 pub mod server;
 pub mod storage;
+pub mod time;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -22,6 +22,7 @@ pub use token::{AccessClaim, Claims};
 
 use crate::registry::names::validate_name;
 use crate::storage::{self, access::*};
+use crate::time::now_ms;
 use token::KeyRing;
 
 /// How long a replica trusts what it read about a credential or a project.
@@ -248,12 +249,6 @@ struct Cache {
     projects: HashMap<String, (Option<Project>, Instant)>,
     /// Counts `invalidate` calls, so that a lookup that began before one does not cache.
     generation: u64,
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Access {

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use super::{Error, now_ms};
+use super::Error;
 use crate::storage::access::{AccessStore, SigningKey};
+use crate::time::now_ms;
 
 /// How often the key cache is refreshed even when every `kid` is known.
 const KEY_REFRESH: Duration = Duration::from_secs(60);

@@ -251,13 +251,6 @@ impl Base {
     }
 }
 
-/// RFC 3339 in UTC for Unix seconds.
-fn rfc3339(seconds: u64) -> String {
-    chrono::DateTime::from_timestamp(seconds as i64, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
-
 /// `SOURCE_DATE_EPOCH`, else the commit time, else the Unix epoch.
 fn source_date(git: Option<&git::GitState>) -> Result<u64, Error> {
     if let Ok(text) = std::env::var("SOURCE_DATE_EPOCH") {
@@ -288,7 +281,7 @@ pub fn build(options: &Options, progress: &Progress) -> Result<Report, Error> {
         },
     )?;
     let source_date = source_date(git.as_ref())?;
-    let created = rfc3339(source_date);
+    let created = crate::time::rfc3339(source_date as i64);
     let packages = go::main_packages(&options.dir, &options.packages)?;
     let entrypoint = match (&options.entrypoint, packages.as_slice()) {
         (Some(name), _) => packages

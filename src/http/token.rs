@@ -6,7 +6,7 @@
 //! - `POST` with an OAuth2 form, `grant_type=password` or `refresh_token`: what containerd
 //!   sends (<https://distribution.github.io/distribution/spec/auth/oauth/>).
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -117,7 +117,9 @@ fn respond(res: Result<Issued, Error>, get: bool) -> Response {
     let mut body = json!({
         "access_token": issued.token,
         "expires_in": issued.expires_in,
-        "issued_at": rfc3339(issued.issued_at),
+        "issued_at": crate::time::rfc3339(
+            issued.issued_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
+        ),
     });
     if get {
         body["token"] = Value::String(issued.token.clone());
@@ -133,41 +135,4 @@ fn respond(res: Result<Issued, Error>, get: bool) -> Response {
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-/// `2026-11-23T21:36:45Z`.
-fn rfc3339(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn rfc3339_formats_utc_dates() {
-        let at = |secs| rfc3339(UNIX_EPOCH + Duration::from_secs(secs));
-        assert_eq!(at(0), "1970-01-01T00:00:00Z");
-        assert_eq!(at(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(at(1_795_469_805), "2026-11-23T21:36:45Z");
-    }
 }

@@ -331,8 +331,14 @@ impl Client {
             .take(4 << 20)
             .read_to_end(&mut bytes)
             .map_err(Error::io(format!("reading {url}")))?;
-        let digest = Digest::of(Algorithm::Sha256, &bytes);
-        if let Ok(expected) = reference.parse::<Digest>()
+        // By digest: the bytes must have it, in its own algorithm. By tag: sha256, as
+        // registries name manifests.
+        let expected = reference.parse::<Digest>().ok();
+        let algorithm = expected
+            .as_ref()
+            .map_or(Algorithm::Sha256, Digest::algorithm);
+        let digest = Digest::of(algorithm, &bytes);
+        if let Some(expected) = expected
             && expected != digest
         {
             return Err(Error::DigestMismatch {

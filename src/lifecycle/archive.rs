@@ -63,7 +63,7 @@ impl Lifecycle {
         )
         .await?;
         let mut index = read_index(&layout).await?;
-        let now = super::unix_secs().to_string();
+        let now = crate::time::now_secs().to_string();
         let top = self.copy_manifest(repository, digest, &layout).await?;
         let mut entry = top.clone();
         entry["annotations"] = json!({REF_NAME: tag, ARCHIVED_AT: now});

@@ -13,7 +13,7 @@
 //! expires; the next GC finishes them, and uploads lift them.
 
 use std::collections::HashSet;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -56,12 +56,6 @@ impl FsckReport {
     }
 }
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// A store-held lease on a named job, renewed on demand.
 pub(super) struct JobLock<'a> {
     lifecycle: &'a Lifecycle,
@@ -88,7 +82,7 @@ impl<'a> JobLock<'a> {
 
     /// Extends the lease; fails if another holder took it (this one expired).
     pub(super) async fn renew(&self) -> Result<i64> {
-        let now = now_ms();
+        let now = crate::time::now_ms();
         let until = now + self.lease.as_millis() as i64;
         if !self
             .lifecycle
@@ -127,10 +121,10 @@ impl Lifecycle {
 
     async fn collect(&self, lock: &JobLock<'_>) -> Result<GcReport> {
         let mut report = GcReport::default();
-        let cutoff = (now_ms() / 1000) - self.options.gc_grace.as_secs() as i64;
+        let cutoff = crate::time::now_secs() - self.options.gc_grace.as_secs() as i64;
 
         lock.renew().await?;
-        for id in self.store.gc_uploads(cutoff, now_ms()).await? {
+        for id in self.store.gc_uploads(cutoff, crate::time::now_ms()).await? {
             self.blobs.upload_delete(&id).await?;
             report.uploads += 1;
         }
@@ -144,7 +138,7 @@ impl Lifecycle {
             let until = lock.renew().await?;
             let marked = self
                 .store
-                .gc_mark_blobs(cutoff, now_ms(), until, BATCH)
+                .gc_mark_blobs(cutoff, crate::time::now_ms(), until, BATCH)
                 .await?;
             if marked.is_empty() {
                 break;

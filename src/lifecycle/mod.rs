@@ -441,7 +441,7 @@ impl Lifecycle {
         // Pulls gathered here and not yet written would otherwise look like no pulls.
         self.flush_pulls().await?;
         let images = self.store.images(project).await?;
-        Ok(retention::plan(&rules, &images, unix_secs()))
+        Ok(retention::plan(&rules, &images, crate::time::now_secs()))
     }
 
     /// Plans and applies retention in `project` (project admins: it deletes releases), under
@@ -619,12 +619,6 @@ impl Lifecycle {
             repositories,
         })
     }
-}
-
-fn unix_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Parses a cron expression (five fields, or six with seconds), as schedules are written.

@@ -6,7 +6,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::digest::Digest;
 use crate::storage::lifecycle::{LifecycleStore, Pulls};
@@ -28,9 +27,7 @@ thread_local! {
 impl PullRecorder {
     /// Counts one pull of `digest` in `repository`, by `tag` if it was pulled by tag.
     pub fn record(&self, repository: &str, digest: &Digest, tag: Option<&str>) {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = crate::time::now_secs();
         KEY.with_borrow_mut(|key| {
             key.clear();
             let _ = write!(key, "{repository}\n{digest}\n{}", tag.unwrap_or(""));

@@ -1,8 +1,6 @@
 //! Blobs and uploads: pull by digest (with ranges), delete, cross-repository mount, and
 //! monolithic or chunked uploads whose bytes are hashed while they are written.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -12,6 +10,7 @@ use super::names::{project_of, validate_name};
 use super::{Error, Registry, Result, quota_exceeded};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::storage::{self, Admit, ByteStream, Quota, UploadSession};
+use crate::time::{now_ms, now_secs};
 
 /// How often a commit looks again whether GC has finished deleting the blob it needs.
 const TOMBSTONE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
@@ -58,7 +57,7 @@ impl Registry {
         let linked = self.meta.linked_blob(name, digest).await?;
         let linked = linked.ok_or_else(|| Error::BlobUnknown(digest.clone()))?;
         let half_grace = (self.options.gc_grace / 2).as_secs() as i64;
-        if linked.touched_at < unix_millis() / 1000 - half_grace {
+        if linked.touched_at < now_secs() - half_grace {
             self.meta.touch_link(name, digest).await?;
         }
         Ok(linked.size)
@@ -261,7 +260,7 @@ impl Registry {
         validate_name(name)?;
         let holder = uuid::Uuid::new_v4().to_string();
         let period = self.options.upload_lease;
-        let now = unix_millis();
+        let now = now_ms();
         let session = match self
             .meta
             .upload_lease(id, name, &holder, now, now + millis(period))
@@ -280,7 +279,7 @@ impl Registry {
         let renewer = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(period / 3).await;
-                let until = unix_millis() + millis(period);
+                let until = now_ms() + millis(period);
                 // Lost or gone: the request finds out when it tries to advance the session.
                 if !matches!(
                     meta.upload_renew(&renewed_id, &renewed_holder, until).await,
@@ -510,12 +509,6 @@ fn resolve_range(range: BlobRange, size: u64) -> Result<(u64, u64)> {
             Ok((size - len.min(size), size - 1))
         }
     }
-}
-
-fn unix_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[cfg(test)]

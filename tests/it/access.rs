@@ -13,7 +13,7 @@ use berth::storage::sqlite::SqliteMetaStore;
 
 use crate::support::{
     ADMIN_PASSWORD, BerthProcess, Podman, TestServer, attempt, bearer_client, berth_admin,
-    docker_build, run, sha256, test_config,
+    docker_build, run, sha256, test_config, token_at,
 };
 
 const PASSWORD: &str = "correct horse battery";
@@ -61,20 +61,7 @@ async fn token(
     credentials: Option<(&str, &str)>,
     scopes: &[&str],
 ) -> Result<String, StatusCode> {
-    let mut query = vec![("service", "berth")];
-    query.extend(scopes.iter().map(|scope| ("scope", *scope)));
-    let mut request = reqwest::Client::new()
-        .get(s.url("/auth/token"))
-        .query(&query);
-    if let Some((user, password)) = credentials {
-        request = request.basic_auth(user, Some(password));
-    }
-    let response = request.send().await.unwrap();
-    if response.status() != StatusCode::OK {
-        return Err(response.status());
-    }
-    let body: Value = response.json().await.unwrap();
-    Ok(body["token"].as_str().unwrap().to_owned())
+    token_at(&s.url(""), credentials, scopes).await
 }
 
 /// The repositories and actions a token grants, read from its (unverified) payload.

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::support::{
     BerthProcess, TestServer, attempt, berth_admin, berth_cli, docker_build, docker_login, run,
-    sha256,
+    sha256, token_at,
 };
 
 /// How long the server may serve project settings it read before a CLI change (its cache),
@@ -233,18 +233,14 @@ async fn releases_are_immutable_aliases_follow_and_latest_moves_on_promotion() {
         "",
     )
     .await;
-    let token: Value = reqwest::Client::new()
-        .get(format!(
-            "{base}/auth/token?service=berth&scope=repository:team/app:pull,push,delete"
-        ))
-        .basic_auth("keeper", Some("keeper-password-1234"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let keeper = crate::support::bearer_client(token["token"].as_str().unwrap());
+    let token = token_at(
+        &base,
+        Some(("keeper", "keeper-password-1234")),
+        &["repository:team/app:pull,push,delete"],
+    )
+    .await
+    .unwrap();
+    let keeper = crate::support::bearer_client(&token);
     let delete = async |client: &reqwest::Client, tag: &str| {
         client
             .delete(format!("{base}/v2/team/app/manifests/{tag}"))
@@ -592,13 +588,16 @@ async fn promotion_policy_and_usage_through_the_api() {
     let (status, _) = call(reqwest::Method::POST, "/promote", Some(missing)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    let patch_policy = async |change| {
+        call(
+            reqwest::Method::PATCH,
+            "/projects/team/policy",
+            Some(change),
+        )
+        .await
+    };
     let change = json!({"quota_bytes": 1000, "budget_bytes": 500, "latest_on_push": true});
-    let (status, policy) = call(
-        reqwest::Method::PATCH,
-        "/projects/team/policy",
-        Some(change),
-    )
-    .await;
+    let (status, policy) = patch_policy(change).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         (
@@ -608,22 +607,12 @@ async fn promotion_policy_and_usage_through_the_api() {
         ),
         (&json!(1000), &json!(500), &json!(true))
     );
-    let (_, policy) = call(
-        reqwest::Method::PATCH,
-        "/projects/team/policy",
-        Some(json!({"quota_bytes": null})),
-    )
-    .await;
+    let (_, policy) = patch_policy(json!({"quota_bytes": null})).await;
     assert_eq!(
         (&policy["quota_bytes"], &policy["budget_bytes"]),
         (&Value::Null, &json!(500))
     );
-    let (status, _) = call(
-        reqwest::Method::PATCH,
-        "/projects/team/policy",
-        Some(json!({"quota": 1})),
-    )
-    .await;
+    let (status, _) = patch_policy(json!({"quota": 1})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     let (status, usage) = call(reqwest::Method::GET, "/usage?project=team", None).await;

@@ -98,17 +98,33 @@ impl TestServer {
 
 /// A token of `admin` for every repository and the catalog, from the token endpoint.
 pub async fn admin_token(base: &str) -> String {
-    let response = reqwest::Client::new()
-        .get(format!(
-            "{base}/auth/token?service=berth&scope=repository:*:pull,push,delete&scope=registry:catalog:*"
-        ))
-        .basic_auth("admin", Some(ADMIN_PASSWORD))
-        .send()
+    let scopes = ["repository:*:pull,push,delete", "registry:catalog:*"];
+    token_at(base, Some(("admin", ADMIN_PASSWORD)), &scopes)
         .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+        .expect("admin gets a token")
+}
+
+/// A registry token from the server at `base` for `scopes`, with Basic credentials or
+/// anonymously; the status when the server refuses.
+pub async fn token_at(
+    base: &str,
+    credentials: Option<(&str, &str)>,
+    scopes: &[&str],
+) -> Result<String, reqwest::StatusCode> {
+    let mut query = vec![("service", "berth")];
+    query.extend(scopes.iter().map(|scope| ("scope", *scope)));
+    let mut request = reqwest::Client::new()
+        .get(format!("{base}/auth/token"))
+        .query(&query);
+    if let Some((user, password)) = credentials {
+        request = request.basic_auth(user, Some(password));
+    }
+    let response = request.send().await.unwrap();
+    if response.status() != reqwest::StatusCode::OK {
+        return Err(response.status());
+    }
     let body: serde_json::Value = response.json().await.unwrap();
-    body["token"].as_str().unwrap().to_owned()
+    Ok(body["token"].as_str().unwrap().to_owned())
 }
 
 /// An HTTP client that sends a token of `admin` for every repository.

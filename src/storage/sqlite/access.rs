@@ -4,11 +4,12 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::{SqliteMetaStore, now_ms};
+use super::SqliteMetaStore;
 use crate::storage::Result;
 use crate::storage::access::{
     AccessStore, AuditEntry, AuditFilter, Project, Robot, SigningKey, User, UserUpdate,
 };
+use crate::time::now_ms;
 
 fn user_from_row(row: &SqliteRow) -> User {
     User {

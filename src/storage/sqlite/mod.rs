@@ -10,7 +10,7 @@
 
 use std::path::Path;
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -22,6 +22,7 @@ use super::{
     Result, TagMove, UploadSession,
 };
 use crate::digest::Digest;
+use crate::time::{now_ms, now_secs};
 
 mod access;
 mod lifecycle;
@@ -52,18 +53,6 @@ impl SqliteMetaStore {
             .await?;
         Ok(SqliteMetaStore { writer, reader })
     }
-}
-
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 fn parse_digest(text: &str) -> Result<Digest> {

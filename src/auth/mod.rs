@@ -14,7 +14,7 @@ mod token;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 pub use crate::registry::names::project_of;
 pub use scope::{Action, Actions, Role, Scope, matches};
@@ -206,7 +206,8 @@ pub enum Credentials {
 pub struct Issued {
     pub token: String,
     pub expires_in: u64,
-    pub issued_at: SystemTime,
+    /// Unix seconds.
+    pub issued_at: i64,
     pub refresh_token: Option<String>,
     pub granted: Vec<Scope>,
 }
@@ -476,7 +477,7 @@ impl Access {
         Ok(Issued {
             token,
             expires_in: (ttl / 1000).max(0) as u64,
-            issued_at: UNIX_EPOCH + Duration::from_millis(now as u64),
+            issued_at: now / 1000,
             refresh_token,
             granted,
         })

@@ -6,8 +6,6 @@
 //! - `POST` with an OAuth2 form, `grant_type=password` or `refresh_token`: what containerd
 //!   sends (<https://distribution.github.io/distribution/spec/auth/oauth/>).
 
-use std::time::UNIX_EPOCH;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
@@ -117,9 +115,7 @@ fn respond(res: Result<Issued, Error>, get: bool) -> Response {
     let mut body = json!({
         "access_token": issued.token,
         "expires_in": issued.expires_in,
-        "issued_at": crate::time::rfc3339(
-            issued.issued_at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64),
-        ),
+        "issued_at": crate::time::rfc3339(issued.issued_at),
     });
     if get {
         body["token"] = Value::String(issued.token.clone());

@@ -14,6 +14,14 @@ mod admin;
 mod image_cli;
 mod lifecycle_cli;
 
+/// jemalloc with a single arena (`narenas:1`, compiled in by `.cargo/config.toml`) instead of
+/// glibc's allocator. Why: pushes and pulls pass megabyte buffers between threads (hyper reads a
+/// body on a runtime thread, a blocking thread hashes it, another writes it). glibc keeps an arena
+/// per thread and hands freed large buffers back to the kernel, so every transfer faulted in
+/// fresh pages; one jemalloc arena reuses them from any thread. `bench/README.md` has the figures.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "berth",

@@ -652,8 +652,8 @@ fn settle() {
 /// at a time runs at about 1.7 GiB/s for the first 2.5 GiB or so and at about 330 MiB/s after
 /// that; pages freed and used again stay fast. Without this, the page cache fills with the
 /// blobs of earlier rounds, every push after the first gigabyte or two writes into such cold
-/// pages, and the push rows measure the host (both servers' rounds fell to 330–440 MiB/s, on
-/// disk and on tmpfs alike). Needs root, as `bench/run` is.
+/// pages, and the push rows measure the host (berth's monolithic pushes fell from ~1,200 to
+/// 340–550 MiB/s, on disk and on tmpfs alike). Needs root, like the rest of `bench/run`.
 fn empty_page_cache() {
     settle();
     std::fs::write("/proc/sys/vm/drop_caches", "1")

@@ -1096,41 +1096,36 @@ async fn main() {
             );
         }
     }
-    let row = |name: &str| table.rows.iter().find(|r| r.name == name);
-    let anonymous = row(&format!(
-        "manifest GET by tag, {LOAD_CONNECTIONS} connections"
-    ));
-    let bearer = row(&format!(
-        "manifest GET by tag, bearer token, {LOAD_CONNECTIONS} connections"
-    ));
-    if let (Some(anonymous), Some(bearer)) = (anonymous, bearer) {
-        let (a, b) = (median(&anonymous.berth), median(&bearer.berth));
+    // Figures below the table, from the medians of berth's rounds: the anonymous manifest GET
+    // against the same request with a token and against a berth without pull tracking, and the
+    // monolithic push against the SHA-256 ceiling.
+    let berth_median = |name: &str| {
+        let row = table.rows.iter().find(|r| r.name == name)?;
+        Some(median(&row.berth))
+    };
+    let load_median = |name: &str| berth_median(&format!("{name}, {LOAD_CONNECTIONS} connections"));
+    let anonymous = load_median("manifest GET by tag");
+    if let (Some(a), Some(b)) = (anonymous, load_median("manifest GET by tag, bearer token")) {
         println!(
             "berth manifest GET with a bearer token: {b:.0} req/s, {:.1}% of the anonymous {a:.0} req/s",
             b / a * 100.0
         );
     }
-    let tracked = row(&format!(
-        "manifest GET by tag, {LOAD_CONNECTIONS} connections"
-    ));
-    let untracked = row(&format!(
-        "manifest GET by tag, pull tracking off, {LOAD_CONNECTIONS} connections"
-    ));
-    if let (Some(on), Some(off)) = (tracked, untracked) {
-        let (on, off) = (median(&on.berth), median(&off.berth));
+    let untracked = load_median("manifest GET by tag, pull tracking off");
+    if let (Some(on), Some(off)) = (anonymous, untracked) {
         println!(
             "berth manifest GET with pull tracking: {on:.0} req/s, {:.1}% of {off:.0} req/s without",
             on / off * 100.0
         );
     }
-    let push = row("256 MiB blob push, monolithic");
+    let push = berth_median("256 MiB blob push, monolithic");
     match sha_rate {
         Some(rate) => {
             println!(
                 "single-core SHA-256 (openssl speed -evp sha256, 16 KiB blocks): {rate:.0} MiB/s"
             );
             if let Some(push) = push {
-                let share = median(&push.berth) / rate * 100.0;
+                let share = push / rate * 100.0;
                 println!("berth monolithic push: {share:.0}% of that ceiling");
             }
         }

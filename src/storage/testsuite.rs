@@ -143,6 +143,27 @@ async fn blob_store_suite(store: &dyn BlobStore) {
         store.upload_write("../escape", 0, body(&[])).await,
         Err(Error::NotFound)
     ));
+
+    // A blob of several MiB reads back whole and from any offset, across the adapter's chunks.
+    let large: Vec<u8> = (0..5 * (1 << 20) / 2 + 3)
+        .map(|i: u32| (i % 251) as u8)
+        .collect();
+    let large_digest = sha256(&large);
+    store.upload_create("u4").await.unwrap();
+    let chunks: Vec<io::Result<Bytes>> = large
+        .chunks(300_000)
+        .map(|c| Ok(Bytes::copy_from_slice(c)))
+        .collect();
+    store
+        .upload_write("u4", 0, Box::pin(stream::iter(chunks)))
+        .await
+        .unwrap();
+    let len = large.len() as u64;
+    store.upload_commit("u4", len, &large_digest).await.unwrap();
+    assert!(read_all(store.read(&large_digest, 0, len).await.unwrap()).await == large);
+    let (from, to) = ((1 << 20) - 5, 2 * (1 << 20) + 7);
+    let range = store.read(&large_digest, from as u64, (to - from) as u64);
+    assert!(read_all(range.await.unwrap()).await == large[from..to]);
 }
 
 fn record(content: &'static [u8], subject: Option<Digest>, artifact_type: &str) -> ManifestRecord {

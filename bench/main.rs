@@ -871,7 +871,7 @@ async fn main() {
         );
     }
 
-    // berth's login (an argon2 hash of 46 MiB) is not part of the push rows' peak.
+    // berth's login (an argon2 hash of 19 MiB) is not part of the push rows' peak.
     for target in &targets {
         target.reset_peak();
     }

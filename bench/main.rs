@@ -25,12 +25,12 @@ const CHUNK: usize = 8 * MIB;
 const ROUNDS: usize = 3;
 /// The large-blob rows vary more (disk writeback), so they get more rounds.
 const BLOB_ROUNDS: usize = 5;
-/// Timed pulls of each server per round, back to back, each into a buffer of its own. Why back
-/// to back: a pull from the page cache is a few copies of memory, and on these virtual machines
-/// memory copies run about 15% slower after a tenth of a second of idling than in steady work
-/// (a bare `memcpy` of 64 MiB: 18,700 against 21,600–22,200 MiB/s). A pull that follows a pause, or
-/// a hash of the last pull, measures that, not the server; a registry under load works steadily.
-/// The buffers are hashed after the batch.
+/// Timed pulls of each server per round, back to back, each into a buffer of its own (hashed
+/// after the batch). Why back to back: a pull from the page cache is a few copies of memory, and
+/// on these virtual machines copying memory runs about 15% slower after a fifth of a second of
+/// idling than in steady work (a bare 64 MiB `memcpy`: 18,700 against 21,600–22,200 MiB/s). A
+/// pull that follows a pause, or the hash of the last pull, measures that, not the server; a
+/// registry under load works steadily.
 const PULLS_PER_ROUND: usize = 4;
 const LOAD_CONNECTIONS: usize = 64;
 const LOAD_DURATION: Duration = Duration::from_secs(4);

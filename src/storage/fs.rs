@@ -316,7 +316,8 @@ fn holds_at_least(file: &File, expected: u64) -> Result<()> {
 
 /// Streams `len` bytes of the file at `path` from `offset`. A blocking thread reads ahead in
 /// `READ_CHUNK` pieces straight into the buffers that go out (one copy from the page cache), at
-/// most `READ_QUEUE` pieces ahead of the client; the buffers return to it once written. A range of one chunk is read in the call.
+/// most `READ_QUEUE` pieces ahead of the client; the buffers return to it once written. The
+/// first chunk is read in the call, so a range of one chunk needs no thread.
 async fn open_range(path: &Path, offset: u64, len: u64) -> Result<ByteStream<'static>> {
     let path = path.to_owned();
     let (file, first) = blocking(move || {

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::{auth, lifecycle, registry};
+use crate::{auth, lifecycle, registry, storage};
 
 /// Why an API request failed: the registry's errors plus those of HTTP parsing.
 #[derive(Debug, thiserror::Error)]
@@ -125,7 +125,7 @@ impl ApiError {
                 R::UploadBusy => StatusCode::CONFLICT,
                 R::Denied(_) => StatusCode::FORBIDDEN,
                 R::BlobBusy(_) => StatusCode::TOO_MANY_REQUESTS,
-                R::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                R::Storage(e) => storage_status(e),
             },
             ApiError::Auth(e) => match e {
                 A::Unauthenticated | A::BadToken(_) | A::InsufficientScope(_) => {
@@ -136,13 +136,15 @@ impl ApiError {
                 A::Invalid(_) => StatusCode::BAD_REQUEST,
                 A::NotFound(_) => StatusCode::NOT_FOUND,
                 A::Conflict(_) => StatusCode::CONFLICT,
-                A::Internal(_) | A::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                A::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                A::Storage(e) => storage_status(e),
             },
             ApiError::Lifecycle(e) => match e {
                 L::Invalid(_) => StatusCode::BAD_REQUEST,
                 L::NotFound(_) => StatusCode::NOT_FOUND,
                 L::Busy(_) => StatusCode::CONFLICT,
-                L::Registry(_) | L::Access(_) | L::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                L::Registry(_) | L::Access(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                L::Storage(e) => storage_status(e),
             },
             ApiError::NotFound | ApiError::NotAcceptable(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -152,6 +154,21 @@ impl ApiError {
             | ApiError::ManifestBody(_) => StatusCode::BAD_REQUEST,
             ApiError::ManifestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         }
+    }
+}
+
+/// A store's failure is internal, except a full volume: 507, whose message the client sees
+/// (Docker prints the status: "507 Insufficient Storage").
+fn storage_status(e: &storage::Error) -> StatusCode {
+    match e {
+        storage::Error::OutOfSpace(_) => StatusCode::INSUFFICIENT_STORAGE,
+        storage::Error::NotFound
+        | storage::Error::UploadSizeMismatch { .. }
+        | storage::Error::Body(_)
+        | storage::Error::Io(_)
+        | storage::Error::Db(_)
+        | storage::Error::Migrate(_)
+        | storage::Error::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -175,11 +192,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let internal = status.is_server_error();
-        let message = if internal {
+        let out_of_space = status == StatusCode::INSUFFICIENT_STORAGE;
+        let message = if out_of_space {
+            "the registry is out of storage space; try again once space is freed".to_owned()
+        } else if internal {
             "internal error".to_owned()
         } else {
             self.to_string()
         };
+        if out_of_space {
+            metrics::counter!("berth_storage_full_total").increment(1);
+        }
         let body =
             json!({"errors": [{"code": self.oci_code(), "message": message, "detail": null}]});
         let mut response = (status, Json(body)).into_response();

@@ -318,5 +318,5 @@ fn file_stream(file: tokio::fs::File) -> crate::storage::ByteStream<'static> {
 }
 
 fn io(e: std::io::Error) -> Error {
-    Error::Storage(crate::storage::Error::Io(e))
+    Error::Storage(crate::storage::Error::from(e))
 }

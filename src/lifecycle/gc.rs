@@ -44,7 +44,8 @@ pub struct GcReport {
 pub struct FsckReport {
     /// Manifests naming a blob or child manifest their repository does not hold.
     pub dangling: Vec<Dangling>,
-    /// Blobs recorded in the metadata store whose bytes are not in the blob store.
+    /// Blobs recorded in the metadata store (and linked, or not being collected) whose bytes
+    /// are not in the blob store: `HEAD` finds them, `GET` does not.
     pub missing: Vec<Digest>,
     /// Bytes in the blob store that no record accounts for.
     pub unaccounted: Vec<Digest>,
@@ -158,7 +159,7 @@ impl Lifecycle {
             .blob_digests()
             .await?
             .into_iter()
-            .map(|(d, _)| d)
+            .map(|b| b.digest)
             .collect();
         let orphans: Vec<Digest> = stored
             .into_iter()
@@ -205,11 +206,13 @@ impl Lifecycle {
         let stored = self.blobs.list().await?;
         let recorded = self.store.blob_digests().await?;
         let stored_set: HashSet<&Digest> = stored.iter().map(|(d, _)| d).collect();
-        let recorded_set: HashSet<&Digest> = recorded.iter().map(|(d, _)| d).collect();
+        let recorded_set: HashSet<&Digest> = recorded.iter().map(|b| &b.digest).collect();
+        // A tombstoned blob nothing links is GC at work; a linked one without bytes is what a
+        // `HEAD` (answered from the records) and a `GET` (from the bytes) disagree on.
         let mut missing: Vec<Digest> = recorded
             .iter()
-            .filter(|(d, tombstoned)| !tombstoned && !stored_set.contains(d))
-            .map(|(d, _)| d.clone())
+            .filter(|b| (b.linked || !b.tombstoned) && !stored_set.contains(&b.digest))
+            .map(|b| b.digest.clone())
             .collect();
         let mut unaccounted: Vec<Digest> = stored
             .iter()

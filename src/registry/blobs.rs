@@ -109,7 +109,10 @@ impl Registry {
                 Admit::QuotaExceeded { used, limit } => {
                     Err(quota_exceeded(project_of(name), linked.size, used, limit))
                 }
-                Admit::Admitted | Admit::Deleting => Ok(Mount::Mounted),
+                Admit::Admitted => Ok(Mount::Mounted),
+                // GC is deleting the bytes (the source's link went meanwhile): the client
+                // uploads the blob, whose commit waits for GC to finish.
+                Admit::Deleting => Ok(Mount::Upload(self.start_upload(name).await?)),
             };
         }
         Ok(Mount::Upload(self.start_upload(name).await?))
@@ -361,7 +364,10 @@ impl Registry {
             Admit::QuotaExceeded { used, limit } => {
                 Err(quota_exceeded(project_of(name), size, used, limit))
             }
-            Admit::Admitted | Admit::Deleting => Ok(()),
+            Admit::Admitted => Ok(()),
+            // GC tombstoned the blob between the claim and the link (a grace period shorter
+            // than the commit): the bytes may be going, so nothing is acknowledged.
+            Admit::Deleting => Err(Error::BlobBusy(digest.clone())),
         }
     }
 
@@ -389,7 +395,7 @@ impl Registry {
         let mut staged = self.blobs.upload_read(id, size).await?;
         let mut hashing = Hashing::new(Hasher::new(algorithm));
         while let Some(chunk) = staged.next().await {
-            hashing.feed(&chunk.map_err(storage::Error::Io)?).await;
+            hashing.feed(&chunk.map_err(storage::Error::from)?).await;
         }
         Ok(hashing.finish().await?.finish())
     }

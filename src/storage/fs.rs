@@ -61,7 +61,7 @@ impl BlobStore for FsBlobStore {
         match tokio::fs::metadata(self.blob_path(digest)).await {
             Ok(meta) => Ok(Some(meta.len())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::Io(e)),
+            Err(e) => Err(Error::from(e)),
         }
     }
 
@@ -203,7 +203,7 @@ impl BlobStore for FsBlobStore {
 
 async fn remove_if_present(path: &Path) -> Result<()> {
     match tokio::fs::remove_file(path).await {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::Io(e)),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::from(e)),
         _ => Ok(()),
     }
 }
@@ -426,7 +426,7 @@ fn not_found(e: io::Error) -> Error {
     if e.kind() == io::ErrorKind::NotFound {
         Error::NotFound
     } else {
-        Error::Io(e)
+        Error::from(e)
     }
 }
 

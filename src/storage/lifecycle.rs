@@ -95,6 +95,16 @@ pub struct RepositoryUsage {
     pub bytes: u64,
 }
 
+/// A blob the metadata store records, as GC and fsck see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedBlob {
+    pub digest: Digest,
+    /// GC holds (or held) a tombstone on it: its bytes may be going.
+    pub tombstoned: bool,
+    /// Some repository links it, so `HEAD` answers for it and its bytes must exist.
+    pub linked: bool,
+}
+
 /// A reference that does not resolve, as fsck reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dangling {
@@ -173,11 +183,12 @@ pub trait LifecycleStore: Send + Sync {
     /// Returns those tombstoned.
     async fn gc_tombstone_orphans(&self, digests: &[Digest], until_ms: i64) -> Result<Vec<Digest>>;
 
-    /// Forgets tombstoned blobs whose bytes are gone.
+    /// Forgets tombstoned blobs whose bytes are gone, except any that a repository links (which
+    /// fsck then reports as missing rather than GC failing on them).
     async fn gc_forget_blobs(&self, digests: &[Digest]) -> Result<()>;
 
-    /// Every blob the metadata store knows, and whether it is tombstoned.
-    async fn blob_digests(&self) -> Result<Vec<(Digest, bool)>>;
+    /// Every blob the metadata store knows.
+    async fn blob_digests(&self) -> Result<Vec<RecordedBlob>>;
 
     /// Ids of every upload session.
     async fn upload_ids(&self) -> Result<Vec<String>>;

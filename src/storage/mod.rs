@@ -39,19 +39,65 @@ pub enum Error {
     Body(#[source] io::Error),
     /// A filesystem operation failed.
     #[error("blob store I/O: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// The metadata database failed.
     #[error("metadata store: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
+    /// A store's volume is full (or its quota reached): nothing was written. Writes succeed
+    /// again once space is freed; the stores recover by themselves.
+    #[error("the registry is out of storage space ({0})")]
+    OutOfSpace(String),
     /// Applying the metadata migrations failed.
     #[error("metadata migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
     /// Stored metadata is not what berth wrote.
     #[error("corrupt metadata: {0}")]
     Corrupt(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Whether an I/O error says the volume is full or the user's disk quota is spent.
+fn is_full(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        if is_full(&e) {
+            return Error::OutOfSpace(format!("blob store: {e}"));
+        }
+        Error::Io(e)
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Error {
+        /// SQLite's primary result code for a full disk (`SQLITE_FULL`).
+        const SQLITE_FULL: i32 = 13;
+        let full = match &e {
+            sqlx::Error::Database(db) => db
+                .code()
+                .and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|code| code & 0xff == SQLITE_FULL),
+            sqlx::Error::Io(io) => is_full(io),
+            _ => false,
+        };
+        if full {
+            return Error::OutOfSpace(format!("metadata store: {e}"));
+        }
+        Error::Db(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(e: sqlx::migrate::MigrateError) -> Error {
+        Error::Migrate(e)
+    }
+}
 
 /// Content-addressed blob bytes plus the staging area of uploads in progress.
 ///
@@ -238,7 +284,9 @@ pub trait MetaStore: Send + Sync {
 
     /// Records that `repository` holds the committed blob `digest` of `size` bytes, if that
     /// keeps the project within `quota`, and, when the blob came through an upload session,
-    /// forgets `finished_upload` in the same transaction.
+    /// forgets `finished_upload` in the same transaction. The blob must be recorded (claimed)
+    /// and not tombstoned: otherwise nothing changes and the answer is `Deleting`, since its
+    /// bytes may be gone (a mount racing GC then uploads the blob instead).
     async fn link_blob(
         &self,
         repository: &str,

@@ -180,6 +180,13 @@ fn record(content: &'static [u8], subject: Option<Digest>, artifact_type: &str) 
 async fn meta_store_suite(store: &dyn MetaStore) {
     let layer = sha256(b"layer");
     assert_eq!(store.linked_blob("a", &layer).await.unwrap(), None);
+    // Only a claimed blob can be linked.
+    assert_eq!(
+        store.link_blob("a", &layer, 5, None, None).await.unwrap(),
+        Admit::Deleting
+    );
+    assert_eq!(store.linked_blob("a", &layer).await.unwrap(), None);
+    store.claim_blob(&layer, 5, None).await.unwrap();
     store.link_blob("a", &layer, 5, None, None).await.unwrap();
     store.link_blob("a", &layer, 5, None, None).await.unwrap();
     assert_eq!(
@@ -725,6 +732,8 @@ where
         let project = repo.split('/').next().unwrap();
         store.link_blob(repo, digest, size, None, quota(project))
     };
+    store.claim_blob(&a, 5, quota("team")).await.unwrap();
+    store.claim_blob(&b, 8, None).await.unwrap();
     assert_eq!(link("team/x", &a, 5).await.unwrap(), Admit::Admitted);
     assert_eq!(link("team/y", &a, 5).await.unwrap(), Admit::Admitted);
     assert_eq!(
@@ -798,6 +807,12 @@ where
         store.claim_blob(&b, 8, None).await.unwrap(),
         Admit::Deleting
     );
+    // A mount of a tombstoned blob links nothing: its bytes may be gone.
+    assert_eq!(
+        store.link_blob("teams/w", &b, 8, None, None).await.unwrap(),
+        Admit::Deleting
+    );
+    assert_eq!(store.linked_blob("teams/w", &b).await.unwrap(), None);
     store
         .gc_forget_blobs(std::slice::from_ref(&b))
         .await
@@ -808,7 +823,7 @@ where
             .await
             .unwrap()
             .iter()
-            .any(|(d, _)| *d == b)
+            .any(|r| r.digest == b)
     );
     assert_eq!(
         store.claim_blob(&b, 8, None).await.unwrap(),

@@ -9,66 +9,13 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::{
-    BerthProcess, TestServer, attempt, berth_admin, berth_cli, docker_build, docker_login, run,
-    sha256, token_at,
+    BerthProcess, OCI_MANIFEST, TestServer, attempt, berth_admin, berth_cli, docker_build,
+    docker_login, error_code, pull_and_verify, push, run, sha256, token_at,
 };
 
 /// How long the server may serve project settings it read before a CLI change (its cache),
 /// plus margin.
 const SETTINGS_DELAY: Duration = Duration::from_millis(1300);
-
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-/// Pushes an image of `layers` (and a config naming `tag`) with monolithic uploads; returns
-/// the manifest's digest and the response to its `PUT`.
-async fn push(
-    client: &reqwest::Client,
-    base: &str,
-    name: &str,
-    tag: &str,
-    layers: &[Vec<u8>],
-) -> (String, reqwest::Response) {
-    let config = format!("{{\"tag\":\"{tag}\"}}").into_bytes();
-    let mut descriptors = Vec::new();
-    for blob in std::iter::once(&config).chain(layers) {
-        let digest = sha256(blob);
-        let res = client
-            .post(format!("{base}/v2/{name}/blobs/uploads/?digest={digest}"))
-            .body(blob.clone())
-            .send()
-            .await
-            .unwrap();
-        if res.status() != StatusCode::CREATED {
-            return (String::new(), res);
-        }
-        descriptors.push(json!({"digest": digest, "size": blob.len(),
-            "mediaType": "application/vnd.oci.image.layer.v1.tar"}));
-    }
-    let mut config_descriptor = descriptors.remove(0);
-    config_descriptor["mediaType"] = json!("application/vnd.oci.image.config.v1+json");
-    let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": config_descriptor, "layers": descriptors})
-    .to_string();
-    let res = client
-        .put(format!("{base}/v2/{name}/manifests/{tag}"))
-        .header("content-type", OCI_MANIFEST)
-        .body(manifest.clone())
-        .send()
-        .await
-        .unwrap();
-    (sha256(manifest.as_bytes()), res)
-}
-
-async fn error_code(res: reqwest::Response) -> (StatusCode, String, String) {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    let error = &body["errors"][0];
-    (
-        status,
-        error["code"].as_str().unwrap_or("").to_owned(),
-        error["message"].as_str().unwrap_or("").to_owned(),
-    )
-}
 
 /// A management API call as `admin`: the status and the JSON body (`null` if none).
 async fn admin_api(
@@ -121,29 +68,6 @@ async fn resolve(
             .unwrap()
             .to_owned()
     })
-}
-
-/// Pulls an image by tag and checks every blob's bytes against its digest.
-async fn pull_and_verify(client: &reqwest::Client, base: &str, name: &str, tag: &str) {
-    let res = client
-        .get(format!("{base}/v2/{name}/manifests/{tag}"))
-        .header("accept", OCI_MANIFEST)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "{name}:{tag}");
-    let manifest: Value = res.json().await.unwrap();
-    let layers = manifest["layers"].as_array().unwrap();
-    for descriptor in std::iter::once(&manifest["config"]).chain(layers) {
-        let digest = descriptor["digest"].as_str().unwrap();
-        let res = client
-            .get(format!("{base}/v2/{name}/blobs/{digest}"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "{name}:{tag} blob {digest}");
-        assert_eq!(sha256(&res.bytes().await.unwrap()), digest);
-    }
 }
 
 fn blob_exists(data: &Path, digest: &str) -> bool {
@@ -435,6 +359,146 @@ async fn gc_racing_200_pushes_of_shared_layers_keeps_every_image_and_fsck_clean(
     assert!(on_stores("fsck", &config, &data).await.contains("clean"));
     for i in 0..200 {
         pull_and_verify(&client, &base, "team/app", &format!("new-{i}")).await;
+    }
+}
+
+/// Mounts `digest` from `from` into `name`, uploading it instead when the registry answers
+/// with a session (202); returns whether it was mounted.
+async fn mount_or_upload(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    from: &str,
+    blob: &[u8],
+) -> bool {
+    let digest = sha256(blob);
+    let res = client
+        .post(format!(
+            "{base}/v2/{name}/blobs/uploads/?mount={digest}&from={from}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    if res.status() == StatusCode::CREATED {
+        return true;
+    }
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    let url = if location.starts_with('/') {
+        format!("{base}{location}")
+    } else {
+        location
+    };
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let res = client
+        .put(format!("{url}{separator}digest={digest}"))
+        .body(blob.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    false
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mounts_racing_gc_never_acknowledge_an_image_whose_bytes_go() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = gc_config(config_dir.path(), 1);
+    let berth = BerthProcess::start_fresh(&["--config", &config]).await;
+    let (base, data) = (berth.url(""), berth.data_dir().to_owned());
+    let client = berth.client().await;
+    const ROUNDS: u32 = 300;
+    let layer = |i: u32| format!("mounted layer {i}").into_bytes();
+
+    // Blobs in a repository no manifest holds: their links are collectable once the grace
+    // period has passed, so GC removes them while the mounts below read them.
+    let mut uploads = tokio::task::JoinSet::new();
+    for i in 0..ROUNDS {
+        let (client, base) = (client.clone(), base.clone());
+        uploads.spawn(async move {
+            let blob = layer(i);
+            let res = client
+                .post(format!(
+                    "{base}/v2/team/source/blobs/uploads/?digest={}",
+                    sha256(&blob)
+                ))
+                .body(blob)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::CREATED);
+        });
+    }
+    while let Some(res) = uploads.join_next().await {
+        res.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    let rounds = {
+        let (client, base) = (client.clone(), base.clone());
+        tokio::spawn(async move {
+            let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(16));
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in 0..ROUNDS {
+                let (client, base) = (client.clone(), base.clone());
+                let permit = limit.clone().acquire_owned().await.unwrap();
+                tasks.spawn(async move {
+                    let blob = layer(i);
+                    let mounted =
+                        mount_or_upload(&client, &base, "team/target", "team/source", &blob).await;
+                    let config = format!("{{\"round\":{i}}}").into_bytes();
+                    mount_or_upload(&client, &base, "team/target", "team/none", &config).await;
+                    let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                            "digest": sha256(&config), "size": config.len()},
+                        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                            "digest": sha256(&blob), "size": blob.len()}]})
+                    .to_string();
+                    let res = client
+                        .put(format!("{base}/v2/team/target/manifests/r-{i}"))
+                        .header("content-type", OCI_MANIFEST)
+                        .body(manifest)
+                        .send()
+                        .await
+                        .unwrap();
+                    drop(permit);
+                    (i, mounted, res.status())
+                });
+            }
+            let mut outcomes = Vec::new();
+            while let Some(res) = tasks.join_next().await {
+                outcomes.push(res.unwrap());
+            }
+            outcomes
+        })
+    };
+    let mut runs = 0;
+    while !rounds.is_finished() {
+        on_stores("gc", &config, &data).await;
+        runs += 1;
+    }
+    let outcomes = rounds.await.unwrap();
+    assert!(runs >= 2, "GC ran {runs} times during the mounts");
+    let acknowledged: Vec<u32> = outcomes
+        .iter()
+        .filter(|(_, _, status)| *status == StatusCode::CREATED)
+        .map(|(i, _, _)| *i)
+        .collect();
+    let mounted = outcomes.iter().filter(|(_, mounted, _)| *mounted).count();
+    assert!(
+        acknowledged.len() >= ROUNDS as usize / 2,
+        "only {} of {ROUNDS} manifests acknowledged ({mounted} mounted)",
+        acknowledged.len()
+    );
+    on_stores("gc", &config, &data).await;
+    assert!(on_stores("fsck", &config, &data).await.contains("clean"));
+    for i in acknowledged {
+        pull_and_verify(&client, &base, "team/target", &format!("r-{i}")).await;
     }
 }
 

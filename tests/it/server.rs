@@ -414,3 +414,167 @@ fn config_with(timeouts: Timeouts) -> (tempfile::TempDir, Config) {
     };
     (dir, config)
 }
+
+/// A tmpfs of `size` mounted on a new directory, unmounted on drop.
+struct SmallVolume {
+    dir: tempfile::TempDir,
+}
+
+impl SmallVolume {
+    async fn mount(size: &str) -> SmallVolume {
+        let dir = tempfile::tempdir().unwrap();
+        let options = format!("size={size}");
+        run(
+            "mount",
+            &[
+                "-t",
+                "tmpfs",
+                "-o",
+                &options,
+                "tmpfs",
+                dir.path().to_str().unwrap(),
+            ],
+        )
+        .await;
+        SmallVolume { dir }
+    }
+}
+
+impl Drop for SmallVolume {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Writes a file until the volume is full; returns its path.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("filler");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    while file.write_all(&chunk).is_ok() {}
+    let _ = file.write_all(&[7]);
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_is_reported_as_such_and_writes_recover_once_space_is_back() {
+    use crate::support::{OCI_MANIFEST, berth_cli, pull_and_verify, push};
+    let volume = SmallVolume::mount("48m").await;
+    let data = volume.dir.path().join("data");
+    let args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let berth = BerthProcess::start_with(tempfile::tempdir().unwrap(), &args, &[]).await;
+    let (base, client) = (berth.url(""), berth.client().await);
+    let (_, res) = push(&client, &base, "team/app", "before", &[vec![1u8; 4096]]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // The layers the manifests below name, pushed while there is room.
+    let layer = vec![2u8; 1024];
+    let (_, res) = push(
+        &client,
+        &base,
+        "team/app",
+        "layers",
+        std::slice::from_ref(&layer),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    let filler = fill(volume.dir.path());
+    let mut refused = 0;
+    for i in 0..40u32 {
+        let blob = format!("blob pushed while full {i}")
+            .repeat(2000)
+            .into_bytes();
+        let res = client
+            .post(format!(
+                "{base}/v2/team/app/blobs/uploads/?digest={}",
+                sha256(&blob)
+            ))
+            .body(blob)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+        assert!(body.contains("out of storage space"), "{body}");
+        // Manifests big enough that the metadata store must grow to hold them.
+        let config = json_config(i);
+        let manifest = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": sha256(&layer), "size": layer.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": sha256(&layer), "size": layer.len()}],
+            "annotations": {"padding": config}})
+        .to_string();
+        let res = client
+            .put(format!("{base}/v2/team/app/manifests/full-{i}"))
+            .header("content-type", OCI_MANIFEST)
+            .body(manifest)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body = res.text().await.unwrap();
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::INSUFFICIENT_STORAGE,
+            "{status}: {body}"
+        );
+        if status == StatusCode::INSUFFICIENT_STORAGE {
+            assert!(body.contains("out of storage space"), "{body}");
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "no manifest write ran out of space");
+    assert!(
+        berth.output().contains("out of storage space"),
+        "nothing logged"
+    );
+    let metrics = client.get(format!("{base}/metrics")).send().await.unwrap();
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("berth_storage_full_total")
+    );
+
+    // Space is back: every write works again without a restart, and nothing was damaged.
+    std::fs::remove_file(filler).unwrap();
+    for i in 0..10u32 {
+        let tag = format!("after-{i}");
+        let (_, res) = push(
+            &client,
+            &base,
+            "team/app",
+            &tag,
+            &[tag.clone().into_bytes()],
+        )
+        .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::CREATED,
+            "{tag}: {}",
+            res.text().await.unwrap()
+        );
+        pull_and_verify(&client, &base, "team/app", &tag).await;
+    }
+    pull_and_verify(&client, &base, "team/app", "before").await;
+    let fsck = berth_cli(&["fsck", "--data-dir", data.to_str().unwrap()], "").await;
+    assert!(fsck.contains("clean"), "{fsck}");
+    drop(berth);
+}
+
+/// 64 KiB of padding that differs per manifest.
+fn json_config(i: u32) -> String {
+    format!("{i:08}").repeat(8 * 1024)
+}

@@ -7,6 +7,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use berth::config::Config;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -638,4 +640,81 @@ pub async fn git(dir: &Path, args: &[&str]) -> String {
 pub async fn git_commit(dir: &Path, message: &str) {
     git(dir, &["add", "-A"]).await;
     git(dir, &["commit", "-q", "-m", message]).await;
+}
+
+/// The OCI image manifest media type.
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// Pushes an image of `layers` (and a config naming `tag`) with monolithic uploads; returns
+/// the manifest's digest and the response to its `PUT`.
+pub async fn push(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    tag: &str,
+    layers: &[Vec<u8>],
+) -> (String, reqwest::Response) {
+    let config = format!("{{\"tag\":\"{tag}\"}}").into_bytes();
+    let mut descriptors = Vec::new();
+    for blob in std::iter::once(&config).chain(layers) {
+        let digest = sha256(blob);
+        let res = client
+            .post(format!("{base}/v2/{name}/blobs/uploads/?digest={digest}"))
+            .body(blob.clone())
+            .send()
+            .await
+            .unwrap();
+        if res.status() != StatusCode::CREATED {
+            return (String::new(), res);
+        }
+        descriptors.push(json!({"digest": digest, "size": blob.len(),
+            "mediaType": "application/vnd.oci.image.layer.v1.tar"}));
+    }
+    let mut config_descriptor = descriptors.remove(0);
+    config_descriptor["mediaType"] = json!("application/vnd.oci.image.config.v1+json");
+    let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": config_descriptor, "layers": descriptors})
+    .to_string();
+    let res = client
+        .put(format!("{base}/v2/{name}/manifests/{tag}"))
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest.clone())
+        .send()
+        .await
+        .unwrap();
+    (sha256(manifest.as_bytes()), res)
+}
+
+pub async fn error_code(res: reqwest::Response) -> (StatusCode, String, String) {
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    let error = &body["errors"][0];
+    (
+        status,
+        error["code"].as_str().unwrap_or("").to_owned(),
+        error["message"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+/// Pulls an image by tag and checks every blob's bytes against its digest.
+pub async fn pull_and_verify(client: &reqwest::Client, base: &str, name: &str, tag: &str) {
+    let res = client
+        .get(format!("{base}/v2/{name}/manifests/{tag}"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "{name}:{tag}");
+    let manifest: Value = res.json().await.unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    for descriptor in std::iter::once(&manifest["config"]).chain(layers) {
+        let digest = descriptor["digest"].as_str().unwrap();
+        let res = client
+            .get(format!("{base}/v2/{name}/blobs/{digest}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{name}:{tag} blob {digest}");
+        assert_eq!(sha256(&res.bytes().await.unwrap()), digest);
+    }
 }

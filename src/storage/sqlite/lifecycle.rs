@@ -7,7 +7,7 @@ use super::{SqliteMetaStore, in_project, parse_digest, project_bytes, split_line
 use crate::digest::Digest;
 use crate::storage::Result;
 use crate::storage::lifecycle::{
-    Dangling, Image, LifecycleStore, ProjectSettings, Pulls, RepositoryUsage, TagInfo,
+    Dangling, Image, LifecycleStore, ProjectSettings, Pulls, RecordedBlob, RepositoryUsage, TagInfo,
 };
 
 /// Converts a byte count that SQLite stores as a signed integer.
@@ -369,21 +369,34 @@ impl LifecycleStore for SqliteMetaStore {
     async fn gc_forget_blobs(&self, digests: &[Digest]) -> Result<()> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         for digest in digests {
-            sqlx::query("DELETE FROM blobs WHERE digest = ?1 AND deleting_until IS NOT NULL")
-                .bind(digest.to_string())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "DELETE FROM blobs AS b WHERE b.digest = ?1 AND b.deleting_until IS NOT NULL
+                 AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)",
+            )
+            .bind(digest.to_string())
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    async fn blob_digests(&self) -> Result<Vec<(Digest, bool)>> {
-        let rows = sqlx::query("SELECT digest, deleting_until IS NOT NULL FROM blobs")
-            .fetch_all(&self.reader)
-            .await?;
+    async fn blob_digests(&self) -> Result<Vec<RecordedBlob>> {
+        let rows = sqlx::query(
+            "SELECT b.digest, b.deleting_until IS NOT NULL,
+                 EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)
+             FROM blobs b",
+        )
+        .fetch_all(&self.reader)
+        .await?;
         rows.iter()
-            .map(|row| Ok((parse_digest(row.get(0))?, row.get(1))))
+            .map(|row| {
+                Ok(RecordedBlob {
+                    digest: parse_digest(row.get(0))?,
+                    tombstoned: row.get(1),
+                    linked: row.get(2),
+                })
+            })
             .collect()
     }
 

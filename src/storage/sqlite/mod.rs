@@ -14,8 +14,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqliteConnection, SqlitePool};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+    SqliteTransactionManager,
+};
+use sqlx::{Row, SqliteConnection, SqlitePool, TransactionManager};
 
 use super::{
     Admit, Error, LinkedBlob, ManifestPut, ManifestRecord, MetaStore, NewManifest, Quota, Referrer,
@@ -44,6 +47,15 @@ impl SqliteMetaStore {
             .busy_timeout(Duration::from_secs(10));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            // A transaction whose COMMIT failed (a full disk) and whose rollback then found
+            // none open leaves the connection believing it is still inside one, and every
+            // later `BEGIN` fails. Such a connection is closed (SQLite rolls back whatever is
+            // left) and the pool opens a fresh one, so writes recover once space is back.
+            .before_acquire(|conn, _| {
+                Box::pin(
+                    async move { Ok(SqliteTransactionManager::get_transaction_depth(conn) == 0) },
+                )
+            })
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
@@ -251,21 +263,25 @@ impl MetaStore for SqliteMetaStore {
         quota: Option<Quota<'_>>,
     ) -> Result<Admit> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let now = now_secs();
+        // Only a recorded blob that no GC is deleting may be linked: a tombstoned or forgotten
+        // one may have lost its bytes already.
+        let live = sqlx::query(
+            "UPDATE blobs SET touched_at = ?2 WHERE digest = ?1 AND deleting_until IS NULL
+             RETURNING 1",
+        )
+        .bind(digest.to_string())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if live.is_none() {
+            return Ok(Admit::Deleting);
+        }
         let admitted = admit(&mut tx, digest, size, quota).await?;
         if admitted != Admit::Admitted {
             return Ok(admitted);
         }
         let repo = repository_id(&mut tx, repository).await?;
-        let now = now_secs();
-        sqlx::query(
-            "INSERT INTO blobs (digest, size, created_at, touched_at) VALUES (?1, ?2, ?3, ?3)
-             ON CONFLICT (digest) DO UPDATE SET touched_at = ?3",
-        )
-        .bind(digest.to_string())
-        .bind(size as i64)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
         sqlx::query(
             "INSERT INTO repository_blobs (repository_id, digest, created_at, touched_at)
              VALUES (?1, ?2, ?3, ?3)

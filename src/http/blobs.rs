@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::metrics::UploadInProgress;
 use super::{ApiResult, AppState, DOCKER_CONTENT_DIGEST, Query, body, header_str, header_value};
-use crate::auth::{Action, Caller, Target};
+use crate::auth::{Action, Caller};
 use crate::digest::Digest;
 use crate::registry::{BlobRange, Mount, UploadState};
 
@@ -64,9 +64,7 @@ pub async fn get(
 
 /// `DELETE /v2/<name>/blobs/<digest>`: 202; the blob leaves the repository.
 pub async fn delete(state: &AppState, caller: &Caller, name: &str, digest: &Digest) -> ApiResult {
-    state.registry.delete_blob(name, digest).await?;
-    let target = Target::repository(name, Some(digest.to_string())).with_detail("blob");
-    state.access.audit_caller(caller, "delete", target).await;
+    state.lifecycle.delete_blob(caller, name, digest).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

@@ -274,26 +274,14 @@ impl Lifecycle {
         name: &str,
         reference: &Reference,
     ) -> Result<()> {
-        let policy = Policy::of(&self.settings.get(project_of(name)).await?);
-        let protected = match reference {
-            Reference::Tag(tag) => policy.protects(tag).then(|| tag.clone()),
-            Reference::Digest(_) if !policy.immutable_releases => None,
-            Reference::Digest(digest) => {
-                let tags = self.registry.tags_of(name, digest).await?;
-                tags.into_iter().find(|tag| policy.protects(tag))
+        match reference {
+            Reference::Tag(tag) => {
+                let policy = Policy::of(&self.settings.get(project_of(name)).await?);
+                if policy.protects(tag) {
+                    self.require_release_admin(caller, name, tag, "it").await?;
+                }
             }
-        };
-        if let Some(tag) = protected {
-            let actor = self.access.actor_of(caller).await?;
-            self.access
-                .require_role(&actor, project_of(name), Role::Admin)
-                .await
-                .map_err(|_| {
-                    registry::Error::Denied(format!(
-                        "tag {tag} is a release: deleting it needs the admin role in project {}",
-                        project_of(name)
-                    ))
-                })?;
+            Reference::Digest(digest) => self.guard_releases(caller, name, digest).await?,
         }
         self.registry.delete_manifest(name, reference).await?;
         let target = match reference {
@@ -303,6 +291,53 @@ impl Lifecycle {
             Reference::Digest(digest) => Target::repository(name, Some(digest.to_string())),
         };
         self.access.audit_caller(caller, "delete", target).await;
+        Ok(())
+    }
+
+    /// Removes a blob from a repository. Under the tag policy, a blob that a release tag
+    /// reaches (a layer or config of a release, or of a child of a release index) is part of
+    /// the release: removing it needs the project admin role, as deleting the release does.
+    pub async fn delete_blob(&self, caller: &Caller, name: &str, digest: &Digest) -> Result<()> {
+        self.guard_releases(caller, name, digest).await?;
+        self.registry.delete_blob(name, digest).await?;
+        let target = Target::repository(name, Some(digest.to_string())).with_detail("blob");
+        self.access.audit_caller(caller, "delete", target).await;
+        Ok(())
+    }
+
+    /// Refuses, unless the caller is a project admin, to delete `digest` (a manifest or a blob)
+    /// while a release tag of the repository reaches it.
+    async fn guard_releases(&self, caller: &Caller, name: &str, digest: &Digest) -> Result<()> {
+        let policy = Policy::of(&self.settings.get(project_of(name)).await?);
+        if !policy.immutable_releases {
+            return Ok(());
+        }
+        let tags = self.registry.tags_reaching(name, digest).await?;
+        if let Some(tag) = tags.into_iter().find(|tag| policy.protects(tag)) {
+            let what = format!("{digest}, which release {tag} holds,");
+            return self.require_release_admin(caller, name, &tag, &what).await;
+        }
+        Ok(())
+    }
+
+    async fn require_release_admin(
+        &self,
+        caller: &Caller,
+        name: &str,
+        tag: &str,
+        what: &str,
+    ) -> Result<()> {
+        let actor = self.access.actor_of(caller).await?;
+        let project = project_of(name);
+        self.access
+            .require_role(&actor, project, Role::Admin)
+            .await
+            .map_err(|_| {
+                registry::Error::Denied(format!(
+                    "tag {tag} is a release (immutable_releases): deleting {what} needs the \
+                     admin role in project {project}"
+                ))
+            })?;
         Ok(())
     }
 

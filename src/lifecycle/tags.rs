@@ -109,6 +109,49 @@ impl TagRules for Policy {
         !self.protects(tag)
     }
 
+    fn manages(&self, tag: &str) -> bool {
+        match TagKind::of(tag) {
+            TagKind::Latest => !self.latest_on_push,
+            TagKind::Alias { .. } => self.follow_aliases,
+            _ => false,
+        }
+    }
+
+    /// `latest` is the promoted release once the repository holds a release (before that it
+    /// is free, as `docker push` without a tag expects); an alias is where the newest stable
+    /// release of its line is, once the line has one. A push that puts either where it
+    /// already belongs is accepted.
+    fn refuse(&self, tag: &str, digest: &Digest, tags: &[(String, Digest)]) -> Option<String> {
+        match TagKind::of(tag) {
+            TagKind::Latest => {
+                let releases = tags
+                    .iter()
+                    .any(|(t, _)| matches!(TagKind::of(t), TagKind::Release(_)));
+                let current = tags.iter().find(|(t, _)| t == "latest").map(|(_, d)| d);
+                (releases && current != Some(digest)).then(|| {
+                    "tag latest is managed by the project's tag policy: it moves when a \
+                     maintainer promotes a release (berth promote REPOSITORY vX.Y.Z, or \
+                     POST /api/v1/promote), or on every stable release with latest_on_push"
+                        .to_owned()
+                })
+            }
+            TagKind::Alias { major, minor } => {
+                let newest = newest_stable(tags, &|v| {
+                    v.major == major && minor.is_none_or(|minor| v.minor == minor)
+                })?;
+                (newest != *digest).then(|| {
+                    let line = minor.map_or(format!("v{major}.Y.Z"), |m| format!("v{major}.{m}.Z"));
+                    format!(
+                        "tag {tag} is an alias managed by the project's tag policy \
+                         (follow_aliases): it follows the newest stable release of its line; \
+                         push a release {line} and berth moves it"
+                    )
+                })
+            }
+            _ => None,
+        }
+    }
+
     fn moves_others(&self, tag: &str) -> bool {
         (self.follow_aliases || self.latest_on_push) && TagKind::of(tag).stable_release().is_some()
     }
@@ -117,19 +160,7 @@ impl TagRules for Policy {
         let Some(pushed) = TagKind::of(tag).stable_release().cloned() else {
             return Vec::new();
         };
-        let releases: Vec<(Version, &Digest)> = tags
-            .iter()
-            .filter_map(|(name, digest)| {
-                Some((TagKind::of(name).stable_release()?.clone(), digest))
-            })
-            .collect();
-        let newest = |keep: &dyn Fn(&Version) -> bool| {
-            releases
-                .iter()
-                .filter(|(v, _)| keep(v))
-                .max_by(|a, b| a.0.cmp(&b.0))
-                .map(|(_, d)| (*d).clone())
-        };
+        let newest = |keep: &dyn Fn(&Version) -> bool| newest_stable(tags, keep);
         let mut moves = Vec::new();
         if self.follow_aliases {
             let (major, minor) = (pushed.major, pushed.minor);
@@ -147,6 +178,15 @@ impl TagRules for Policy {
         }
         moves
     }
+}
+
+/// The manifest of the newest stable release among `tags` that `keep` selects.
+fn newest_stable(tags: &[(String, Digest)], keep: &dyn Fn(&Version) -> bool) -> Option<Digest> {
+    tags.iter()
+        .filter_map(|(name, digest)| Some((TagKind::of(name).stable_release()?.clone(), digest)))
+        .filter(|(v, _)| keep(v))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, d)| d.clone())
 }
 
 #[cfg(test)]
@@ -212,10 +252,25 @@ mod tests {
         assert!(policy.follow("v1.5.0-rc.1", &tags).is_empty());
         assert!(!policy.may_move("v1.4.0"));
         assert!(policy.may_move("v1.4") && policy.may_move("sha-abc") && policy.may_move("latest"));
+        // A push to a managed tag is refused unless it points where the policy has it.
+        assert!(policy.manages("v1.4") && policy.manages("latest") && !policy.manages("v1.4.0"));
+        assert!(policy.refuse("v1.4", &d(1), &tags).is_some());
+        assert_eq!(policy.refuse("v1.4", &d(3), &tags), None);
+        assert_eq!(policy.refuse("v1", &d(3), &tags), None);
+        assert_eq!(policy.refuse("v2", &d(6), &tags), None);
+        assert_eq!(
+            policy.refuse("v3", &d(1), &tags),
+            None,
+            "no release in v3's line"
+        );
+        let refused = policy.refuse("latest", &d(1), &tags).unwrap();
+        assert!(refused.contains("berth promote"), "{refused}");
+        assert_eq!(policy.refuse("latest", &d(1), &[]), None, "no release yet");
         let latest = Policy {
             latest_on_push: true,
             ..policy
         };
+        assert!(!latest.manages("latest"));
         assert!(
             latest
                 .follow("v1.3.9", &tags)

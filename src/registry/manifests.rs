@@ -160,6 +160,7 @@ impl Registry {
                 "tag {tag} is an immutable release (project tag policy: release tags never \
                  move); push a new version instead"
             ))),
+            ManifestPut::Managed(reason) => Err(Error::Denied(reason)),
         }
     }
 
@@ -198,10 +199,10 @@ impl Registry {
         moved.ok_or(Error::ManifestUnknown)
     }
 
-    /// The tags pointing at `digest`.
-    pub async fn tags_of(&self, name: &str, digest: &Digest) -> Result<Vec<String>> {
+    /// The tags that reach `digest`, a manifest or a blob, directly or through an index.
+    pub async fn tags_reaching(&self, name: &str, digest: &Digest) -> Result<Vec<String>> {
         validate_name(name)?;
-        Ok(self.meta.tags_of(name, digest).await?)
+        Ok(self.meta.tags_reaching(name, digest).await?)
     }
 
     /// A page of the repository's tags in lexical order.

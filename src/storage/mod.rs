@@ -198,6 +198,14 @@ pub trait TagRules: Sync {
     /// Whether `tag`, once it exists, may be pointed at another manifest.
     fn may_move(&self, tag: &str) -> bool;
 
+    /// Whether the policy decides where `tag` points, so that a push to it is first checked
+    /// with `refuse`.
+    fn manages(&self, tag: &str) -> bool;
+
+    /// Why a push may not point the managed `tag` at `digest`, given every `(tag, digest)` of
+    /// the repository before the push; `None` if the policy would put it there anyway.
+    fn refuse(&self, tag: &str, digest: &Digest, tags: &[(String, Digest)]) -> Option<String>;
+
     /// Whether pointing `tag` at a manifest may move other tags (then `follow` is called).
     fn moves_others(&self, tag: &str) -> bool;
 
@@ -265,6 +273,8 @@ pub enum ManifestPut {
     MissingReference(Digest),
     /// The tag exists, points elsewhere, and the policy forbids moving it; nothing was stored.
     Immutable(String),
+    /// The policy manages the tag and refused the push, for this reason; nothing was stored.
+    Managed(String),
 }
 
 /// The source of truth for repositories, blob links, manifests, tags and upload sessions.
@@ -370,8 +380,9 @@ pub trait MetaStore: Send + Sync {
         digest: &Digest,
     ) -> Result<Option<Option<Digest>>>;
 
-    /// The tags pointing at `digest`.
-    async fn tags_of(&self, repository: &str, digest: &Digest) -> Result<Vec<String>>;
+    /// The tags that reach `digest` (a manifest or a blob): those pointing at it, or at a
+    /// manifest that references it, directly or through an index.
+    async fn tags_reaching(&self, repository: &str, digest: &Digest) -> Result<Vec<String>>;
 
     /// Up to `limit` tags after `last`, in lexical order; `None` if the repository is unknown.
     async fn tags(

@@ -32,6 +32,14 @@ impl TagRules for FreeTags {
         true
     }
 
+    fn manages(&self, _: &str) -> bool {
+        false
+    }
+
+    fn refuse(&self, _: &str, _: &Digest, _: &[(String, Digest)]) -> Option<String> {
+        None
+    }
+
     fn moves_others(&self, _: &str) -> bool {
         false
     }

@@ -186,6 +186,137 @@ async fn releases_are_immutable_aliases_follow_and_latest_moves_on_promotion() {
     }
 }
 
+/// A client of user `name` (added to `team` with `role`) holding every action on `team/app`.
+async fn member(data: &Path, base: &str, name: &str, role: &str) -> reqwest::Client {
+    let password = format!("{name}-password-1234");
+    berth_admin(data, &["user", "add", name], &format!("{password}\n")).await;
+    berth_admin(data, &["member", "set", "team", name, role], "").await;
+    let scopes = ["repository:team/app:pull,push,delete"];
+    let token = token_at(base, Some((name, &password)), &scopes)
+        .await
+        .unwrap();
+    crate::support::bearer_client(&token)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn release_content_and_managed_tags_cannot_be_changed_around_the_policy() {
+    let data = tempfile::tempdir().unwrap();
+    let s = TestServer::start(data.path()).await;
+    let (base, admin) = (s.url(""), s.client.clone());
+    let layers = [b"release layer".to_vec(), b"second layer".to_vec()];
+    let (release, res) = push(&admin, &base, "team/app", "v3.0.0", &layers).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let (child, res) = push(&admin, &base, "team/app", "dev-child", &[b"child".to_vec()]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let index = json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": OCI_MANIFEST, "digest": child, "size": 1,
+            "platform": {"os": "linux", "architecture": "amd64"}}]})
+    .to_string();
+    let res = admin
+        .put(format!("{base}/v2/team/app/manifests/v3.1.0"))
+        .header("content-type", "application/vnd.oci.image.index.v1+json")
+        .body(index)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::CREATED,
+        "{}",
+        res.text().await.unwrap()
+    );
+    let (_, res) = push(&admin, &base, "team/app", "dev-free", &[b"free".to_vec()]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    // A maintainer may not delete what a release holds: its layers, its config, or a child
+    // of a release index; the release still pulls whole afterwards.
+    let maintainer = member(data.path(), &base, "keeper", "maintainer").await;
+    let config = sha256(br#"{"tag":"v3.0.0"}"#);
+    for path in [
+        format!("blobs/{}", sha256(&layers[0])),
+        format!("blobs/{config}"),
+        format!("manifests/{child}"),
+        format!("blobs/{}", sha256(b"child")),
+    ] {
+        let res = maintainer
+            .delete(format!("{base}/v2/team/app/{path}"))
+            .send()
+            .await
+            .unwrap();
+        let (status, code, message) = error_code(res).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::FORBIDDEN, "DENIED"),
+            "{path}"
+        );
+        assert!(
+            message.contains("is a release") && message.contains("admin role"),
+            "{message}"
+        );
+    }
+    pull_and_verify(&admin, &base, "team/app", "v3.0.0").await;
+    pull_and_verify(&admin, &base, "team/app", "dev-child").await;
+    // What no release reaches may go; a project admin may delete release content.
+    let res = maintainer
+        .delete(format!("{base}/v2/team/app/blobs/{}", sha256(b"free")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+
+    // Managed tags: a developer's push to an alias or to latest is refused, naming the rule
+    // and what moves them; a push that puts an alias where it belongs is accepted.
+    let developer = member(data.path(), &base, "dev", "developer").await;
+    for (tag, names) in [
+        ("latest", "berth promote"),
+        ("v3", "follow_aliases"),
+        ("v3.0", "v3.0.Z"),
+    ] {
+        let (_, res) = push(&developer, &base, "team/app", tag, &[b"sneaky".to_vec()]).await;
+        let (status, code, message) = error_code(res).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::FORBIDDEN, "DENIED"),
+            "{tag}"
+        );
+        assert!(message.contains(names), "{tag}: {message}");
+    }
+    let res = developer
+        .get(format!("{base}/v2/team/app/manifests/v3.0.0"))
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    let manifest = res.bytes().await.unwrap();
+    let res = developer
+        .put(format!("{base}/v2/team/app/manifests/v3.0"))
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    assert_eq!(
+        resolve(&admin, &base, "team/app", "v3.0").await.as_deref(),
+        Some(release.as_str())
+    );
+    // `berth promote` moves latest; a push there stays refused.
+    let data_dir = data.path().to_str().unwrap();
+    berth_cli(
+        &["promote", "--data-dir", data_dir, "team/app", "v3.0.0"],
+        "",
+    )
+    .await;
+    assert_eq!(
+        resolve(&admin, &base, "team/app", "latest")
+            .await
+            .as_deref(),
+        Some(release.as_str())
+    );
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn quotas_and_budgets_refuse_pushes_and_leave_nothing_behind() {
     let data = tempfile::tempdir().unwrap();

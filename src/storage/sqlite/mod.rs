@@ -189,6 +189,17 @@ async fn set_tag(
     Ok(())
 }
 
+/// Every `(tag, digest)` of the repository.
+async fn repository_tags(conn: &mut SqliteConnection, repo: i64) -> Result<Vec<(String, Digest)>> {
+    let rows = sqlx::query("SELECT name, digest FROM tags WHERE repository_id = ?1")
+        .bind(repo)
+        .fetch_all(conn)
+        .await?;
+    rows.iter()
+        .map(|row| Ok((row.get::<String, _>(0), parse_digest(row.get(1))?)))
+        .collect()
+}
+
 fn session_from_row(row: &sqlx::sqlite::SqliteRow) -> UploadSession {
     UploadSession {
         id: row.get(0),
@@ -487,6 +498,12 @@ impl MetaStore for SqliteMetaStore {
             if moved_from.is_some() && !manifest.rules.may_move(tag) {
                 return Ok(ManifestPut::Immutable(tag.to_owned()));
             }
+            if manifest.rules.manages(tag) {
+                let tags = repository_tags(&mut tx, repo).await?;
+                if let Some(reason) = manifest.rules.refuse(tag, &record.digest, &tags) {
+                    return Ok(ManifestPut::Managed(reason));
+                }
+            }
         }
         let inserted = sqlx::query(
             "INSERT INTO manifests
@@ -525,14 +542,7 @@ impl MetaStore for SqliteMetaStore {
         if let Some(tag) = manifest.tag {
             set_tag(&mut tx, repo, tag, &digest, now).await?;
             if manifest.rules.moves_others(tag) {
-                let rows = sqlx::query("SELECT name, digest FROM tags WHERE repository_id = ?1")
-                    .bind(repo)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let tags = rows
-                    .iter()
-                    .map(|row| Ok((row.get::<String, _>(0), parse_digest(row.get(1))?)))
-                    .collect::<Result<Vec<_>>>()?;
+                let tags = repository_tags(&mut tx, repo).await?;
                 for (name, to) in manifest.rules.follow(tag, &tags) {
                     let from = tags
                         .iter()
@@ -645,10 +655,18 @@ impl MetaStore for SqliteMetaStore {
         Ok(Some(previous.as_deref().map(parse_digest).transpose()?))
     }
 
-    async fn tags_of(&self, repository: &str, digest: &Digest) -> Result<Vec<String>> {
+    async fn tags_reaching(&self, repository: &str, digest: &Digest) -> Result<Vec<String>> {
+        // Up from `digest` through the manifests that reference it (an image its blob, an
+        // index its child), then the tags on any of them.
         let names = sqlx::query_scalar(
-            "SELECT t.name FROM tags t JOIN repositories r ON r.id = t.repository_id
-             WHERE r.name = ?1 AND t.digest = ?2 ORDER BY t.name",
+            "WITH RECURSIVE repo(id) AS (SELECT id FROM repositories WHERE name = ?1),
+             up(digest) AS (
+                 SELECT ?2
+                 UNION
+                 SELECT mr.manifest FROM manifest_refs mr JOIN up ON mr.digest = up.digest
+                 WHERE mr.repository_id = (SELECT id FROM repo))
+             SELECT DISTINCT t.name FROM tags t JOIN up ON t.digest = up.digest
+             WHERE t.repository_id = (SELECT id FROM repo) ORDER BY t.name",
         )
         .bind(repository)
         .bind(digest.to_string())

@@ -236,7 +236,11 @@ pub fn retention(args: RetentionArgs) -> anyhow::Result<()> {
         println!("REPOSITORY\tTAG\tDIGEST\tFREED\tLAST PULL\tACTION\tRULE");
         for d in &decisions {
             let last_pull = d.last_pull.map_or("never".to_owned(), |at| at.to_string());
-            let action = if d.archive { "archive" } else { "delete" };
+            let action = match (d.archive, &d.moves_to) {
+                (_, Some(to)) => format!("move to {to}"),
+                (true, None) => "archive".to_owned(),
+                (false, None) => "delete".to_owned(),
+            };
             println!(
                 "{}\t{}\t{}\t{}\t{last_pull}\t{action}\t{}",
                 d.repository,

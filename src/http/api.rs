@@ -542,7 +542,8 @@ fn decisions_json(decisions: &[crate::lifecycle::retention::Decision]) -> Json<V
         .map(|d| {
             json!({"repository": d.repository, "tag": d.tag, "digest": d.digest.to_string(),
                    "freed": d.freed, "last_pull": d.last_pull, "rule": d.rule,
-                   "archive": d.archive})
+                   "archive": d.archive,
+                   "moves_to": d.moves_to.as_ref().map(ToString::to_string)})
         })
         .collect();
     Json(json!(list))

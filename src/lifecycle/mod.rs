@@ -517,6 +517,19 @@ impl Lifecycle {
                 self.archive_image(&decision.repository, tag, &decision.digest)
                     .await?;
             }
+            if let (Some(tag), Some(to)) = (&decision.tag, &decision.moves_to) {
+                let (repository, from) = (&decision.repository, &decision.digest);
+                if self.store.move_tag_if(repository, tag, from, to).await? {
+                    let moved = TagMove {
+                        tag: tag.clone(),
+                        from: Some(from.clone()),
+                        to: to.clone(),
+                    };
+                    self.audit_move(repository, &moved, &decision.rule).await;
+                    applied.push(decision);
+                }
+                continue;
+            }
             let done = match &decision.tag {
                 Some(tag) => {
                     self.store

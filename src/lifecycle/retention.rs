@@ -21,7 +21,8 @@
 //!
 //! A tag kept by any keep rule stays, wherever the rule stands; among the others, the first
 //! delete rule that selects a tag decides. Alias tags (`v1.4`, `v1`) and `latest` are never
-//! selected: an alias goes when every release tag of its manifest goes. A manifest whose last
+//! selected: when every release tag of its manifest goes, an alias moves to the newest remaining
+//! stable release of its line (or goes, if none remains). A manifest whose last
 //! tag goes is deleted with it, and so are the children of a deleted index that nothing else
 //! names; a manifest that a surviving index names, or whose subject survives (a signature, an
 //! SBOM), is never deleted.
@@ -182,6 +183,9 @@ pub struct Decision {
     pub rule: String,
     /// The tag's image is written to the archive before the tag goes.
     pub archive: bool,
+    /// For an alias whose releases go: the manifest of the newest remaining stable release of
+    /// its line, which the alias is moved to instead of going.
+    pub moves_to: Option<Digest>,
 }
 
 /// A tag or untagged manifest a rule may select.
@@ -269,16 +273,18 @@ fn plan_repository(
     }
     doomed.retain(|c, _| !kept.contains(c));
 
-    // Aliases follow their releases: they go when every release tag of their manifest goes.
+    // Aliases follow their releases: when every release tag of their manifest goes, an alias
+    // moves to the newest remaining stable release of its line, or goes if none remains.
     let mut tag_decisions: Vec<(usize, String, bool)> = doomed
         .iter()
         .filter(|(c, _)| candidates[**c].tag.is_some())
         .map(|(c, rule)| (*c, rule.text.clone(), rule.action == Action::Archive))
         .collect();
+    let mut moves: HashMap<usize, usize> = HashMap::new();
     for (idx, c) in candidates.iter().enumerate() {
-        if !matches!(c.kind, TagKind::Alias { .. }) {
+        let TagKind::Alias { major, minor } = c.kind else {
             continue;
-        }
+        };
         let releases: Vec<usize> = candidates
             .iter()
             .enumerate()
@@ -287,7 +293,20 @@ fn plan_repository(
             .collect();
         if !releases.is_empty() && releases.iter().all(|r| doomed.contains_key(r)) {
             let release = candidates[releases[0]].tag.unwrap_or_default();
-            tag_decisions.push((idx, format!("alias of deleted {release}"), false));
+            let successor = (0..candidates.len())
+                .filter(|o| !doomed.contains_key(o))
+                .filter_map(|o| Some((o, candidates[o].kind.stable_release()?)))
+                .filter(|(_, v)| v.major == major && minor.is_none_or(|m| v.minor == m))
+                .max_by(|a, b| a.1.cmp(b.1));
+            let why = match successor {
+                Some((o, _)) => {
+                    moves.insert(idx, o);
+                    let to = candidates[o].tag.unwrap_or_default();
+                    format!("alias of deleted {release}, moves to {to}")
+                }
+                None => format!("alias of deleted {release}"),
+            };
+            tag_decisions.push((idx, why, false));
         }
     }
     let gone: HashSet<usize> = tag_decisions.iter().map(|(c, ..)| *c).collect();
@@ -362,6 +381,9 @@ fn plan_repository(
                 last_pull: candidate.last_pull,
                 rule,
                 archive,
+                moves_to: moves
+                    .get(&c)
+                    .map(|o| images[candidates[*o].image].digest.clone()),
             }
         })
         .collect();
@@ -376,6 +398,7 @@ fn plan_repository(
             last_pull: images[idx].pulled_at,
             rule,
             archive: false,
+            moves_to: None,
         })
         .collect();
     // Indexes before their children, so that each delete finds its manifest unreferenced.
@@ -676,7 +699,7 @@ mod tests {
         assert_eq!(
             decided(&plan(&rules, &h.0, NOW)),
             [
-                "v0 <- alias of deleted v0.8.0",
+                "v0 <- alias of deleted v0.8.0, moves to v0.9.0",
                 "v0.7 <- alias of deleted v0.7.0",
                 "v0.7.0 <- delete releases older than 100d",
                 "v0.8 <- alias of deleted v0.8.0",
@@ -685,6 +708,25 @@ mod tests {
                 "manifest 1000 <- delete releases older than 100d",
             ]
         );
+    }
+
+    #[test]
+    fn an_alias_on_a_deleted_pre_release_moves_to_its_lines_newest_stable_release() {
+        let mut h = History(vec![]);
+        h.image("v1.3.0", 300, None, &["v1.3.0"]);
+        let stable = h.image("v1.4.0", 300, None, &["v1.4.0"]);
+        h.image("rc", 200, None, &["v1.5.0-rc.1", "v1"]);
+        let rules = parse("delete v1.5.0-* older than 100d").unwrap();
+        let plan = plan(&rules, &h.0, NOW);
+        assert_eq!(
+            decided(&plan),
+            [
+                "v1 <- alias of deleted v1.5.0-rc.1, moves to v1.4.0",
+                "v1.5.0-rc.1 <- delete v1.5.0-* older than 100d",
+                "manifest 1000 <- delete v1.5.0-* older than 100d",
+            ]
+        );
+        assert_eq!(plan[0].moves_to, Some(stable));
     }
 
     #[test]

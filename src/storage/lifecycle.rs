@@ -143,6 +143,15 @@ pub trait LifecycleStore: Send + Sync {
     /// Projects with a retention schedule, and the schedule.
     async fn retention_schedules(&self) -> Result<Vec<(String, String)>>;
 
+    /// Points `tag` at `to` if it still points at `from` and the repository holds `to`.
+    async fn move_tag_if(
+        &self,
+        repository: &str,
+        tag: &str,
+        from: &Digest,
+        to: &Digest,
+    ) -> Result<bool>;
+
     /// Deletes `tag` if it still points at `digest`.
     async fn delete_tag_if(&self, repository: &str, tag: &str, digest: &Digest) -> Result<bool>;
 

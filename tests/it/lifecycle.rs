@@ -943,6 +943,33 @@ async fn retention_runs_exactly_the_plan_it_printed() {
     assert_eq!(audit.lines().count(), 1 + 6, "{audit}");
     let (_, again) = call(reqwest::Method::GET, "/projects/team/retention/plan", None).await;
     assert_eq!(again, json!([]));
+
+    // Deleting the release the aliases point at moves them to the newest remaining release
+    // of their line, audited as an automatic move; they never dangle or go with it.
+    let (status, _) = call(
+        reqwest::Method::PATCH,
+        "/projects/team/policy",
+        Some(json!({"retention": "delete v1.0.4"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, applied) = call(reqwest::Method::POST, "/projects/team/retention/run", None).await;
+    let moves: Vec<&Value> = applied
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| !d["moves_to"].is_null())
+        .collect();
+    assert_eq!(moves.len(), 2, "{applied}");
+    for alias in ["v1", "v1.0"] {
+        assert_eq!(
+            resolve(&s.client, &base, "team/app", alias).await.as_ref(),
+            Some(&digests["v1.0.3"]),
+            "{alias}"
+        );
+    }
+    let audit = berth_admin(data.path(), &["audit", "--action", "tag.follow"], "").await;
+    assert!(audit.contains("moves to v1.0.3"), "{audit}");
     s.stop().await;
 }
 

@@ -209,6 +209,29 @@ impl LifecycleStore for SqliteMetaStore {
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
+    async fn move_tag_if(
+        &self,
+        repository: &str,
+        tag: &str,
+        from: &Digest,
+        to: &Digest,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE tags AS t SET digest = ?4, updated_at = ?5 WHERE t.name = ?2 AND t.digest = ?3
+             AND t.repository_id = (SELECT id FROM repositories WHERE name = ?1)
+             AND EXISTS (SELECT 1 FROM manifests m
+                 WHERE m.repository_id = t.repository_id AND m.digest = ?4)",
+        )
+        .bind(repository)
+        .bind(tag)
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .bind(crate::time::now_secs())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     async fn delete_tag_if(&self, repository: &str, tag: &str, digest: &Digest) -> Result<bool> {
         let done = sqlx::query(
             "DELETE FROM tags WHERE name = ?2 AND digest = ?3

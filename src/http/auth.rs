@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::{AppState, Endpoint};
 use crate::auth::{self, Action, Need};
+use crate::registry::names::validate_name;
 
 /// The peer address of the connection, set by the connection loop.
 #[derive(Debug, Clone, Copy)]
@@ -39,7 +40,9 @@ pub fn need(method: &Method, endpoint: &Endpoint) -> Need {
         Endpoint::Tags { name } | Endpoint::Referrers { name, .. } => {
             repository(name, Action::Pull)
         }
-        Endpoint::Manifest { name, .. } | Endpoint::Blob { name, .. } => write(name),
+        Endpoint::Manifest { name, .. }
+        | Endpoint::ManifestInvalid { name, .. }
+        | Endpoint::Blob { name, .. } => write(name),
         // Every request on an upload session is part of a push, even a status GET.
         Endpoint::Uploads { name } | Endpoint::Upload { name, .. } => {
             repository(name, Action::Push)
@@ -168,7 +171,11 @@ pub fn challenge(state: &AppState, parts: &Parts, need: &Need, error: &auth::Err
         state.access.settings().service
     );
     if let Some(scope) = need.scope() {
-        value.push_str(&format!(",scope=\"{scope}\""));
+        value.push_str(&format!(",scope=\"{scope}"));
+        if let Some(from) = mount_source(parts) {
+            value.push_str(&format!(" repository:{from}:pull"));
+        }
+        value.push('"');
     }
     match error {
         auth::Error::InsufficientScope(_) => value.push_str(",error=\"insufficient_scope\""),
@@ -176,6 +183,26 @@ pub fn challenge(state: &AppState, parts: &Parts, need: &Need, error: &auth::Err
         _ => {}
     }
     HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
+}
+
+/// The repository a `POST …/blobs/uploads/?mount=&from=` mounts from: the challenge asks for
+/// `pull` on it too (as Distribution's does), so that a client that requests what the
+/// challenge names gets a token the mount can use.
+fn mount_source(parts: &Parts) -> Option<String> {
+    if parts.method != Method::POST {
+        return None;
+    }
+    let query = form_urlencoded::parse(parts.uri.query()?.as_bytes());
+    let (mut mount, mut from) = (false, None);
+    for (key, value) in query {
+        match key.as_ref() {
+            "mount" => mount = true,
+            "from" => from = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    let from = from.filter(|from| mount && validate_name(from).is_ok())?;
+    Some(from)
 }
 
 #[cfg(test)]

@@ -119,13 +119,7 @@ pub async fn patch(
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let (start, declared) = match header_str(headers, &header::CONTENT_RANGE) {
-        Some(range) => {
-            let (start, end) = parse_content_range(range)?;
-            (Some(start), Some(end - start + 1))
-        }
-        None => (None, None),
-    };
+    let (start, declared) = chunk_range(headers)?;
     let _in_progress = UploadInProgress::start();
     let body = body::stream(body, state.body_idle_timeout);
     let upload = state
@@ -135,20 +129,23 @@ pub async fn patch(
     Ok(session(StatusCode::ACCEPTED, name, &upload))
 }
 
-/// `PUT /v2/<name>/blobs/uploads/<id>?digest=<digest>`, optionally with a last chunk: 201.
+/// `PUT /v2/<name>/blobs/uploads/<id>?digest=<digest>`, optionally with a last chunk: 201, or
+/// 416 (the session kept) when its `Content-Range` does not start where the session stands.
 pub async fn finish(
     state: &AppState,
     name: &str,
     id: &str,
     query: &Query,
+    headers: &HeaderMap,
     body: Body,
 ) -> ApiResult {
     let digest = parse_digest(query.get("digest").ok_or(ApiError::DigestMissing)?)?;
+    let (start, declared) = chunk_range(headers)?;
     let _in_progress = UploadInProgress::start();
     let body = body::stream(body, state.body_idle_timeout);
     state
         .registry
-        .finish_upload(name, id, &digest, body)
+        .finish_upload(name, id, &digest, start, declared, body)
         .await?;
     Ok(created(name, &digest))
 }
@@ -211,6 +208,19 @@ fn parse_range(value: &str) -> Option<BlobRange> {
 }
 
 /// Parses a chunk's `Content-Range: <start>-<end>` (inclusive; `bytes ` prefix tolerated).
+/// Where a chunk says it starts and how long it says it is (`Content-Range`), if it says.
+fn chunk_range(headers: &HeaderMap) -> Result<(Option<u64>, Option<u64>), ApiError> {
+    let Some(range) = header_str(headers, &header::CONTENT_RANGE) else {
+        return Ok((None, None));
+    };
+    let (start, end) = parse_content_range(range)?;
+    // `0-18446744073709551615` is a range of 2^64 bytes, one more than a u64 holds.
+    let length = (end - start)
+        .checked_add(1)
+        .ok_or_else(|| ApiError::ContentRangeInvalid(range.to_owned()))?;
+    Ok((Some(start), Some(length)))
+}
+
 fn parse_content_range(value: &str) -> Result<(u64, u64), ApiError> {
     let invalid = || ApiError::ContentRangeInvalid(value.to_owned());
     let spec = value.trim();

@@ -69,7 +69,7 @@ impl ApiError {
                 R::ChunkOutOfOrder { .. } | R::RangeNotSatisfiable { .. } => "RANGE_INVALID",
                 R::SizeInvalid { .. } => "SIZE_INVALID",
                 R::UploadBusy | R::Body(_) => "BLOB_UPLOAD_INVALID",
-                R::ManifestUnknown => "MANIFEST_UNKNOWN",
+                R::ManifestUnknown { .. } => "MANIFEST_UNKNOWN",
                 R::ManifestInvalid(_) => "MANIFEST_INVALID",
                 R::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
                 R::Denied(_) => "DENIED",
@@ -118,7 +118,7 @@ impl ApiError {
                 R::NameUnknown(_)
                 | R::BlobUnknown(_)
                 | R::BlobUploadUnknown
-                | R::ManifestUnknown => StatusCode::NOT_FOUND,
+                | R::ManifestUnknown { .. } => StatusCode::NOT_FOUND,
                 R::ChunkOutOfOrder { .. } | R::RangeNotSatisfiable { .. } => {
                     StatusCode::RANGE_NOT_SATISFIABLE
                 }
@@ -153,6 +153,56 @@ impl ApiError {
             | ApiError::PaginationNumberInvalid(_)
             | ApiError::ManifestBody(_) => StatusCode::BAD_REQUEST,
             ApiError::ManifestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+}
+
+impl ApiError {
+    /// The `detail` of the error body, as Distribution fills it: what was not found or not
+    /// valid, so that clients can say which tag, name or digest it was.
+    fn detail(&self) -> serde_json::Value {
+        use registry::Error as R;
+        match self {
+            ApiError::Registry(e) => match e {
+                R::ManifestUnknown { name, reference } => {
+                    let key = if reference.contains(':') {
+                        "Revision"
+                    } else {
+                        "Tag"
+                    };
+                    json!({"Name": name, key: reference})
+                }
+                R::NameInvalid(name) | R::NameUnknown(name) => json!({"name": name}),
+                R::TagInvalid(tag) => json!({"tag": tag}),
+                R::DigestInvalid(digest) => json!({"digest": digest}),
+                R::DigestMismatch { expected, computed } => {
+                    json!({"digest": expected.to_string(), "computed": computed.to_string()})
+                }
+                R::BlobUnknown(digest) | R::ManifestBlobUnknown(digest) | R::BlobBusy(digest) => {
+                    json!(digest.to_string())
+                }
+                R::ChunkOutOfOrder { start, offset } => json!({"start": start, "offset": offset}),
+                R::SizeInvalid { declared, actual } => {
+                    json!({"declared": declared, "actual": actual})
+                }
+                R::RangeNotSatisfiable { size } => json!({"size": size}),
+                R::BlobUploadUnknown
+                | R::UploadBusy
+                | R::Body(_)
+                | R::ManifestInvalid(_)
+                | R::Denied(_)
+                | R::Storage(_) => serde_json::Value::Null,
+            },
+            ApiError::ManifestTooLarge { limit } => json!({"limit": limit}),
+            ApiError::Auth(_)
+            | ApiError::Lifecycle(_)
+            | ApiError::NotFound
+            | ApiError::MethodNotAllowed
+            | ApiError::ContentRangeInvalid(_)
+            | ApiError::DigestMissing
+            | ApiError::PaginationNumberInvalid(_)
+            | ApiError::ManifestBody(_)
+            | ApiError::NotAcceptable(_) => serde_json::Value::Null,
         }
     }
 }
@@ -203,8 +253,7 @@ impl IntoResponse for ApiError {
         if out_of_space {
             metrics::counter!("berth_storage_full_total").increment(1);
         }
-        let body =
-            json!({"errors": [{"code": self.oci_code(), "message": message, "detail": null}]});
+        let body = json!({"errors": [{"code": self.oci_code(), "message": message, "detail": self.detail()}]});
         let mut response = (status, Json(body)).into_response();
         if internal {
             response

@@ -133,6 +133,19 @@ async fn call(
         (&Method::DELETE, Endpoint::Manifest { name, reference }) => {
             manifests::delete(state, &caller, &name, &reference).await
         }
+        // Nothing is stored under a reference that cannot exist; only a push learns why.
+        (&Method::PUT, Endpoint::ManifestInvalid { name, reference }) => {
+            let invalid = reference.parse::<crate::registry::names::Reference>().err();
+            Err(ApiError::Registry(invalid.unwrap_or(
+                crate::registry::Error::ManifestUnknown { name, reference },
+            )))
+        }
+        (
+            &Method::GET | &Method::HEAD | &Method::DELETE,
+            Endpoint::ManifestInvalid { name, reference },
+        ) => Err(ApiError::Registry(
+            crate::registry::Error::ManifestUnknown { name, reference },
+        )),
         (&Method::GET, Endpoint::Referrers { name, digest }) => {
             manifests::referrers(state, &name, &digest, &query).await
         }
@@ -150,7 +163,7 @@ async fn call(
             blobs::patch(state, &name, &id, headers, body).await
         }
         (&Method::PUT, Endpoint::Upload { name, id }) => {
-            blobs::finish(state, &name, &id, &query, body).await
+            blobs::finish(state, &name, &id, &query, headers, body).await
         }
         (&Method::DELETE, Endpoint::Upload { name, id }) => blobs::cancel(state, &name, &id).await,
         _ => Err(ApiError::MethodNotAllowed),

@@ -21,6 +21,10 @@ pub enum Endpoint {
     Tags { name: String },
     /// `/v2/<name>/manifests/<reference>`
     Manifest { name: String, reference: Reference },
+    /// `/v2/<name>/manifests/<reference>` with a reference that is neither a valid tag nor a
+    /// digest. It is authorized like any manifest request: only then does a `GET` learn that
+    /// there is no such manifest, and a `PUT` that the tag is invalid.
+    ManifestInvalid { name: String, reference: String },
     /// `/v2/<name>/blobs/<digest>`
     Blob { name: String, digest: Digest },
     /// `/v2/<name>/blobs/uploads/`
@@ -86,10 +90,13 @@ impl Endpoint {
             });
         }
         if let Some(prefix) = prefix.strip_suffix("/manifests") {
-            let reference = last.parse().map_err(invalid)?;
-            return Ok(Endpoint::Manifest {
-                name: name(prefix)?,
-                reference,
+            let name = name(prefix)?;
+            return Ok(match last.parse() {
+                Ok(reference) => Endpoint::Manifest { name, reference },
+                Err(_) => Endpoint::ManifestInvalid {
+                    name,
+                    reference: last.to_owned(),
+                },
             });
         }
         if let Some(prefix) = prefix.strip_suffix("/blobs") {
@@ -113,7 +120,7 @@ impl Endpoint {
             Endpoint::Base => "base",
             Endpoint::Catalog => "catalog",
             Endpoint::Tags { .. } => "tags",
-            Endpoint::Manifest { .. } => "manifest",
+            Endpoint::Manifest { .. } | Endpoint::ManifestInvalid { .. } => "manifest",
             Endpoint::Blob { .. } => "blob",
             Endpoint::Uploads { .. } | Endpoint::Upload { .. } => "upload",
             Endpoint::Referrers { .. } => "referrers",
@@ -188,10 +195,13 @@ mod tests {
             "/v2/Team/tags/list",
             r#"Invalid(invalid repository name "Team")"#,
         );
-        check("/v2/a/manifests/-bad", r#"Invalid(invalid tag "-bad")"#);
+        check(
+            "/v2/a/manifests/-bad",
+            r#"ManifestInvalid { name: "a", reference: "-bad" }"#,
+        );
         check(
             "/v2/a/manifests/sha256:12",
-            r#"Invalid(invalid digest "sha256:12")"#,
+            r#"ManifestInvalid { name: "a", reference: "sha256:12" }"#,
         );
         check("/v2/a/blobs/latest", r#"Invalid(invalid digest "latest")"#);
     }

@@ -348,7 +348,7 @@ impl Lifecycle {
             .await?;
         let reference = Reference::Tag(tag.to_owned());
         let manifest = match self.registry.get_manifest(name, &reference).await {
-            Err(registry::Error::ManifestUnknown) => {
+            Err(registry::Error::ManifestUnknown { .. }) => {
                 return Err(Error::NotFound(format!("{name}:{tag} does not exist")));
             }
             res => res?,

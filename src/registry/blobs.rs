@@ -182,14 +182,7 @@ impl Registry {
         let lease = self.lease(name, id).await?;
         let session = &lease.session;
         let res = async {
-            if let Some(start) = start
-                && start != session.offset
-            {
-                return Err(Error::ChunkOutOfOrder {
-                    start,
-                    offset: session.offset,
-                });
-            }
+            check_offset(session, start)?;
             let (offset, hasher) = self.write_chunk(session, declared, body).await?;
             if !self
                 .meta
@@ -219,19 +212,24 @@ impl Registry {
         name: &str,
         id: &str,
         digest: &Digest,
+        start: Option<u64>,
+        declared: Option<u64>,
         body: ByteStream<'_>,
     ) -> Result<()> {
         let lease = self.lease(name, id).await?;
         let res = async {
-            let (size, hasher) = self.write_chunk(&lease.session, None, body).await?;
+            check_offset(&lease.session, start)?;
+            let (size, hasher) = self.write_chunk(&lease.session, declared, body).await?;
             self.commit(name, id, size, hasher, digest, Some(id)).await
         }
         .await;
         match &res {
             // The commit moved the bytes and forgot the session.
             Ok(()) => {}
-            // The client may retry the body.
-            Err(Error::Body(_)) => self.meta.upload_release(id, &lease.holder).await?,
+            // The client may retry the body, or send the chunk where the session stands.
+            Err(Error::Body(_) | Error::ChunkOutOfOrder { .. }) => {
+                self.meta.upload_release(id, &lease.holder).await?
+            }
             Err(_) => {
                 self.meta.upload_delete(id).await?;
                 self.blobs.upload_delete(id).await?;
@@ -412,6 +410,17 @@ struct Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         self.renewer.abort();
+    }
+}
+
+/// A chunk that says where it starts must start where the session stands.
+fn check_offset(session: &UploadSession, start: Option<u64>) -> Result<()> {
+    match start {
+        Some(start) if start != session.offset => Err(Error::ChunkOutOfOrder {
+            start,
+            offset: session.offset,
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -170,7 +170,7 @@ impl Registry {
             Reference::Tag(tag) => self.meta.manifest_by_tag(name, tag).await?,
             Reference::Digest(digest) => self.meta.manifest_by_digest(name, digest).await?,
         };
-        found.ok_or(Error::ManifestUnknown)
+        found.ok_or_else(|| manifest_unknown(name, reference))
     }
 
     /// Deletes a manifest (and its tags) by digest, or only the tag when given a tag.
@@ -183,7 +183,7 @@ impl Registry {
         if deleted {
             Ok(())
         } else {
-            Err(Error::ManifestUnknown)
+            Err(manifest_unknown(name, reference))
         }
     }
 
@@ -196,7 +196,7 @@ impl Registry {
     ) -> Result<Option<Digest>> {
         validate_name(name)?;
         let moved = self.meta.point_tag(name, tag, digest).await?;
-        moved.ok_or(Error::ManifestUnknown)
+        moved.ok_or_else(|| manifest_unknown(name, &Reference::Digest(digest.clone())))
     }
 
     /// The tags that reach `digest`, a manifest or a blob, directly or through an index.
@@ -361,6 +361,17 @@ fn annotations_json(
     let annotations = annotations.as_ref().filter(|a| !a.is_empty())?;
     let sorted: std::collections::BTreeMap<_, _> = annotations.iter().collect();
     Some(serde_json::to_string(&sorted).expect("string maps serialize"))
+}
+
+fn manifest_unknown(name: &str, reference: &Reference) -> Error {
+    let reference = match reference {
+        Reference::Tag(tag) => tag.clone(),
+        Reference::Digest(digest) => digest.to_string(),
+    };
+    Error::ManifestUnknown {
+        name: name.to_owned(),
+        reference,
+    }
 }
 
 #[cfg(test)]

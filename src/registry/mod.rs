@@ -65,9 +65,10 @@ pub enum Error {
     /// A byte range outside the blob was requested.
     #[error("range not satisfiable for a blob of {size} bytes")]
     RangeNotSatisfiable { size: u64 },
-    /// No manifest with this tag or digest exists in the repository.
+    /// No manifest with this tag or digest (`reference`, as the client wrote it) exists in
+    /// repository `name`.
     #[error("manifest unknown")]
-    ManifestUnknown,
+    ManifestUnknown { name: String, reference: String },
     /// The manifest is not valid JSON or not a manifest berth understands.
     #[error("invalid manifest: {0}")]
     ManifestInvalid(String),

@@ -774,6 +774,12 @@ async fn invalid_names_tags_and_digests_get_their_error_codes() {
         (
             Method::GET,
             "/v2/a/manifests/sha256:short",
+            StatusCode::NOT_FOUND,
+            "MANIFEST_UNKNOWN",
+        ),
+        (
+            Method::PUT,
+            "/v2/a/manifests/sha256:short",
             StatusCode::BAD_REQUEST,
             "DIGEST_INVALID",
         ),
@@ -817,6 +823,117 @@ async fn invalid_names_tags_and_digests_get_their_error_codes() {
         assert_eq!(response.status(), status, "{method} {path}");
         expect_error(response, status, code).await;
     }
+}
+
+#[tokio::test]
+async fn references_that_cannot_exist_are_unknown_and_only_after_authentication() {
+    let (_dir, s) = server().await;
+    push_blob(&s, "team/app", b"makes the project").await;
+    for method in [Method::GET, Method::HEAD] {
+        let response = call(
+            &s,
+            method.clone(),
+            "/v2/team/app/manifests/.INVALID_MANIFEST_NAME",
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{method}");
+    }
+    let response = call(
+        &s,
+        Method::GET,
+        "/v2/team/app/manifests/.INVALID_MANIFEST_NAME",
+    )
+    .await;
+    expect_error(response, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
+    // Anonymous callers of a private project learn nothing but that they must log in.
+    let anonymous = reqwest::Client::new();
+    let response = anonymous
+        .get(s.url("/v2/team/app/manifests/.INVALID_MANIFEST_NAME"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
+    // The body names what was not found, as Distribution's does.
+    let response = call(&s, Method::GET, "/v2/team/app/manifests/nope").await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["detail"],
+        json!({"Name": "team/app", "Tag": "nope"})
+    );
+    let missing = sha256(b"missing");
+    let response = call(&s, Method::GET, &format!("/v2/team/app/blobs/{missing}")).await;
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["detail"], json!(missing));
+}
+
+#[tokio::test]
+async fn a_mount_challenge_names_pull_on_the_source_too() {
+    let (_dir, s) = server().await;
+    let digest = push_blob(&s, "team/source", b"to be mounted").await;
+    let response = reqwest::Client::new()
+        .post(s.url(&format!(
+            "/v2/team/target/blobs/uploads/?mount={digest}&from=team/source"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = header(&response, "www-authenticate");
+    assert!(
+        challenge.contains(r#"scope="repository:team/target:push repository:team/source:pull""#),
+        "{challenge}"
+    );
+    // A token for what the challenge names mounts the blob.
+    let token = crate::support::token_at(
+        &s.url(""),
+        Some(("admin", crate::support::ADMIN_PASSWORD)),
+        &["repository:team/target:push", "repository:team/source:pull"],
+    )
+    .await
+    .unwrap();
+    let response = crate::support::bearer_client(&token)
+        .post(s.url(&format!(
+            "/v2/team/target/blobs/uploads/?mount={digest}&from=team/source"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_last_chunk_out_of_order_is_416_and_keeps_the_session() {
+    let (_dir, s) = server().await;
+    let start = call(&s, Method::POST, "/v2/a/blobs/uploads/").await;
+    let location = header(&start, "location").to_owned();
+    let response = request(&s, Method::PATCH, &location)
+        .header("content-range", "0-4")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let digest = sha256(b"hello, world");
+    let put = |range: &'static str| {
+        request(&s, Method::PUT, &format!("{location}?digest={digest}"))
+            .header("content-range", range)
+            .body(", world")
+    };
+    let response = put("9-15").send().await.unwrap();
+    expect_error(response, StatusCode::RANGE_NOT_SATISFIABLE, "RANGE_INVALID").await;
+    let status = call(&s, Method::GET, &location).await;
+    assert_eq!(status.status(), StatusCode::NO_CONTENT);
+    assert_eq!(header(&status, "range"), "0-4");
+    // A range of 2^64 bytes does not wrap.
+    let response = request(&s, Method::PATCH, &location)
+        .header("content-range", "0-18446744073709551615")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let response = put("5-11").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
 }
 
 #[tokio::test]

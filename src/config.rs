@@ -19,6 +19,7 @@ pub struct Config {
     /// TLS, when both a certificate chain and a key (PEM) are given; plain HTTP otherwise.
     pub tls: Option<TlsConfig>,
     pub timeouts: Timeouts,
+    pub limits: Limits,
     pub auth: AuthConfig,
     pub lifecycle: LifecycleConfig,
 }
@@ -45,6 +46,13 @@ pub struct Timeouts {
     pub header_read_secs: u64,
     /// Seconds an upload body may send nothing before the request fails.
     pub body_idle_secs: u64,
+    /// Bytes per second an upload body must average over each window, so that a client
+    /// trickling a byte now and then cannot hold an upload (and its lease) for long.
+    pub body_min_bytes_per_sec: u64,
+    /// Seconds of the window over which the body's rate is judged.
+    pub body_rate_window_secs: u64,
+    /// Seconds a connection may move no byte (between requests too) before it is closed.
+    pub idle_secs: u64,
     /// Seconds in-flight requests get to finish after a shutdown signal.
     pub shutdown_grace_secs: u64,
     /// Seconds an upload session stays blocked after the process writing to it dies.
@@ -59,8 +67,29 @@ impl Default for Config {
             log_format: LogFormat::Text,
             tls: None,
             timeouts: Timeouts::default(),
+            limits: Limits::default(),
             auth: AuthConfig::default(),
             lifecycle: LifecycleConfig::default(),
+        }
+    }
+}
+
+/// Limits on what one client may make the server hold.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Connections open at once; more are closed as they arrive (logged, and counted in
+    /// `berth_connections_refused_total`). Keep it below the process's file descriptor limit.
+    pub max_connections: usize,
+    /// Bytes of a request head (request line and headers); a larger one gets 431.
+    pub max_request_head_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 8192,
+            max_request_head_bytes: 64 * 1024,
         }
     }
 }
@@ -181,6 +210,9 @@ impl Default for Timeouts {
         Timeouts {
             header_read_secs: 30,
             body_idle_secs: 60,
+            body_min_bytes_per_sec: 1024,
+            body_rate_window_secs: 30,
+            idle_secs: 120,
             shutdown_grace_secs: 30,
             upload_lease_secs: 30,
         }
@@ -194,6 +226,14 @@ impl Timeouts {
 
     pub fn body_idle(&self) -> Duration {
         Duration::from_secs(self.body_idle_secs)
+    }
+
+    pub fn idle(&self) -> Duration {
+        Duration::from_secs(self.idle_secs)
+    }
+
+    pub fn body_rate_window(&self) -> Duration {
+        Duration::from_secs(self.body_rate_window_secs.max(1))
     }
 
     pub fn shutdown_grace(&self) -> Duration {

@@ -97,7 +97,11 @@ pub async fn app(config: &Config) -> Result<(axum::Router, Services), auth::Erro
         tls: config.tls.is_some(),
         trusted_proxies,
         metrics: http::metrics::install(),
-        body_idle_timeout: config.timeouts.body_idle(),
+        body_limits: http::body::BodyLimits {
+            idle: config.timeouts.body_idle(),
+            min_bytes_per_sec: config.timeouts.body_min_bytes_per_sec,
+            window: config.timeouts.body_rate_window(),
+        },
     });
     Ok((router, services))
 }

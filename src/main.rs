@@ -175,11 +175,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(data_dir = %config.data_dir.display(), "berth listening on {scheme}://{}", listener.local_addr()?);
-    let options = berth::server::ServeOptions {
-        header_read_timeout: config.timeouts.header_read(),
-        shutdown_grace: config.timeouts.shutdown_grace(),
-        tls,
-    };
+    let options = berth::server::ServeOptions::of(&config, tls);
     berth::server::serve(listener, app, options, shutdown_signal()).await?;
     services
         .lifecycle

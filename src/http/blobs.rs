@@ -96,7 +96,7 @@ pub async fn start(
     if let Some(digest) = query.get("digest") {
         let digest = parse_digest(digest)?;
         let _in_progress = UploadInProgress::start();
-        let body = body::stream(body, state.body_idle_timeout);
+        let body = body::stream(body, state.body_limits);
         state.registry.upload_blob(name, &digest, body).await?;
         return Ok(created(name, &digest));
     }
@@ -121,7 +121,7 @@ pub async fn patch(
 ) -> ApiResult {
     let (start, declared) = chunk_range(headers)?;
     let _in_progress = UploadInProgress::start();
-    let body = body::stream(body, state.body_idle_timeout);
+    let body = body::stream(body, state.body_limits);
     let upload = state
         .registry
         .append_upload(name, id, start, declared, body)
@@ -142,7 +142,7 @@ pub async fn finish(
     let digest = parse_digest(query.get("digest").ok_or(ApiError::DigestMissing)?)?;
     let (start, declared) = chunk_range(headers)?;
     let _in_progress = UploadInProgress::start();
-    let body = body::stream(body, state.body_idle_timeout);
+    let body = body::stream(body, state.body_limits);
     state
         .registry
         .finish_upload(name, id, &digest, start, declared, body)

@@ -9,7 +9,7 @@
 mod api;
 pub mod auth;
 mod blobs;
-mod body;
+pub(crate) mod body;
 pub mod error;
 mod manifests;
 pub mod metrics;
@@ -17,7 +17,6 @@ mod router;
 mod token;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -54,7 +53,7 @@ pub struct AppState {
     pub trusted_proxies: Vec<auth::AddressBlock>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// How long an upload body may send nothing before the request fails.
-    pub body_idle_timeout: Duration,
+    pub body_limits: body::BodyLimits,
 }
 
 /// The whole HTTP API: `/v2/…`, the token endpoint `/auth/token`, the management API

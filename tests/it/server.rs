@@ -578,3 +578,141 @@ async fn a_full_disk_is_reported_as_such_and_writes_recover_once_space_is_back()
 fn json_config(i: u32) -> String {
     format!("{i:08}").repeat(8 * 1024)
 }
+
+/// Reads from `stream` until the server closes it; how long that took, and what it sent.
+fn wait_for_close(stream: &mut TcpStream) -> (Duration, Vec<u8>) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let started = Instant::now();
+    let mut received = vec![];
+    let _ = stream.read_to_end(&mut received);
+    (started.elapsed(), received)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn silent_and_idle_connections_are_closed_and_their_number_is_capped() {
+    let (_dir, mut config) = config_with(Timeouts {
+        header_read_secs: 1,
+        idle_secs: 2,
+        ..Timeouts::default()
+    });
+    config.limits.max_connections = 4;
+    let s = TestServer::start_with(&config).await;
+    let addr = s.addr;
+    let (silent, keep_alive, refused) = tokio::task::spawn_blocking(move || {
+        // A connection that never sends a byte.
+        let mut silent = TcpStream::connect(addr).unwrap();
+        let silent = wait_for_close(&mut silent).0;
+        // A keep-alive connection that goes quiet after one request.
+        let mut idle = TcpStream::connect(addr).unwrap();
+        idle.write_all(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let (keep_alive, answer) = wait_for_close(&mut idle);
+        assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 "));
+        // Past the cap, new connections are closed at once.
+        let held: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let mut extra = TcpStream::connect(addr).unwrap();
+        let refused = wait_for_close(&mut extra).0;
+        drop(held);
+        (silent, keep_alive, refused)
+    })
+    .await
+    .unwrap();
+    assert!(silent < Duration::from_secs(5), "silent: open {silent:?}");
+    assert!(
+        keep_alive >= Duration::from_secs(1) && keep_alive < Duration::from_secs(8),
+        "keep-alive idle: open {keep_alive:?}"
+    );
+    assert!(
+        refused < Duration::from_secs(1),
+        "over the cap: open {refused:?}"
+    );
+    // Once the held connections are gone, the server answers as before.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let res = s.client.get(s.url("/metrics")).send().await.unwrap();
+    let metrics = res.text().await.unwrap();
+    assert!(
+        metrics.contains("berth_connections_refused_total"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_heads_get_431_and_trickled_bodies_are_cut_off() {
+    let (_dir, config) = config_with(Timeouts {
+        body_rate_window_secs: 2,
+        ..Timeouts::default()
+    });
+    let s = TestServer::start_with(&config).await;
+    let (addr, token) = (s.addr, s.token.clone());
+    let upload = s
+        .client
+        .post(s.url("/v2/team/slow/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    let location = upload.headers()["location"].to_str().unwrap().to_owned();
+    let (head, trickle) = tokio::task::spawn_blocking(move || {
+        let mut big = TcpStream::connect(addr).unwrap();
+        let padding = "a".repeat(100 * 1024);
+        let request = format!("GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Padding: {padding}\r\n\r\n");
+        let _ = big.write_all(request.as_bytes());
+        let head = String::from_utf8_lossy(&wait_for_close(&mut big).1).into_owned();
+        // One byte a second, far below the minimum rate.
+        let mut slow = TcpStream::connect(addr).unwrap();
+        let request = format!(
+            "PATCH {location} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\n"
+        );
+        slow.write_all(request.as_bytes()).unwrap();
+        let started = Instant::now();
+        for _ in 0..20 {
+            if slow.write_all(b"x").is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+            slow.set_nonblocking(true).unwrap();
+            let mut peek = [0u8; 1];
+            let answered = matches!(slow.peek(&mut peek), Ok(n) if n > 0);
+            slow.set_nonblocking(false).unwrap();
+            if answered {
+                break;
+            }
+        }
+        (head, started.elapsed())
+    })
+    .await
+    .unwrap();
+    assert!(head.starts_with("HTTP/1.1 431"), "{head}");
+    assert!(trickle < Duration::from_secs(8), "trickled for {trickle:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_early_answer_is_readable_by_a_client_that_writes_its_whole_body_first() {
+    let (_dir, s) = crate::support::server().await;
+    let (addr, token) = (s.addr, s.token.clone());
+    let (too_large, unauthorized) = tokio::task::spawn_blocking(move || {
+        let send = |authorization: &str, body: &[u8]| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            let head = format!(
+                "PUT /v2/team/app/manifests/big HTTP/1.1\r\nHost: x\r\n{authorization}\
+                 Content-Type: application/vnd.oci.image.manifest.v1+json\r\n\
+                 Content-Length: {}\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(body).expect("the whole body is taken");
+            String::from_utf8_lossy(&wait_for_close(&mut stream).1).into_owned()
+        };
+        let body = vec![b' '; 5 << 20];
+        let too_large = send(&format!("Authorization: Bearer {token}\r\n"), &body);
+        let unauthorized = send("Authorization: Bearer expired.or.forged\r\n", &body);
+        (too_large, unauthorized)
+    })
+    .await
+    .unwrap();
+    assert!(too_large.starts_with("HTTP/1.1 413"), "{too_large}");
+    assert!(unauthorized.starts_with("HTTP/1.1 401"), "{unauthorized}");
+}

@@ -53,11 +53,7 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let options = berth::server::ServeOptions {
-            header_read_timeout: config.timeouts.header_read(),
-            shutdown_grace: config.timeouts.shutdown_grace(),
-            tls: None,
-        };
+        let options = berth::server::ServeOptions::of(config, None);
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.await;

@@ -1,8 +1,11 @@
-//! The connection loop: plain HTTP or TLS (rustls), HTTP/1.1 and HTTP/2, header-read timeouts,
-//! and graceful shutdown that lets in-flight requests finish.
+//! The connection loop: plain HTTP or TLS (rustls), HTTP/1.1 and HTTP/2, and the limits that
+//! keep one client from exhausting the server: a cap on open connections, a deadline for the
+//! first byte and for each request head, a cap on the head's size (431 beyond it), an idle
+//! timeout, and lingering close (`io.rs`); graceful shutdown lets in-flight requests finish.
+
+mod io;
 
 use std::future::Future;
-use std::io;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,9 +30,71 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Settings of the connection loop.
 #[derive(Clone)]
 pub struct ServeOptions {
+    /// For the first byte of a connection and for each request head.
     pub header_read_timeout: Duration,
+    /// A connection that moves no byte for this long is closed (keep-alive idle included).
+    pub idle_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// Connections open at once; more are accepted and closed at once.
+    pub max_connections: usize,
+    /// The largest request head (request line and headers) read; beyond it, 431.
+    pub max_head_bytes: usize,
     pub tls: Option<TlsAcceptor>,
+}
+
+impl ServeOptions {
+    pub fn of(config: &crate::config::Config, tls: Option<TlsAcceptor>) -> ServeOptions {
+        ServeOptions {
+            header_read_timeout: config.timeouts.header_read(),
+            idle_timeout: config.timeouts.idle(),
+            shutdown_grace: config.timeouts.shutdown_grace(),
+            max_connections: config.limits.max_connections,
+            max_head_bytes: config.limits.max_request_head_bytes,
+            tls,
+        }
+    }
+}
+
+/// Logs that the connection cap was reached, at most once per ten seconds.
+fn log_connection_cap(cap: usize) {
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    metrics::counter!("berth_connections_refused_total").increment(1);
+    let mut last = LAST.lock().unwrap_or_else(|e| e.into_inner());
+    if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+        *last = Some(std::time::Instant::now());
+        tracing::warn!(
+            max_connections = cap,
+            "connection cap reached: closing new connections until open ones finish \
+             ([limits] max_connections)"
+        );
+    }
+}
+
+/// Counts a connection in `berth_connections_open` while it lives.
+struct OpenConnection(());
+
+impl OpenConnection {
+    fn count() -> OpenConnection {
+        metrics::gauge!("berth_connections_open").increment(1.0);
+        OpenConnection(())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        metrics::gauge!("berth_connections_open").decrement(1.0);
+    }
+}
+
+/// Resolves once the connection has moved no byte for `limit`.
+async fn idle_for(activity: &io::Activity, limit: Duration) {
+    loop {
+        let idle = activity.idle();
+        if idle >= limit {
+            return;
+        }
+        tokio::time::sleep(limit - idle).await;
+    }
 }
 
 /// The TLS certificate or key could not be used.
@@ -68,22 +133,24 @@ pub async fn serve(
     app: Router,
     options: ServeOptions,
     shutdown: impl Future<Output = ()>,
-) -> io::Result<()> {
+) -> std::io::Result<()> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    // Reads of up to 2 MiB: a 256 MiB push arrives in ~130 body frames instead of ~650, which
-    // is fewer syscalls and thread hand-offs for the hashing and writing pipeline. The
-    // pipeline's queues are short (a few frames), so memory per upload stays bounded.
+    // The read buffer bounds the request head: hyper answers 431 once a head outgrows it,
+    // so a trickled head costs at most this much memory. (Body frames are at most this large
+    // too; `http::body` gathers them into larger chunks for the hashing pipeline.)
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_read_timeout)
-        .max_buf_size(2 << 20);
+        .max_buf_size(options.max_head_bytes.max(8192));
     builder
         .http2()
         .timer(TokioTimer::new())
+        .max_header_list_size(options.max_head_bytes as u32)
         .keep_alive_interval(Some(Duration::from_secs(30)));
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(options.max_connections));
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -98,6 +165,11 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            log_connection_cap(options.max_connections);
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app =
             app.clone()
@@ -108,13 +180,34 @@ pub async fn serve(
         let service = TowerToHyperService::new(app);
         let builder = builder.clone();
         let watcher = graceful.watcher();
-        let tls = options.tls.clone();
+        let (tls, first_byte, idle) = (
+            options.tls.clone(),
+            options.header_read_timeout,
+            options.idle_timeout,
+        );
         tokio::spawn(async move {
+            let _slot = slot;
+            let _open = OpenConnection::count();
+            let activity = io::Activity::new();
             let res = match tls {
                 None => {
+                    // hyper's version detection waits for bytes without a deadline of its own.
+                    let mut byte = [0u8; 1];
+                    if !matches!(
+                        tokio::time::timeout(first_byte, stream.peek(&mut byte)).await,
+                        Ok(Ok(1))
+                    ) {
+                        return tracing::debug!(%peer, "no request within {first_byte:?}");
+                    }
+                    let stream = io::Guarded::new(stream, activity.clone());
                     let conn =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
+                    tokio::select! {
+                        res = watcher.watch(conn.into_owned()) => res,
+                        () = idle_for(&activity, idle) => {
+                            return tracing::debug!(%peer, "idle for {idle:?}: closed");
+                        }
+                    }
                 }
                 Some(acceptor) => {
                     let stream =
@@ -127,9 +220,15 @@ pub async fn serve(
                             }
                             Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                         };
+                    let stream = io::Guarded::new(stream, activity.clone());
                     let conn =
                         builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    watcher.watch(conn.into_owned()).await
+                    tokio::select! {
+                        res = watcher.watch(conn.into_owned()) => res,
+                        () = idle_for(&activity, idle) => {
+                            return tracing::debug!(%peer, "idle for {idle:?}: closed");
+                        }
+                    }
                 }
             };
             if let Err(e) = res {

@@ -305,14 +305,25 @@ impl Access {
         };
         let user_key = format!("user:{username}");
         let addr_key = address.map(|a| format!("addr:{a}"));
-        let user_failures = self.store.login_failures(&user_key, now - window).await?;
-        let addr_failures = match &addr_key {
-            Some(key) => self.store.login_failures(key, now - window).await?,
+        // Every attempt is counted as a failure before its secret is checked, in one statement
+        // of the store, so that however many arrive at once (on any replica), no more are
+        // checked than the limits allow. A success, or a refusal, takes its count back.
+        let user_attempts = self
+            .store
+            .login_failure_record(&user_key, now, window)
+            .await?;
+        let addr_attempts = match &addr_key {
+            Some(key) => self.store.login_failure_record(key, now, window).await?,
             None => 0,
         };
-        if user_failures >= self.settings.login_failures_per_user
-            || addr_failures >= self.settings.login_failures_per_address
+        if user_attempts > self.settings.login_failures_per_user
+            || addr_attempts > self.settings.login_failures_per_address
         {
+            // Refused unchecked: it is no failure, and must not lock others out of the address.
+            self.store.login_failure_forgive(&user_key).await?;
+            if let Some(key) = &addr_key {
+                self.store.login_failure_forgive(key).await?;
+            }
             self.audit_as(username, address, "login.limited", Target::none())
                 .await;
             return Err(Error::TooManyRequests(self.settings.login_window.as_secs()));
@@ -320,20 +331,15 @@ impl Access {
         let subject = self.check_secret(username, secret).await?;
         match subject {
             Some(subject) => {
-                if user_failures > 0 {
-                    self.store.login_failures_clear(&user_key).await?;
+                self.store.login_failures_clear(&user_key).await?;
+                if let Some(key) = &addr_key {
+                    self.store.login_failure_forgive(key).await?;
                 }
                 self.audit_as(subject.name(), address, "login", Target::none())
                     .await;
                 Ok(subject)
             }
             None => {
-                self.store
-                    .login_failure_record(&user_key, now, window)
-                    .await?;
-                if let Some(key) = &addr_key {
-                    self.store.login_failure_record(key, now, window).await?;
-                }
                 self.audit_as(username, address, "login.failed", Target::none())
                     .await;
                 Err(Error::Unauthenticated)

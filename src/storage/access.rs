@@ -162,14 +162,14 @@ pub trait AccessStore: Send + Sync {
     /// the same transaction.
     async fn signing_key_add(&self, key: &SigningKey, retire_at: Option<i64>) -> Result<()>;
 
-    /// Failed logins recorded for `key` in a window that started after `window_start`.
-    async fn login_failures(&self, key: &str, window_start: i64) -> Result<u32>;
-
-    /// Counts one failed login for `key`, starting a new window at `now` if the current one
+    /// Counts one login attempt (a failure until it is forgiven) for `key`, starting a new window at `now` if the current one
     /// started at or before `now - window`; returns the count in the window.
     async fn login_failure_record(&self, key: &str, now: i64, window: i64) -> Result<u32>;
 
     async fn login_failures_clear(&self, key: &str) -> Result<()>;
+
+    /// Takes back one count of `key` (an attempt counted before it turned out right).
+    async fn login_failure_forgive(&self, key: &str) -> Result<()>;
 
     /// Appends to the audit log (the store assigns `id`). There is no way to change or remove
     /// an entry.

@@ -764,6 +764,37 @@ async fn robots_and_ci_tokens_are_confined_and_revocable() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn simultaneous_logins_check_no_more_passwords_than_the_limit() {
+    let (_dir, s) = server_with_projects().await;
+    user_with_role(&s, "dev", "team", Some("developer")).await;
+    // Sixty attempts at once, the right password among them: only ten are checked.
+    let mut attempts = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let url = s.url("/auth/token");
+        attempts.spawn(async move {
+            let password = if i == 59 { PASSWORD } else { "wrong" };
+            reqwest::Client::new()
+                .get(url)
+                .basic_auth("dev", Some(password))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    }
+    let mut checked = 0;
+    while let Some(status) = attempts.join_next().await {
+        if status.unwrap() != StatusCode::TOO_MANY_REQUESTS {
+            checked += 1;
+        }
+    }
+    assert!(checked <= 10, "{checked} passwords were checked");
+    let failed = admin(&s, Method::GET, "/audit?action=login.failed&limit=100", None).await;
+    let failed = failed["entries"].as_array().unwrap().len();
+    assert!(failed <= 10, "{failed} failed logins were checked");
+}
+
 #[tokio::test]
 async fn failed_logins_are_rate_limited_per_user() {
     let (_dir, s) = server_with_projects().await;

@@ -328,17 +328,6 @@ impl AccessStore for SqliteMetaStore {
         Ok(())
     }
 
-    async fn login_failures(&self, key: &str, window_start: i64) -> Result<u32> {
-        let count: Option<i64> = sqlx::query_scalar(
-            "SELECT failures FROM login_failures WHERE key = ?1 AND window_start > ?2",
-        )
-        .bind(key)
-        .bind(window_start)
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(count.unwrap_or(0) as u32)
-    }
-
     async fn login_failure_record(&self, key: &str, now: i64, window: i64) -> Result<u32> {
         let count: i64 = sqlx::query_scalar(
             "INSERT INTO login_failures (key, failures, window_start) VALUES (?1, 1, ?2)
@@ -353,6 +342,16 @@ impl AccessStore for SqliteMetaStore {
         .fetch_one(&self.writer)
         .await?;
         Ok(count as u32)
+    }
+
+    async fn login_failure_forgive(&self, key: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE login_failures SET failures = failures - 1 WHERE key = ?1 AND failures > 0",
+        )
+        .bind(key)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     async fn login_failures_clear(&self, key: &str) -> Result<()> {

@@ -118,6 +118,15 @@ impl Subject {
         }
     }
 
+    /// Who minted a credential, as the store keeps it: a user's name, or for the command line
+    /// `(cli)`, which no user name can equal (names are a-z, 0-9, `.`, `_`, `-`).
+    fn creator(&self) -> &str {
+        match self {
+            Subject::Cli => CLI_CREATOR,
+            subject => subject.name(),
+        }
+    }
+
     fn pid(&self) -> String {
         match self {
             Subject::User { id, .. } => format!("user:{id}"),
@@ -354,9 +363,13 @@ impl Access {
             let ok = robot
                 .as_ref()
                 .is_some_and(|r| secret::matches(secret, &r.secret_hash));
-            return Ok(robot
-                .filter(|r| ok && !r.disabled && r.expires_at > now_ms())
-                .map(Subject::Robot));
+            let Some(robot) = robot.filter(|r| ok && !r.disabled && r.expires_at > now_ms()) else {
+                return Ok(None);
+            };
+            if robot.kind == "ci" && !self.minter_entitled(&robot).await? {
+                return Ok(None);
+            }
+            return Ok(Some(Subject::Robot(robot)));
         }
         let user = self.store.user_by_name(username).await?;
         let ok = secret::verify_password(
@@ -398,12 +411,11 @@ impl Access {
                     name: u.name,
                     admin: u.admin,
                 }),
-            "robot" => self
-                .store
-                .robot_by_id(id)
-                .await?
-                .filter(|r| !r.disabled && r.expires_at > now_ms())
-                .map(Subject::Robot),
+            "robot" => match self.store.robot_by_id(id).await? {
+                Some(robot) if robot.disabled || robot.expires_at <= now_ms() => None,
+                Some(robot) if robot.kind == "ci" && !self.minter_entitled(&robot).await? => None,
+                robot => robot.map(Subject::Robot),
+            },
             _ => None,
         })
     }
@@ -1171,7 +1183,7 @@ impl Access {
             secret_hash: secret::digest(&secret),
             expires_at,
             disabled: false,
-            created_by: actor.subject.name().to_owned(),
+            created_by: actor.subject.creator().to_owned(),
         };
         if self.store.robot_create(&robot).await?.is_none() {
             return Err(Error::Conflict(format!("credential {name:?}")));
@@ -1202,16 +1214,38 @@ impl Access {
             .ok_or_else(|| Error::NotFound(format!("credential {name:?}")))
     }
 
-    /// Robots and CI tokens may be managed by their project's admins; CI tokens also by
-    /// whoever minted them.
+    /// Robots and CI tokens may be managed by their project's admins; CI tokens also by the
+    /// user who minted them, while that user may still push in the project.
     async fn require_robot_manager(&self, actor: &Actor, robot: &Robot) -> Result<()> {
         let minted_it = robot.kind == "ci"
-            && robot.created_by == actor.subject.name()
-            && !matches!(actor.subject, Subject::Anonymous);
+            && matches!(actor.subject, Subject::User { .. })
+            && robot.created_by == actor.subject.creator()
+            && self.minter_entitled(robot).await?;
         if minted_it {
             return Ok(());
         }
         self.require_project_admin(actor, &robot.project).await
+    }
+
+    /// Whether the minter of CI token `robot` may still push in its project: a CI token never
+    /// has more rights than its minter has now. Tokens minted on the command line stand
+    /// on their own (as do those minted, before `(cli)` was the CLI's mark, as `cli`).
+    async fn minter_entitled(&self, robot: &Robot) -> Result<bool> {
+        if robot.created_by == CLI_CREATOR || robot.created_by == "cli" {
+            return Ok(true);
+        }
+        let Some(user) = self.store.user_by_name(&robot.created_by).await? else {
+            return Ok(false);
+        };
+        if user.disabled {
+            return Ok(false);
+        }
+        if user.admin {
+            return Ok(true);
+        }
+        let role = self.store.role(&robot.project, user.id).await?;
+        let role = role.map(|r| Role::parse(&r)).transpose()?;
+        Ok(role.is_some_and(|r| r >= Role::Developer))
     }
 
     pub async fn set_robot_disabled(
@@ -1337,6 +1371,9 @@ impl Target {
         self
     }
 }
+
+/// `created_by` of credentials minted with `berth admin`.
+const CLI_CREATOR: &str = "(cli)";
 
 fn validate_user_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()

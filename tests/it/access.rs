@@ -765,6 +765,86 @@ async fn robots_and_ci_tokens_are_confined_and_revocable() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_ci_token_never_outlives_its_minters_rights() {
+    let (dir, s) = server_with_projects().await;
+    user_with_role(&s, "dev", "team", Some("developer")).await;
+    let as_dev =
+        async |method, path: &str, body| api(&s, "dev", PASSWORD, method, path, body).await;
+    let mint = async || {
+        let request = json!({"repository": "team/app", "push": true, "ttl": "15m"});
+        let res = as_dev(Method::POST, "/tokens", Some(request)).await;
+        assert!(res.status().is_success(), "{}", res.status());
+        let ci: Value = res.json().await.unwrap();
+        let name = ci["name"].as_str().unwrap().to_owned();
+        let secret = ci["secret"].as_str().unwrap().to_owned();
+        let scope = ["repository:team/app:pull,push"];
+        let token = token(&s, Some((&name, &secret)), &scope).await.unwrap();
+        (name, secret, bearer_client(&token))
+    };
+    let member = |role: Option<&str>| {
+        let path = "/projects/team/members/dev";
+        match role {
+            Some(role) => (Method::PUT, path, Some(json!({"role": role}))),
+            None => (Method::DELETE, path, None),
+        }
+    };
+
+    // Removed from the project: the minter's token stops pushing, and the minter can no
+    // longer re-enable it.
+    let (name, secret, ci) = mint().await;
+    assert_eq!(push_image(&s, &ci, "team/app", "ci-1").await.1, 201);
+    let (method, path, body) = member(None);
+    admin(&s, method, path, body).await;
+    assert_eq!(push_image(&s, &ci, "team/app", "ci-2").await.0, 401);
+    assert_eq!(
+        token(&s, Some((&name, &secret)), &[]).await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+    let disable = json!({"disabled": false});
+    let res = as_dev(Method::PATCH, &format!("/robots/{name}"), Some(disable)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    // Disabled as a user: the same.
+    let (method, path, body) = member(Some("developer"));
+    admin(&s, method, path, body).await;
+    let (_, _, ci) = mint().await;
+    assert_eq!(push_image(&s, &ci, "team/app", "ci-3").await.1, 201);
+    admin(
+        &s,
+        Method::PATCH,
+        "/users/dev",
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(push_image(&s, &ci, "team/app", "ci-4").await.0, 401);
+
+    // A user who calls itself `cli` cannot touch tokens minted on the command line.
+    user_with_role(&s, "cli", "team", Some("developer")).await;
+    let created = crate::support::berth_admin(
+        dir.path(),
+        &[
+            "token", "create", "--repo", "team/app", "--push", "--ttl", "15m",
+        ],
+        "",
+    )
+    .await;
+    let created: Value = serde_json::from_str(&created).unwrap();
+    let cli_token = created["name"].as_str().unwrap();
+    for (method, body) in [
+        (Method::DELETE, None),
+        (Method::PATCH, Some(json!({"disabled": true}))),
+    ] {
+        let path = if method == Method::DELETE {
+            format!("/tokens/{cli_token}")
+        } else {
+            format!("/robots/{cli_token}")
+        };
+        let res = api(&s, "cli", PASSWORD, method, &path, body).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn simultaneous_logins_check_no_more_passwords_than_the_limit() {
     let (_dir, s) = server_with_projects().await;
     user_with_role(&s, "dev", "team", Some("developer")).await;
@@ -790,7 +870,13 @@ async fn simultaneous_logins_check_no_more_passwords_than_the_limit() {
         }
     }
     assert!(checked <= 10, "{checked} passwords were checked");
-    let failed = admin(&s, Method::GET, "/audit?action=login.failed&limit=100", None).await;
+    let failed = admin(
+        &s,
+        Method::GET,
+        "/audit?action=login.failed&limit=100",
+        None,
+    )
+    .await;
     let failed = failed["entries"].as_array().unwrap().len();
     assert!(failed <= 10, "{failed} failed logins were checked");
 }

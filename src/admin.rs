@@ -166,11 +166,11 @@ struct AuditArgs {
     user: Option<String>,
     #[arg(long)]
     action: Option<String>,
-    /// Unix milliseconds, inclusive.
-    #[arg(long)]
+    /// From this time on: RFC 3339, a duration ago (24h, 7d) or Unix milliseconds.
+    #[arg(long, value_parser = berth::time::parse_instant)]
     since: Option<i64>,
-    /// Unix milliseconds, exclusive.
-    #[arg(long)]
+    /// Before this time (same forms).
+    #[arg(long, value_parser = berth::time::parse_instant)]
     until: Option<i64>,
     /// Entries older than this id (the last id of the previous page).
     #[arg(long)]
@@ -357,13 +357,15 @@ async fn execute(services: &Services, actor: &Actor, command: AdminCommand) -> a
             };
             println!("id\tat\tactor\taction\tproject\trepository\tdigest\tdetail\taddress");
             for e in access.audit_log(actor, &filter).await?.entries {
-                let field = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+                // Names and details come from clients: a tab or newline in them must not make
+                // a column or a row of its own.
+                let field = |v: &Option<String>| v.as_deref().map_or_else(|| "-".into(), escape);
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     e.id,
-                    e.at,
-                    e.actor,
-                    e.action,
+                    berth::time::rfc3339_ms(e.at),
+                    escape(&e.actor),
+                    escape(&e.action),
                     field(&e.project),
                     field(&e.repository),
                     field(&e.digest),
@@ -377,6 +379,19 @@ async fn execute(services: &Services, actor: &Actor, command: AdminCommand) -> a
         }
     }
     Ok(())
+}
+
+/// `text` with its control characters escaped (`\t`, `\n`, `\u{1b}`).
+fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// A new credential as JSON, for people and scripts alike.

@@ -116,6 +116,8 @@ pub struct AuthConfig {
     /// Failed logins allowed per client address within the window.
     pub login_failures_per_address: u32,
     pub login_window_secs: u64,
+    /// Days a robot account may live at most.
+    pub robot_max_ttl_days: u64,
     /// Load balancers and proxies (addresses or CIDR blocks) whose `X-Forwarded-For` is
     /// believed: the client address for rate limits and the audit log is then the nearest
     /// address in that header that is not one of them. Empty: the TCP peer, always.
@@ -137,6 +139,7 @@ impl Default for AuthConfig {
             login_failures_per_user: 10,
             login_failures_per_address: 50,
             login_window_secs: 300,
+            robot_max_ttl_days: 365,
             trusted_proxies: Vec::new(),
             admin_password: None,
         }
@@ -154,6 +157,7 @@ impl AuthConfig {
             login_failures_per_user: self.login_failures_per_user,
             login_failures_per_address: self.login_failures_per_address,
             login_window: Duration::from_secs(self.login_window_secs),
+            robot_max_ttl: Duration::from_secs(self.robot_max_ttl_days.saturating_mul(86_400)),
             admin_password: self.admin_password.clone(),
         }
     }

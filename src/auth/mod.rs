@@ -89,6 +89,8 @@ pub struct Settings {
     pub login_failures_per_user: u32,
     pub login_failures_per_address: u32,
     pub login_window: Duration,
+    /// The longest lifetime of a robot account.
+    pub robot_max_ttl: Duration,
     /// The bootstrap password of `admin`; generated and printed once when `None`.
     pub admin_password: Option<String>,
 }
@@ -1117,6 +1119,13 @@ impl Access {
     pub async fn create_robot(&self, actor: &Actor, spec: &RobotSpec) -> Result<NewCredential> {
         self.require_project_admin(actor, &spec.project).await?;
         validate_user_name(&spec.name)?;
+        let max = self.settings.robot_max_ttl;
+        if spec.ttl > max || spec.ttl.is_zero() {
+            return Err(Error::Invalid(format!(
+                "a robot lives between one second and {} days ([auth] robot_max_ttl_days)",
+                max.as_secs() / 86_400
+            )));
+        }
         let name = format!("robot${}+{}", spec.project, spec.name);
         self.mint(actor, "robot", name, spec, "robot.create").await
     }
@@ -1172,7 +1181,10 @@ impl Access {
             ));
         }
         let secret = secret::generate();
-        let expires_at = now_ms() + spec.ttl.as_millis() as i64;
+        let expires_at = i64::try_from(spec.ttl.as_millis())
+            .ok()
+            .and_then(|ttl| now_ms().checked_add(ttl))
+            .ok_or_else(|| Error::Invalid(format!("lifetime {:?} is too long", spec.ttl)))?;
         let robot = Robot {
             id: 0,
             name: name.clone(),
@@ -1416,26 +1428,11 @@ fn validate_pattern(project: &str, pattern: &str) -> Result<()> {
     Ok(())
 }
 
-/// Parses a lifetime: `90s`, `15m`, `12h`, `30d`, or plain seconds.
+/// Parses a lifetime written with its unit: `90s`, `15m`, `12h`, `30d`, `2w`, `1h 30m`.
 pub fn parse_ttl(text: &str) -> Result<Duration> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, "s"),
-    };
-    let number: u64 = number
-        .parse()
-        .map_err(|_| Error::Invalid(format!("invalid lifetime {text:?} (e.g. 15m, 12h, 30d)")))?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(Error::Invalid(format!(
-                "invalid lifetime {text:?} (e.g. 15m, 12h, 30d)"
-            )));
-        }
-    };
-    Ok(Duration::from_secs(number.saturating_mul(seconds)))
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        Error::Invalid(format!(
+            "invalid lifetime {text:?}: {e} (write it with a unit, e.g. 15m, 12h, 30d)"
+        ))
+    })
 }

@@ -344,10 +344,10 @@ struct AuditQuery {
     project: Option<String>,
     user: Option<String>,
     action: Option<String>,
-    /// Unix milliseconds, inclusive.
-    since: Option<i64>,
-    /// Unix milliseconds, exclusive.
-    until: Option<i64>,
+    /// Inclusive: RFC 3339, a duration ago (`24h`) or Unix milliseconds.
+    since: Option<String>,
+    /// Exclusive, in the same forms.
+    until: Option<String>,
     /// Entries with ids below this one (the `next` of the previous page).
     before: Option<i64>,
     limit: Option<u32>,
@@ -364,8 +364,8 @@ async fn audit(
         project: query.project,
         actor: query.user,
         action: query.action,
-        since: query.since,
-        until: query.until,
+        since: query.since.as_deref().map(instant).transpose()?,
+        until: query.until.as_deref().map(instant).transpose()?,
         before: query.before,
         limit: query.limit.unwrap_or(100),
     };
@@ -383,6 +383,10 @@ async fn audit(
         }
     }
     Ok(response)
+}
+
+fn instant(text: &str) -> Result<i64, ApiError> {
+    crate::time::parse_instant(text).map_err(|e| ApiError::Auth(Error::Invalid(e)))
 }
 
 fn audit_json(entry: &AuditEntry) -> Value {

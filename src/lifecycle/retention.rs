@@ -155,19 +155,13 @@ fn count(text: &str) -> Result<usize, String> {
     text.parse().map_err(|_| format!("{text:?} is not a count"))
 }
 
-/// Parses `30m`, `12h`, `7d`, `2w` into seconds.
+/// Parses `30m`, `12h`, `7d`, `2w` (any duration with units) into seconds.
 fn duration(text: &str) -> Result<i64, String> {
-    let bad = || format!("{text:?} is not a duration (such as 30m, 12h, 7d, 2w)");
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let number: i64 = number.parse().map_err(|_| bad())?;
-    let scale = match unit {
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(bad()),
+    let bad = |why: &dyn std::fmt::Display| {
+        format!("{text:?} is not a duration (such as 30m, 12h, 7d, 2w): {why}")
     };
-    Ok(number * scale)
+    let parsed = humantime::parse_duration(text).map_err(|e| bad(&e))?;
+    i64::try_from(parsed.as_secs()).map_err(|e| bad(&e))
 }
 
 /// One step of a plan: a tag to delete, or (with no tag) a manifest.
@@ -767,7 +761,7 @@ mod tests {
                 "keep dev-* newest 3 per minor",
                 "select among releases only",
             ),
-            ("delete sha-* not pulled for 7y", "\"7y\" is not a duration"),
+            ("delete sha-* not pulled for 7x", "\"7x\" is not a duration"),
             ("keep", "a selector must follow"),
         ] {
             let err = parse(text).unwrap_err();

@@ -113,7 +113,7 @@ impl Registry {
             }
         };
         let parsed = parse(content_type, &content)?;
-        let size = content.len() as u64 + parsed.referenced_size;
+        let size = total_size([content.len() as u64, parsed.referenced_size])?;
         Ok(ManifestUpload {
             record: ManifestRecord {
                 digest,
@@ -297,13 +297,14 @@ fn parse(content_type: Option<&str>, content: &[u8]) -> Result<Parsed> {
             let manifest: ImageManifest =
                 serde_json::from_value(json).map_err(|e| invalid(e.to_string()))?;
             let mut blobs = vec![digest_of(manifest.config())?];
-            let mut referenced_size = manifest.config().size();
+            let mut sizes = vec![manifest.config().size()];
             for layer in manifest.layers() {
                 if !is_foreign(layer) {
                     blobs.push(digest_of(layer)?);
-                    referenced_size += layer.size();
+                    sizes.push(layer.size());
                 }
             }
+            let referenced_size = total_size(sizes)?;
             let artifact_type = manifest
                 .artifact_type()
                 .as_ref()
@@ -327,7 +328,7 @@ fn parse(content_type: Option<&str>, content: &[u8]) -> Result<Parsed> {
                 .iter()
                 .map(digest_of)
                 .collect::<Result<_>>()?;
-            let referenced_size = index.manifests().iter().map(Descriptor::size).sum();
+            let referenced_size = total_size(index.manifests().iter().map(Descriptor::size))?;
             Ok(Parsed {
                 media_type,
                 blobs: vec![],
@@ -340,6 +341,14 @@ fn parse(content_type: Option<&str>, content: &[u8]) -> Result<Parsed> {
         }
         other => Err(invalid(format!("unsupported manifest media type {other}"))),
     }
+}
+
+/// The sum of descriptor sizes, which a hostile manifest could make wrap.
+fn total_size(sizes: impl IntoIterator<Item = u64>) -> Result<u64> {
+    sizes
+        .into_iter()
+        .try_fold(0u64, u64::checked_add)
+        .ok_or_else(|| Error::ManifestInvalid("the descriptors' sizes add up past 2^64".into()))
 }
 
 fn digest_of(descriptor: &Descriptor) -> Result<Digest> {

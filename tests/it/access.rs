@@ -765,6 +765,96 @@ async fn robots_and_ci_tokens_are_confined_and_revocable() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn lifetimes_are_bounded_written_with_units_and_never_wrap() {
+    let (dir, s) = server_with_projects().await;
+    for (ttl, why) in [
+        ("9999999999999999d", "invalid lifetime"),
+        ("400d", "365 days"),
+        ("90", "unit"),
+    ] {
+        let robot = json!({"name": "deployer", "actions": "pull", "ttl": ttl});
+        let res = api(
+            &s,
+            "admin",
+            ADMIN_PASSWORD,
+            Method::POST,
+            "/projects/team/robots",
+            Some(robot),
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{ttl}");
+        let body: Value = res.json().await.unwrap();
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains(why), "{ttl}: {message}");
+    }
+    let data = dir.path().to_str().unwrap();
+    let (ok, text) = crate::support::attempt(
+        env!("CARGO_BIN_EXE_berth"),
+        &[
+            "admin",
+            "--data-dir",
+            data,
+            "robot",
+            "create",
+            "team",
+            "x",
+            "--actions",
+            "pull",
+            "--ttl",
+            "90",
+        ],
+    )
+    .await;
+    assert!(!ok && text.contains("unit"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_text_escapes_what_clients_wrote_and_reads_times_as_people_write_them() {
+    let (dir, s) = server_with_projects().await;
+    let forged = "mallory\n999\t2026-01-01\tadmin\tuser.create";
+    assert_eq!(
+        token(&s, Some((forged, "wrong")), &[]).await,
+        Err(StatusCode::UNAUTHORIZED)
+    );
+    let data = dir.path();
+    let audit = crate::support::berth_admin(
+        data,
+        &["audit", "--action", "login.failed", "--since", "1h"],
+        "",
+    )
+    .await;
+    let rows: Vec<&str> = audit.lines().collect();
+    assert_eq!(rows.len(), 2, "{audit}");
+    let columns: Vec<&str> = rows[1].split('\t').collect();
+    assert_eq!(columns.len(), 9, "{audit}");
+    assert_eq!(
+        columns[2],
+        "mallory\\n999\\t2026-01-01\\tadmin\\tuser.create"
+    );
+    // Times are RFC 3339 out, and RFC 3339 or a duration in.
+    assert!(
+        columns[1].ends_with('Z') && columns[1].contains('T'),
+        "{}",
+        columns[1]
+    );
+    let later = crate::support::berth_admin(
+        data,
+        &[
+            "audit",
+            "--action",
+            "login.failed",
+            "--since",
+            "2999-01-01T00:00:00Z",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(later.lines().count(), 1, "{later}");
+    let api = admin(&s, Method::GET, "/audit?action=login.failed&since=1h", None).await;
+    assert_eq!(api["entries"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_ci_token_never_outlives_its_minters_rights() {
     let (dir, s) = server_with_projects().await;
     user_with_role(&s, "dev", "team", Some("developer")).await;

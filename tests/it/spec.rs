@@ -867,6 +867,26 @@ async fn references_that_cannot_exist_are_unknown_and_only_after_authentication(
 }
 
 #[tokio::test]
+async fn descriptor_sizes_that_add_up_past_2_64_are_refused() {
+    let (_dir, s) = server().await;
+    let config = push_blob(&s, "a", b"{}").await;
+    let layer = push_blob(&s, "a", b"layer").await;
+    let huge = u64::MAX;
+    let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config, "size": 2},
+        "layers": [
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": huge},
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": huge}]});
+    let response = request(&s, Method::PUT, "/v2/a/manifests/wraps")
+        .header("content-type", OCI_MANIFEST)
+        .body(manifest.to_string())
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, StatusCode::BAD_REQUEST, "MANIFEST_INVALID").await;
+}
+
+#[tokio::test]
 async fn a_mount_challenge_names_pull_on_the_source_too() {
     let (_dir, s) = server().await;
     let digest = push_blob(&s, "team/source", b"to be mounted").await;

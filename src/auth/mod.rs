@@ -45,9 +45,14 @@ pub enum Error {
     /// A bearer token that cannot be used; the reason is for the log, not the client.
     #[error("invalid token: {0}")]
     BadToken(&'static str),
-    /// The token does not grant the action.
+    /// An anonymous token does not grant the action: the client must authenticate.
     #[error("the token does not grant {0}")]
     InsufficientScope(String),
+    /// An authenticated subject's token does not grant the action (RFC 6750's
+    /// `insufficient_scope`, answered 403 with a challenge naming the scope, so that clients
+    /// that keep their token until refused, like oras-py, ask for a new one).
+    #[error("the token does not grant {0}; ask the token endpoint for it")]
+    ScopeDenied(String),
     /// Authenticated, but not allowed to do this.
     #[error("{0}")]
     Denied(String),
@@ -196,9 +201,14 @@ impl Need {
         match self {
             Need::Base => None,
             Need::Catalog => Some(Scope::Catalog),
+            // A push reads too (blob checks, manifests): name both, as Distribution does, so
+            // that one token serves the whole push.
             Need::Repository { name, action } => Some(Scope::Repository {
                 name: name.clone(),
-                actions: Actions::of(&[*action]),
+                actions: match action {
+                    Action::Push => Actions::of(&[Action::Pull, Action::Push]),
+                    action => Actions::of(&[*action]),
+                },
             }),
         }
     }
@@ -642,9 +652,12 @@ impl Access {
         if granted {
             Ok(caller)
         } else {
-            Err(Error::InsufficientScope(
-                need.scope().map(|s| s.to_string()).unwrap_or_default(),
-            ))
+            let scope = need.scope().map(|s| s.to_string()).unwrap_or_default();
+            if caller.name().is_empty() {
+                Err(Error::InsufficientScope(scope))
+            } else {
+                Err(Error::ScopeDenied(scope))
+            }
         }
     }
 

@@ -178,7 +178,9 @@ pub fn challenge(state: &AppState, parts: &Parts, need: &Need, error: &auth::Err
         value.push('"');
     }
     match error {
-        auth::Error::InsufficientScope(_) => value.push_str(",error=\"insufficient_scope\""),
+        auth::Error::InsufficientScope(_) | auth::Error::ScopeDenied(_) => {
+            value.push_str(",error=\"insufficient_scope\"")
+        }
         auth::Error::BadToken(_) => value.push_str(",error=\"invalid_token\""),
         _ => {}
     }

@@ -78,7 +78,7 @@ impl ApiError {
             },
             ApiError::Auth(e) => match e {
                 A::Unauthenticated | A::BadToken(_) | A::InsufficientScope(_) => "UNAUTHORIZED",
-                A::Denied(_) => "DENIED",
+                A::Denied(_) | A::ScopeDenied(_) => "DENIED",
                 A::TooManyRequests(_) => "TOOMANYREQUESTS",
                 A::Invalid(_) => "INVALID_REQUEST",
                 A::NotFound(_) => "NOT_FOUND",
@@ -131,7 +131,7 @@ impl ApiError {
                 A::Unauthenticated | A::BadToken(_) | A::InsufficientScope(_) => {
                     StatusCode::UNAUTHORIZED
                 }
-                A::Denied(_) => StatusCode::FORBIDDEN,
+                A::Denied(_) | A::ScopeDenied(_) => StatusCode::FORBIDDEN,
                 A::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
                 A::Invalid(_) => StatusCode::BAD_REQUEST,
                 A::NotFound(_) => StatusCode::NOT_FOUND,

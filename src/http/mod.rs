@@ -88,8 +88,9 @@ async fn dispatch(state: Shared, request: Request) -> Response {
                 Ok(caller) => (label, call(&state, endpoint, &parts, caller, body).await),
                 Err(e) => {
                     let challenge = auth::challenge(&state, &parts, &need, &e);
+                    let scope_denied = matches!(e, crate::auth::Error::ScopeDenied(_));
                     let mut response = ApiError::Auth(e).into_response();
-                    if response.status() == axum::http::StatusCode::UNAUTHORIZED {
+                    if response.status() == axum::http::StatusCode::UNAUTHORIZED || scope_denied {
                         response
                             .headers_mut()
                             .insert(header::WWW_AUTHENTICATE, challenge);

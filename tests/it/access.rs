@@ -276,7 +276,8 @@ async fn roles_decide_what_a_token_grants() {
         get_manifest(&s, &guest, "team/app", "v1").await.status(),
         200
     );
-    assert_eq!(push_image(&s, &guest, "team/app", "v2").await.0, 401);
+    // An authenticated token that lacks the scope: 403 with a challenge (RFC 6750).
+    assert_eq!(push_image(&s, &guest, "team/app", "v2").await.0, 403);
 
     // A developer pushes but cannot delete.
     let dev = bearer_client(&token(&s, Some(("dev", PASSWORD)), &[all]).await.unwrap());
@@ -289,7 +290,7 @@ async fn roles_decide_what_a_token_grants() {
         .send()
         .await
         .unwrap();
-    assert_eq!(delete.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(delete.status(), StatusCode::FORBIDDEN);
     assert!(challenge(&delete).contains("scope=\"repository:team/app:delete\""));
 
     // A maintainer deletes tags.
@@ -695,13 +696,13 @@ async fn robots_and_ci_tokens_are_confined_and_revocable() {
     assert_eq!(push_image(&s, &ci_client, "team/app", "ci-1").await.1, 201);
     assert_eq!(
         push_image(&s, &ci_client, "team/other", "ci-1").await.0,
-        401
+        403
     );
     assert_eq!(
         get_manifest(&s, &ci_client, "team/other", "v1")
             .await
             .status(),
-        401
+        403
     );
     admin(&s, Method::DELETE, &format!("/tokens/{ci_name}"), None).await;
     assert_eq!(push_image(&s, &ci_client, "team/app", "ci-2").await.0, 401);

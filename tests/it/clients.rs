@@ -288,3 +288,39 @@ async fn two_gib_push_keeps_server_memory_bounded() {
     let growth = berth.peak_rss().saturating_sub(rss_before);
     assert!(growth < 64 << 20, "peak RSS grew by {} MiB", growth >> 20);
 }
+
+/// oras-py, as `pip install oras` brings it: logs in with a password, pushes a file as an
+/// artifact and pulls it back. It keeps its first token until the registry refuses it with a
+/// 403, so this also checks how berth answers a token that lacks a scope.
+#[tokio::test(flavor = "multi_thread")]
+async fn oras_from_pypi_pushes_and_pulls_after_logging_in() {
+    let berth = BerthProcess::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let artifact = dir.path().join("artifact.txt");
+    std::fs::write(&artifact, "an artifact pushed by oras-py\n").unwrap();
+    let out = dir.path().join("pulled");
+    let script = format!(
+        r#"
+import oras.client
+host = "{host}"
+client = oras.client.OrasClient(hostname=host, insecure=True)
+client.login(username="admin", password="{password}", hostname=host)
+response = client.push(target=host + "/team/artifact:v1", files=["artifact.txt"])
+assert response.status_code == 201, response.text
+print(client.pull(target=host + "/team/artifact:v1", outdir="{out}"))
+"#,
+        host = berth.host(),
+        password = ADMIN_PASSWORD,
+        out = out.display()
+    );
+    let script_path = dir.path().join("oras_roundtrip.py");
+    std::fs::write(&script_path, script).unwrap();
+    crate::support::run_in(
+        "python3",
+        &[script_path.to_str().unwrap()],
+        Some(dir.path()),
+    )
+    .await;
+    let pulled = std::fs::read_to_string(out.join("artifact.txt")).unwrap();
+    assert_eq!(pulled, "an artifact pushed by oras-py\n");
+}

@@ -588,7 +588,10 @@ async fn berth_gc(n: usize) -> Duration {
             .unwrap();
     }
     drop(meta);
-    let lifecycle = berth::services(&config).await.unwrap().lifecycle;
+    let lifecycle = berth::services(&config, berth::Open::Existing)
+        .await
+        .unwrap()
+        .lifecycle;
     // Links younger than a second are spared even with no grace period.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let cli = berth::auth::Actor {

@@ -189,9 +189,7 @@ pub fn run(args: AdminArgs) -> anyhow::Result<()> {
     let config = args.stores.load()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let services = berth::services(&config)
-            .await
-            .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
+        let services = crate::open_stores(&config).await?;
         let actor = Actor {
             subject: Subject::Cli,
             address: None,

@@ -38,12 +38,44 @@ pub struct Services {
     pub lifecycle: Lifecycle,
 }
 
-/// Opens the embedded stores under `config.data_dir` (applying migrations, creating the signing
-/// key and the `admin` user on first start).
-pub async fn services(config: &Config) -> Result<Services, auth::Error> {
+/// Why the stores or the services could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A maintenance command was pointed at a directory that holds no store.
+    #[error(
+        "no berth store at {}: point --data-dir (or data_dir in --config) at the server's data \
+         directory; only `berth serve` creates a store",
+        .0.display()
+    )]
+    NoStore(std::path::PathBuf),
+    /// A setting cannot be used.
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Storage(#[from] storage::Error),
+    #[error(transparent)]
+    Access(#[from] auth::Error),
+}
+
+/// Whether opening may create the stores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    /// `berth serve`: create the data directory and the stores on first start.
+    Create,
+    /// Maintenance commands: the stores must exist.
+    Existing,
+}
+
+/// Opens the embedded stores under `config.data_dir` (applying migrations and creating the
+/// signing key on first start).
+pub async fn services(config: &Config, open: Open) -> Result<Services, StartError> {
+    let meta_path = config.data_dir.join("meta.db");
+    if open == Open::Existing && !meta_path.is_file() {
+        return Err(StartError::NoStore(config.data_dir.clone()));
+    }
     std::fs::create_dir_all(&config.data_dir).map_err(storage::Error::from)?;
     let blobs = Arc::new(FsBlobStore::open(&config.data_dir)?);
-    let meta = Arc::new(SqliteMetaStore::open(&config.data_dir.join("meta.db")).await?);
+    let meta = Arc::new(SqliteMetaStore::open(&meta_path).await?);
     let options = registry::Options {
         upload_lease: config.timeouts.upload_lease(),
         gc_grace: Duration::from_secs(config.lifecycle.gc_grace_secs),
@@ -66,25 +98,34 @@ pub async fn services(config: &Config) -> Result<Services, auth::Error> {
     })
 }
 
-/// Opens the stores, builds the HTTP application and starts the lifecycle's background work
-/// (pull-count flushes, scheduled GC). The services are returned too, so that the caller can
-/// flush what is pending once the server has stopped.
-pub async fn app(config: &Config) -> Result<(axum::Router, Services), auth::Error> {
+/// What `app` gives the server.
+pub struct App {
+    pub router: axum::Router,
+    /// Returned so that the caller can flush what is pending once the server has stopped.
+    pub services: Services,
+    /// The password berth generated for `admin` when it created it just now.
+    pub generated_admin_password: Option<String>,
+}
+
+/// Opens (creating, on first start) the stores, bootstraps `admin`, builds the HTTP
+/// application and starts the lifecycle's background work (pull-count flushes, scheduled GC).
+pub async fn app(config: &Config) -> Result<App, StartError> {
     let trusted_proxies = config
         .auth
         .trusted_proxies
         .iter()
         .map(|text| http::auth::AddressBlock::parse(text))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| auth::Error::Invalid(format!("[auth] trusted_proxies: {e}")))?;
+        .map_err(|e| StartError::Config(format!("[auth] trusted_proxies: {e}")))?;
     let schedule = config
         .lifecycle
         .gc_schedule
         .as_deref()
         .map(lifecycle::parse_schedule)
         .transpose()
-        .map_err(|e| auth::Error::Invalid(format!("[lifecycle] gc_schedule: {e}")))?;
-    let services = services(config).await?;
+        .map_err(|e| StartError::Config(format!("[lifecycle] gc_schedule: {e}")))?;
+    let services = services(config, Open::Create).await?;
+    let generated_admin_password = services.access.bootstrap_admin().await?;
     services.lifecycle.start_background(
         Duration::from_secs(config.lifecycle.pull_flush_secs.max(1)),
         schedule,
@@ -103,5 +144,9 @@ pub async fn app(config: &Config) -> Result<(axum::Router, Services), auth::Erro
             window: config.timeouts.body_rate_window(),
         },
     });
-    Ok((router, services))
+    Ok(App {
+        router,
+        services,
+        generated_admin_password,
+    })
 }

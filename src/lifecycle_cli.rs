@@ -137,10 +137,7 @@ fn with_lifecycle<T>(
     let config = stores.load()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let lifecycle = berth::services(&config)
-            .await
-            .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?
-            .lifecycle;
+        let lifecycle = crate::open_stores(&config).await?.lifecycle;
         let actor = Actor {
             subject: Subject::Cli,
             address: None,

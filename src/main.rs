@@ -162,17 +162,51 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(run(config))
 }
 
+/// The stores of a maintenance command, which must exist already.
+async fn open_stores(config: &Config) -> anyhow::Result<berth::Services> {
+    berth::services(config, berth::Open::Existing)
+        .await
+        .map_err(|e| start_error(e, config))
+}
+
+/// Names the data directory when a store failed; other errors say what is wrong themselves.
+fn start_error(e: berth::StartError, config: &Config) -> anyhow::Error {
+    match e {
+        berth::StartError::Storage(_) | berth::StartError::Access(_) => anyhow::Error::new(e)
+            .context(format!(
+                "opening the stores in {}",
+                config.data_dir.display()
+            )),
+        berth::StartError::NoStore(_) | berth::StartError::Config(_) => anyhow::Error::new(e),
+    }
+}
+
 async fn run(config: Config) -> anyhow::Result<()> {
     let tls = match &config.tls {
         Some(tls) => Some(berth::server::tls_acceptor(&tls.cert, &tls.key)?),
         None => None,
     };
-    let (app, services) = berth::app(&config)
-        .await
-        .with_context(|| format!("opening the data directory {}", config.data_dir.display()))?;
+    // Bind first: a start that cannot listen must not create the stores or spend the
+    // generated password of `admin`.
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
+    let berth::App {
+        router: app,
+        services,
+        generated_admin_password,
+    } = berth::app(&config)
+        .await
+        .map_err(|e| start_error(e, &config))?;
+    if let Some(password) = generated_admin_password {
+        let path = write_admin_password(&config, &password)?;
+        tracing::warn!(
+            "created the system administrator \"admin\"; its generated password is in {} \
+             (readable by this user only); change it with `berth admin user passwd admin`, \
+             then delete the file",
+            path.display()
+        );
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(data_dir = %config.data_dir.display(), "berth listening on {scheme}://{}", listener.local_addr()?);
     let options = berth::server::ServeOptions::of(&config, tls);
@@ -183,6 +217,23 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("writing the last pull counts")?;
     Ok(())
+}
+
+/// Writes the generated password of `admin` to `admin-password` in the data directory, mode
+/// 0600, so that it reaches neither the log nor a service manager's journal.
+fn write_admin_password(config: &Config, password: &str) -> anyhow::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = config.data_dir.join("admin-password");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(file, "{password}").with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

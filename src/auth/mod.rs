@@ -96,7 +96,7 @@ pub struct Settings {
     pub login_window: Duration,
     /// The longest lifetime of a robot account.
     pub robot_max_ttl: Duration,
-    /// The bootstrap password of `admin`; generated and printed once when `None`.
+    /// The bootstrap password of `admin`; generated (and handed to `berth serve`) when `None`.
     pub admin_password: Option<String>,
 }
 
@@ -274,33 +274,31 @@ struct Cache {
 }
 
 impl Access {
-    /// Opens the service: loads (or creates) the signing keys and bootstraps the system
-    /// administrator `admin` on first start. A generated password is printed once, to stdout,
-    /// and never logged.
+    /// Opens the service: loads (or creates) the signing keys.
     pub async fn open(store: Arc<dyn AccessStore>, settings: Settings) -> Result<Access> {
         let longest = settings.refresh_ttl.max(settings.token_ttl);
         let keys = KeyRing::open(store.clone(), longest).await?;
-        let access = Access {
+        Ok(Access {
             store,
             keys,
             settings: Arc::new(settings),
             cache: Arc::default(),
-        };
-        if access.store.user_by_name("admin").await?.is_none() {
-            let (password, generated) = match &access.settings.admin_password {
-                Some(password) => (password.clone(), false),
-                None => (secret::generate(), true),
-            };
-            let hash = secret::hash_password(password.clone()).await?;
-            let created = access.store.user_create("admin", &hash, true).await?;
-            if created.is_some() && generated {
-                println!(
-                    "berth: created the system administrator \"admin\" with password {password}\n\
-                     berth: it is shown only this once; change it with `berth admin user passwd admin`"
-                );
-            }
+        })
+    }
+
+    /// Creates the system administrator `admin` if there is none, with the configured
+    /// password or a generated one, which is returned (once) for the caller to hand over.
+    pub async fn bootstrap_admin(&self) -> Result<Option<String>> {
+        if self.store.user_by_name("admin").await?.is_some() {
+            return Ok(None);
         }
-        Ok(access)
+        let (password, generated) = match &self.settings.admin_password {
+            Some(password) => (password.clone(), false),
+            None => (secret::generate(), true),
+        };
+        let hash = secret::hash_password(password.clone()).await?;
+        let created = self.store.user_create("admin", &hash, true).await?;
+        Ok((created.is_some() && generated).then_some(password))
     }
 
     pub fn settings(&self) -> &Settings {

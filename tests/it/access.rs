@@ -1434,30 +1434,54 @@ async fn two_replicas_honour_each_others_tokens() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_generated_admin_password_is_printed_once() {
+async fn a_generated_admin_password_goes_to_a_private_file_after_the_port_is_bound() {
+    use std::os::unix::fs::PermissionsExt;
     let data = tempfile::tempdir().unwrap();
     let path = data.path().to_str().unwrap().to_owned();
-    let args = ["--listen", "127.0.0.1:0", "--data-dir", &path].map(String::from);
     let env = [("BERTH_ADMIN_PASSWORD", "")];
+    // A start that cannot listen creates nothing and spends no password.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy_addr = busy.local_addr().unwrap().to_string();
+    let (ok, text) = crate::support::attempt(
+        env!("CARGO_BIN_EXE_berth"),
+        &["serve", "--listen", &busy_addr, "--data-dir", &path],
+    )
+    .await;
+    assert!(!ok && text.contains("listening on"), "{text}");
+    assert!(!data.path().join("meta.db").exists());
+    // Maintenance commands never create a store either.
+    let (ok, text) = crate::support::attempt(
+        env!("CARGO_BIN_EXE_berth"),
+        &["admin", "--data-dir", &path, "user", "ls"],
+    )
+    .await;
+    assert!(
+        !ok && text.contains("no berth store at") && text.contains(&path),
+        "{text}"
+    );
+    assert!(!data.path().join("meta.db").exists());
+
+    let args = ["--listen", "127.0.0.1:0", "--data-dir", &path].map(String::from);
     let berth = BerthProcess::start_with(data, &args, &env).await;
+    let file = berth.data_dir().join("admin-password");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let password = std::fs::read_to_string(&file).unwrap().trim().to_owned();
     let output = berth.output();
-    let line = output
-        .lines()
-        .find(|l| l.contains("created the system administrator"))
-        .unwrap_or_else(|| panic!("no bootstrap line in {output}"));
-    let password = line.rsplit(' ').next().unwrap();
+    assert!(output.contains(file.to_str().unwrap()), "{output}");
+    assert!(!output.contains(&password), "the password reached the log");
     let ok = reqwest::Client::new()
         .get(berth.url("/auth/token?service=berth"))
-        .basic_auth("admin", Some(password))
+        .basic_auth("admin", Some(&password))
         .send()
         .await
         .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
-    assert_eq!(output.matches(password).count(), 1);
 
+    std::fs::remove_file(&file).unwrap();
     let data = berth.crash().await;
     let again = BerthProcess::start_with(data, &args, &env).await;
-    assert!(!again.output().contains(password));
+    assert!(!again.data_dir().join("admin-password").exists());
     assert!(!again.output().contains("created the system administrator"));
 }
 

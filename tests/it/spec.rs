@@ -900,7 +900,8 @@ async fn a_mount_challenge_names_pull_on_the_source_too() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let challenge = header(&response, "www-authenticate");
     assert!(
-        challenge.contains(r#"scope="repository:team/target:pull,push repository:team/source:pull""#),
+        challenge
+            .contains(r#"scope="repository:team/target:pull,push repository:team/source:pull""#),
         "{challenge}"
     );
     // A token for what the challenge names mounts the blob.

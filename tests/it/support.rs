@@ -49,7 +49,7 @@ impl TestServer {
 
     /// Starts a server with `config`, on a random port whatever `config.listen` says.
     pub async fn start_with(config: &Config) -> TestServer {
-        let (app, _) = berth::app(config).await.expect("stores open");
+        let app = berth::app(config).await.expect("stores open").router;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

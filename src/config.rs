@@ -74,6 +74,24 @@ impl Default for Config {
     }
 }
 
+/// A listen address as other registries take it: `127.0.0.1:5000`, `[::1]:5000`, `:5000` (every
+/// IPv4 address) or `localhost:5000` (a host name, resolved once).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Some(port) = text.strip_prefix(':') {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("invalid port in {text:?}"))?;
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+    }
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(text)
+        .map_err(|e| format!("cannot listen on {text:?}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{text:?} names no address"))
+}
+
 /// Limits on what one client may make the server hold.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -283,6 +301,20 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listen_addresses_parse_as_other_registries_take_them() {
+        assert_eq!(
+            parse_listen(":5000"),
+            Ok(SocketAddr::from(([0, 0, 0, 0], 5000)))
+        );
+        assert_eq!(
+            parse_listen("127.0.0.1:5000"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 5000)))
+        );
+        assert!(parse_listen("localhost:5000").unwrap().ip().is_loopback());
+        assert!(parse_listen(":http").is_err());
+    }
 
     #[test]
     fn file_overrides_only_what_it_names() {

@@ -70,8 +70,9 @@ enum Command {
 struct ServeArgs {
     #[command(flatten)]
     stores: StoreArgs,
-    /// Address to listen on [default: 127.0.0.1:5000].
-    #[arg(long, env = "BERTH_LISTEN")]
+    /// Address to listen on: 127.0.0.1:5000, :5000 (all IPv4 addresses), localhost:5000
+    /// [default: 127.0.0.1:5000].
+    #[arg(long, env = "BERTH_LISTEN", value_parser = berth::config::parse_listen)]
     listen: Option<SocketAddr>,
     /// Log format [default: text].
     #[arg(long, env = "BERTH_LOG_FORMAT")]

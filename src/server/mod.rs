@@ -70,6 +70,36 @@ fn log_connection_cap(cap: usize) {
     }
 }
 
+/// Serves one connection's stream until it ends or moves no byte for `idle`.
+async fn serve_guarded<S, Svc>(
+    builder: &auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+    stream: S,
+    service: Svc,
+    idle: Duration,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    Svc: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<axum::body::Body>,
+        > + Send
+        + 'static,
+    Svc::Future: Send + 'static,
+    Svc::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let activity = io::Activity::new();
+    let stream = io::Guarded::new(stream, activity.clone());
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    tokio::select! {
+        res = watcher.watch(conn.into_owned()) => res,
+        () = idle_for(&activity, idle) => {
+            tracing::debug!("idle for {idle:?}: closed");
+            Ok(())
+        }
+    }
+}
+
 /// Counts a connection in `berth_connections_open` while it lives.
 struct OpenConnection(());
 
@@ -188,7 +218,6 @@ pub async fn serve(
         tokio::spawn(async move {
             let _slot = slot;
             let _open = OpenConnection::count();
-            let activity = io::Activity::new();
             let res = match tls {
                 None => {
                     // hyper's version detection waits for bytes without a deadline of its own.
@@ -199,15 +228,7 @@ pub async fn serve(
                     ) {
                         return tracing::debug!(%peer, "no request within {first_byte:?}");
                     }
-                    let stream = io::Guarded::new(stream, activity.clone());
-                    let conn =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    tokio::select! {
-                        res = watcher.watch(conn.into_owned()) => res,
-                        () = idle_for(&activity, idle) => {
-                            return tracing::debug!(%peer, "idle for {idle:?}: closed");
-                        }
-                    }
+                    serve_guarded(&builder, watcher, stream, service, idle).await
                 }
                 Some(acceptor) => {
                     let stream =
@@ -220,15 +241,7 @@ pub async fn serve(
                             }
                             Err(_) => return tracing::debug!(%peer, "TLS handshake timed out"),
                         };
-                    let stream = io::Guarded::new(stream, activity.clone());
-                    let conn =
-                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                    tokio::select! {
-                        res = watcher.watch(conn.into_owned()) => res,
-                        () = idle_for(&activity, idle) => {
-                            return tracing::debug!(%peer, "idle for {idle:?}: closed");
-                        }
-                    }
+                    serve_guarded(&builder, watcher, stream, service, idle).await
                 }
             };
             if let Err(e) = res {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::support::{
     BerthProcess, OCI_MANIFEST, TestServer, attempt, berth_admin, berth_cli, docker_build,
-    docker_login, error_code, pull_and_verify, push, run, sha256, token_at,
+    docker_login, error_code, pull_and_verify, push, run, sha256, token_at, upload_blob,
 };
 
 /// How long the server may serve project settings it read before a CLI change (its cache),
@@ -552,16 +552,7 @@ async fn mounts_racing_gc_never_acknowledge_an_image_whose_bytes_go() {
     for i in 0..ROUNDS {
         let (client, base) = (client.clone(), base.clone());
         uploads.spawn(async move {
-            let blob = layer(i);
-            let res = client
-                .post(format!(
-                    "{base}/v2/team/source/blobs/uploads/?digest={}",
-                    sha256(&blob)
-                ))
-                .body(blob)
-                .send()
-                .await
-                .unwrap();
+            let res = upload_blob(&client, &base, "team/source", layer(i)).await;
             assert_eq!(res.status(), StatusCode::CREATED);
         });
     }
@@ -655,15 +646,7 @@ async fn gc_killed_half_way_finishes_on_the_next_run_and_fsck_is_clean() {
         tasks.spawn(async move {
             for i in 0..250u32 {
                 let blob = format!("garbage {chunk}/{i}").into_bytes();
-                let res = client
-                    .post(format!(
-                        "{base}/v2/team/app/blobs/uploads/?digest={}",
-                        sha256(&blob)
-                    ))
-                    .body(blob)
-                    .send()
-                    .await
-                    .unwrap();
+                let res = upload_blob(&client, &base, "team/app", blob).await;
                 assert_eq!(res.status(), StatusCode::CREATED);
             }
         });

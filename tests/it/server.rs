@@ -494,15 +494,7 @@ async fn a_full_disk_is_reported_as_such_and_writes_recover_once_space_is_back()
         let blob = format!("blob pushed while full {i}")
             .repeat(2000)
             .into_bytes();
-        let res = client
-            .post(format!(
-                "{base}/v2/team/app/blobs/uploads/?digest={}",
-                sha256(&blob)
-            ))
-            .body(blob)
-            .send()
-            .await
-            .unwrap();
+        let res = crate::support::upload_blob(&client, &base, "team/app", blob).await;
         let status = res.status();
         let body = res.text().await.unwrap();
         assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");

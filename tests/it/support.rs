@@ -638,6 +638,22 @@ pub async fn git_commit(dir: &Path, message: &str) {
     git(dir, &["commit", "-q", "-m", message]).await;
 }
 
+/// Uploads `blob` to `name` in one request (`POST ?digest=`).
+pub async fn upload_blob(
+    client: &reqwest::Client,
+    base: &str,
+    name: &str,
+    blob: Vec<u8>,
+) -> reqwest::Response {
+    let digest = sha256(&blob);
+    client
+        .post(format!("{base}/v2/{name}/blobs/uploads/?digest={digest}"))
+        .body(blob)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// The OCI image manifest media type.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
@@ -654,12 +670,7 @@ pub async fn push(
     let mut descriptors = Vec::new();
     for blob in std::iter::once(&config).chain(layers) {
         let digest = sha256(blob);
-        let res = client
-            .post(format!("{base}/v2/{name}/blobs/uploads/?digest={digest}"))
-            .body(blob.clone())
-            .send()
-            .await
-            .unwrap();
+        let res = upload_blob(client, base, name, blob.clone()).await;
         if res.status() != StatusCode::CREATED {
             return (String::new(), res);
         }

@@ -6,7 +6,7 @@ use std::io::BufRead;
 
 use anyhow::Context;
 use berth::Services;
-use berth::auth::{Actions, Actor, RobotSpec, Role, Subject, parse_ttl};
+use berth::auth::{Actions, Actor, NewCredential, RobotSpec, Role, Subject, parse_ttl};
 use berth::lifecycle::parse_size;
 use berth::storage::access::AuditFilter;
 use clap::{Args, Subcommand};
@@ -109,12 +109,14 @@ enum MemberCommand {
     },
 }
 
+/// Every robot command names its robot the same way: `PROJECT NAME` (`team deployer`), or the
+/// account name that `robot ls` prints and `docker login` takes (`'robot$team+deployer'`).
 #[derive(Subcommand)]
 enum RobotCommand {
     /// Create robot$PROJECT+NAME; prints its secret, shown only this once.
     Create {
-        project: String,
-        name: String,
+        #[command(flatten)]
+        robot: RobotArg,
         /// pull, push, delete, comma-separated.
         #[arg(long)]
         actions: String,
@@ -126,17 +128,51 @@ enum RobotCommand {
         ttl: String,
     },
     Disable {
-        name: String,
+        #[command(flatten)]
+        robot: RobotArg,
     },
     Enable {
-        name: String,
+        #[command(flatten)]
+        robot: RobotArg,
     },
     Delete {
-        name: String,
+        #[command(flatten)]
+        robot: RobotArg,
     },
     Ls {
         project: String,
     },
+}
+
+/// A robot named as `PROJECT NAME` or `robot$PROJECT+NAME`.
+#[derive(Args)]
+struct RobotArg {
+    /// PROJECT NAME, or robot$PROJECT+NAME.
+    #[arg(num_args = 1..=2, required = true, value_name = "ROBOT")]
+    words: Vec<String>,
+}
+
+impl RobotArg {
+    /// The robot's project and short name.
+    fn parts(&self) -> anyhow::Result<(String, String)> {
+        match self.words.as_slice() {
+            [project, name] => Ok((project.clone(), name.clone())),
+            [full] => full
+                .strip_prefix("robot$")
+                .and_then(|rest| rest.split_once('+'))
+                .map(|(project, name)| (project.to_owned(), name.to_owned()))
+                .with_context(|| {
+                    format!("name the robot as PROJECT NAME or robot$PROJECT+NAME, not {full:?}")
+                }),
+            _ => unreachable!("clap takes one or two words"),
+        }
+    }
+
+    /// The account name, `robot$PROJECT+NAME`.
+    fn account(&self) -> anyhow::Result<String> {
+        let (project, name) = self.parts()?;
+        Ok(berth::auth::robot_account(&project, &name))
+    }
 }
 
 #[derive(Subcommand)]
@@ -232,7 +268,7 @@ async fn execute(services: &Services, actor: &Actor, command: AdminCommand) -> a
                     if user.disabled {
                         flags.push("disabled");
                     }
-                    println!("{}\t{}", user.name, flags.join(","));
+                    outln!("{}\t{}", user.name, flags.join(","));
                 }
             }
         },
@@ -246,26 +282,28 @@ async fn execute(services: &Services, actor: &Actor, command: AdminCommand) -> a
             ProjectCommand::Ls => {
                 for project in access.projects(actor).await? {
                     let visibility = if project.public { "public" } else { "private" };
-                    println!("{}\t{visibility}", project.name);
+                    outln!("{}\t{visibility}", project.name);
                 }
             }
             ProjectCommand::Policy(args) => {
                 let lifecycle = &services.lifecycle;
                 let change = args.change()?;
-                let settings = lifecycle
+                let updated = lifecycle
                     .update_project_settings(actor, &args.name, &change)
                     .await?;
+                crate::print_warnings(&updated.warnings);
+                let settings = updated.value;
                 let bytes = |b: Option<u64>| b.map_or("none".to_owned(), |b| b.to_string());
-                println!("immutable_releases\t{}", settings.immutable_releases);
-                println!("follow_aliases\t{}", settings.follow_aliases);
-                println!("latest_on_push\t{}", settings.latest_on_push);
-                println!("quota_bytes\t{}", bytes(settings.quota_bytes));
-                println!("budget_bytes\t{}", bytes(settings.budget_bytes));
-                println!("budget_warn_only\t{}", settings.budget_warn_only);
+                outln!("immutable_releases\t{}", settings.immutable_releases);
+                outln!("follow_aliases\t{}", settings.follow_aliases);
+                outln!("latest_on_push\t{}", settings.latest_on_push);
+                outln!("quota_bytes\t{}", bytes(settings.quota_bytes));
+                outln!("budget_bytes\t{}", bytes(settings.budget_bytes));
+                outln!("budget_warn_only\t{}", settings.budget_warn_only);
                 let schedule = settings.retention_schedule.as_deref().unwrap_or("none");
-                println!("retention_schedule\t{schedule}");
+                outln!("retention_schedule\t{schedule}");
                 for rule in settings.retention.lines() {
-                    println!("retention\t{rule}");
+                    outln!("retention\t{rule}");
                 }
             }
             ProjectCommand::Budget { repository, size } => {
@@ -294,18 +332,18 @@ async fn execute(services: &Services, actor: &Actor, command: AdminCommand) -> a
             }
             MemberCommand::Ls { project } => {
                 for (user, role) in access.members(actor, &project).await? {
-                    println!("{user}\t{role}");
+                    outln!("{user}\t{role}");
                 }
             }
         },
         AdminCommand::Robot(command) => match command {
             RobotCommand::Create {
-                project,
-                name,
+                robot,
                 actions,
                 repos,
                 ttl,
             } => {
+                let (project, name) = robot.parts()?;
                 let spec = RobotSpec {
                     pattern: repos.unwrap_or_else(|| format!("{project}/*")),
                     project,
@@ -314,11 +352,19 @@ async fn execute(services: &Services, actor: &Actor, command: AdminCommand) -> a
                     ttl: parse_ttl(&ttl)?,
                 };
                 let created = access.create_robot(actor, &spec).await?;
-                print_credential(&created.name, &created.secret, created.expires_at);
+                print_credential(&created);
             }
-            RobotCommand::Disable { name } => access.set_robot_disabled(actor, &name, true).await?,
-            RobotCommand::Enable { name } => access.set_robot_disabled(actor, &name, false).await?,
-            RobotCommand::Delete { name } => access.delete_robot(actor, &name).await?,
+            RobotCommand::Disable { robot } => {
+                access
+                    .set_robot_disabled(actor, &robot.account()?, true)
+                    .await?;
+            }
+            RobotCommand::Enable { robot } => {
+                access
+                    .set_robot_disabled(actor, &robot.account()?, false)
+                    .await?;
+            }
+            RobotCommand::Delete { robot } => access.delete_robot(actor, &robot.account()?).await?,
             RobotCommand::Ls { project } => {
                 for robot in access.robots(actor, &project).await? {
                     let state = if robot.disabled {
@@ -326,9 +372,13 @@ async fn execute(services: &Services, actor: &Actor, command: AdminCommand) -> a
                     } else {
                         "enabled"
                     };
-                    println!(
+                    outln!(
                         "{}\t{}\t{}\t{}\texpires_at={}\t{state}",
-                        robot.name, robot.kind, robot.pattern, robot.actions, robot.expires_at
+                        robot.name,
+                        robot.kind,
+                        robot.pattern,
+                        robot.actions,
+                        berth::time::rfc3339_ms(robot.expires_at)
                     );
                 }
             }
@@ -339,7 +389,7 @@ async fn execute(services: &Services, actor: &Actor, command: AdminCommand) -> a
                 let created = access
                     .create_ci_token(actor, &repo, parse_ttl(&ttl)?)
                     .await?;
-                print_credential(&created.name, &created.secret, created.expires_at);
+                print_credential(&created);
             }
             TokenCommand::Revoke { name } => access.delete_robot(actor, &name).await?,
         },
@@ -353,12 +403,12 @@ async fn execute(services: &Services, actor: &Actor, command: AdminCommand) -> a
                 before: args.before,
                 limit: args.limit,
             };
-            println!("id\tat\tactor\taction\tproject\trepository\tdigest\tdetail\taddress");
+            outln!("id\tat\tactor\taction\tproject\trepository\tdigest\tdetail\taddress");
             for e in access.audit_log(actor, &filter).await?.entries {
                 // Names and details come from clients: a tab or newline in them must not make
                 // a column or a row of its own.
                 let field = |v: &Option<String>| v.as_deref().map_or_else(|| "-".into(), escape);
-                println!(
+                outln!(
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     e.id,
                     berth::time::rfc3339_ms(e.at),
@@ -373,7 +423,7 @@ async fn execute(services: &Services, actor: &Actor, command: AdminCommand) -> a
             }
         }
         AdminCommand::Keys(KeysCommand::Rotate) => {
-            println!("{}", access.rotate_keys(actor).await?);
+            outln!("{}", access.rotate_keys(actor).await?);
         }
     }
     Ok(())
@@ -393,9 +443,14 @@ fn escape(text: &str) -> String {
 }
 
 /// A new credential as JSON, for people and scripts alike.
-fn print_credential(name: &str, secret: &str, expires_at: i64) {
-    let json = serde_json::json!({"name": name, "secret": secret, "expires_at": expires_at});
-    println!("{json}");
+fn print_credential(created: &NewCredential) {
+    let robot = &created.robot;
+    let json = serde_json::json!({
+        "name": robot.name,
+        "secret": created.secret,
+        "expires_at": berth::time::rfc3339_ms(robot.expires_at),
+    });
+    outln!("{json}");
 }
 
 /// The first line of stdin (`echo "$PASSWORD" | berth admin user add alice`).

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use berth::build::{self, Progress};
 use berth::image::{Platform, Reference};
+use berth::lifecycle::format_size;
 use clap::Args;
 
 #[derive(Args)]
@@ -153,9 +154,9 @@ pub fn build(args: BuildArgs) -> anyhow::Result<()> {
             image.platform, image.manifest.digest, size
         );
     }
-    println!("{}", report.top.digest);
+    outln!("{}", report.top.digest);
     for tag in &report.tags {
-        println!("{tag}");
+        outln!("{tag}");
     }
     Ok(())
 }
@@ -187,22 +188,6 @@ pub struct AnalyzeArgs {
     insecure: bool,
 }
 
-/// `12.3 MB`-style sizes for tables.
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1000.0 && unit < UNITS.len() - 1 {
-        value /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<bool> {
     use berth::analyze::{self, source::Source};
     let platform = args.platform.as_deref().map(Platform::parse).transpose()?;
@@ -210,7 +195,7 @@ pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<bool> {
     let reports = analyze::analyze(&source, platform.as_ref())?;
     if args.format == "json" {
         let json: Vec<_> = reports.iter().map(|r| r.to_json()).collect();
-        println!("{}", serde_json::to_string_pretty(&json)?);
+        outln!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         for report in &reports {
             print_report(report);
@@ -242,8 +227,8 @@ pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<bool> {
         if report.wasted_bytes > max_wasted {
             fail(format!(
                 "{} wasted, more than {}",
-                human(report.wasted_bytes),
-                human(max_wasted)
+                format_size(report.wasted_bytes),
+                format_size(max_wasted)
             ));
         }
         if let Some(limit) = max_size
@@ -251,8 +236,8 @@ pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<bool> {
         {
             fail(format!(
                 "{} compressed, more than {}",
-                human(report.compressed),
-                human(limit)
+                format_size(report.compressed),
+                format_size(limit)
             ));
         }
     }
@@ -263,7 +248,7 @@ pub fn analyze(args: AnalyzeArgs) -> anyhow::Result<bool> {
 }
 
 fn print_report(report: &berth::analyze::ImageReport) {
-    println!(
+    outln!(
         "{}  {}",
         report.platform,
         report
@@ -272,16 +257,20 @@ fn print_report(report: &berth::analyze::ImageReport) {
             .map(|d| d.to_string())
             .unwrap_or_default()
     );
-    println!(
+    outln!(
         "  size {} compressed, {} uncompressed; wasted {}; efficiency {:.1}%",
-        human(report.compressed),
-        human(report.uncompressed),
-        human(report.wasted_bytes),
+        format_size(report.compressed),
+        format_size(report.uncompressed),
+        format_size(report.wasted_bytes),
         report.efficiency * 100.0
     );
-    println!(
+    outln!(
         "  {:>10} {:>10} {:>6} {:>6} {:>6}  CREATED BY",
-        "COMPRESSED", "SIZE", "ADDED", "CHNGD", "REMVD"
+        "COMPRESSED",
+        "SIZE",
+        "ADDED",
+        "CHNGD",
+        "REMVD"
     );
     for layer in &report.layers {
         let mut created_by = layer.created_by.replace('\n', " ");
@@ -293,10 +282,10 @@ fn print_report(report: &berth::analyze::ImageReport) {
             created_by.truncate(cut);
             created_by.push_str("...");
         }
-        println!(
+        outln!(
             "  {:>10} {:>10} {:>6} {:>6} {:>6}  {created_by}",
-            human(layer.compressed),
-            human(layer.uncompressed),
+            format_size(layer.compressed),
+            format_size(layer.uncompressed),
             layer.added,
             layer.changed,
             layer.removed
@@ -309,10 +298,10 @@ fn print_report(report: &berth::analyze::ImageReport) {
             .as_ref()
             .map(|m| format!("{}@{}", m.path, m.version))
             .unwrap_or_default();
-        println!(
+        outln!(
             "  go binary {} ({}): {} {} {}, {}, {}, {} deps",
             binary.path,
-            human(binary.size),
+            format_size(binary.size),
             info.go_version,
             info.arch,
             main,
@@ -325,19 +314,19 @@ fn print_report(report: &berth::analyze::ImageReport) {
             info.deps.len()
         );
         for (key, value) in &info.settings {
-            println!("    {key}={value}");
+            outln!("    {key}={value}");
         }
     }
     for advice in &report.advice {
         if advice.saves > 0 {
-            println!(
+            outln!(
                 "  advice [{}] {} (saves {})",
                 advice.id,
                 advice.message,
-                human(advice.saves)
+                format_size(advice.saves)
             );
         } else {
-            println!("  advice [{}] {}", advice.id, advice.message);
+            outln!("  advice [{}] {}", advice.id, advice.message);
         }
     }
 }
@@ -379,14 +368,14 @@ pub fn lint(args: LintArgs) -> anyhow::Result<bool> {
             } else {
                 ""
             };
-            println!(
+            outln!(
                 "{} {} [{}{opt_in}]{hadolint}",
                 rule.id,
                 rule.name,
                 rule.severity.name()
             );
-            println!("  {}", rule.explanation);
-            println!("  Fix: {}\n", rule.fix);
+            outln!("  {}", rule.explanation);
+            outln!("  Fix: {}\n", rule.fix);
         }
         return Ok(true);
     }
@@ -424,18 +413,18 @@ pub fn lint(args: LintArgs) -> anyhow::Result<bool> {
         ));
     }
     match args.format.as_str() {
-        "json" => println!(
+        "json" => outln!(
             "{}",
             serde_json::to_string_pretty(&lint::to_json(&results))?
         ),
-        "sarif" => println!(
+        "sarif" => outln!(
             "{}",
             serde_json::to_string_pretty(&lint::to_sarif(&results))?
         ),
         _ => {
             for (file, findings) in &results {
                 for finding in findings {
-                    println!("{}", lint::format_text(file, finding));
+                    outln!("{}", lint::format_text(file, finding));
                 }
             }
         }

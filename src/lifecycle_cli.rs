@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use berth::auth::{Actor, Subject};
-use berth::lifecycle::{Lifecycle, SettingsChange, parse_size};
+use berth::lifecycle::{Lifecycle, SettingsChange, format_size, parse_size};
 use clap::Args;
 
 use crate::StoreArgs;
@@ -56,6 +56,9 @@ pub struct DuArgs {
     stores: StoreArgs,
     /// Only this project.
     project: Option<String>,
+    /// Sizes in bytes instead of kB, MB, GB.
+    #[arg(long)]
+    bytes: bool,
 }
 
 /// `berth admin project policy`: flags left out keep their value.
@@ -148,10 +151,16 @@ fn with_lifecycle<T>(
 
 pub fn promote(args: PromoteArgs) -> anyhow::Result<()> {
     with_lifecycle(args.stores, async |lifecycle, actor| {
-        let moved = lifecycle
+        let promoted = lifecycle
             .promote(actor, &args.repository, &args.tag)
             .await?;
-        println!("{}:latest -> {} ({})", args.repository, args.tag, moved.to);
+        crate::print_warnings(&promoted.warnings);
+        outln!(
+            "{}:latest -> {} ({})",
+            args.repository,
+            args.tag,
+            promoted.value.to
+        );
         Ok(())
     })
 }
@@ -160,7 +169,7 @@ pub fn gc(args: StoresOnly) -> anyhow::Result<()> {
     with_lifecycle(args.stores, async |lifecycle, actor| {
         let started = std::time::Instant::now();
         let report = lifecycle.gc(actor).await?;
-        println!(
+        outln!(
             "removed {} blobs ({} bytes), {} orphaned blobs, {} manifests, {} links, {} uploads in {:.2?}",
             report.blobs,
             report.bytes,
@@ -179,13 +188,13 @@ pub fn fsck(args: StoresOnly) -> anyhow::Result<()> {
     with_lifecycle(args.stores, async |lifecycle, actor| {
         let report = lifecycle.fsck(actor).await?;
         for d in &report.dangling {
-            println!("dangling\t{}@{}\t{}", d.repository, d.manifest, d.missing);
+            outln!("dangling\t{}@{}\t{}", d.repository, d.manifest, d.missing);
         }
         for digest in &report.missing {
-            println!("missing\t{digest}");
+            outln!("missing\t{digest}");
         }
         for digest in &report.unaccounted {
-            println!("unaccounted\t{digest}");
+            outln!("unaccounted\t{digest}");
         }
         anyhow::ensure!(
             report.is_clean(),
@@ -194,7 +203,7 @@ pub fn fsck(args: StoresOnly) -> anyhow::Result<()> {
             report.missing.len(),
             report.unaccounted.len()
         );
-        println!("clean");
+        outln!("clean");
         Ok(())
     })
 }
@@ -202,19 +211,29 @@ pub fn fsck(args: StoresOnly) -> anyhow::Result<()> {
 pub fn du(args: DuArgs) -> anyhow::Result<()> {
     with_lifecycle(args.stores, async |lifecycle, actor| {
         let usage = lifecycle.usage(actor, args.project.as_deref()).await?;
-        println!("NAME\tBYTES\tQUOTA\tMANIFESTS\tTAGS");
+        let size = |bytes: u64| {
+            if args.bytes {
+                bytes.to_string()
+            } else {
+                format_size(bytes)
+            }
+        };
+        outln!("NAME\tSIZE\tQUOTA\tMANIFESTS\tTAGS");
         for project in &usage.projects {
-            let quota = project.quota.map_or("-".to_owned(), |q| q.to_string());
-            println!("{}\t{}\t{quota}\t\t", project.name, project.bytes);
+            let quota = project.quota.map_or("-".to_owned(), size);
+            outln!("{}\t{}\t{quota}\t\t", project.name, size(project.bytes));
             let prefix = format!("{}/", project.name);
             for repo in usage
                 .repositories
                 .iter()
                 .filter(|r| r.repository.starts_with(&prefix))
             {
-                println!(
+                outln!(
                     "{}\t{}\t\t{}\t{}",
-                    repo.repository, repo.bytes, repo.manifests, repo.tags
+                    repo.repository,
+                    size(repo.bytes),
+                    repo.manifests,
+                    repo.tags
                 );
             }
         }
@@ -230,7 +249,7 @@ pub fn retention(args: RetentionArgs) -> anyhow::Result<()> {
             "run" => lifecycle.retention_run(actor, &args.project).await?,
             _ => lifecycle.retention_plan(actor, &args.project).await?,
         };
-        println!("REPOSITORY\tTAG\tDIGEST\tFREED\tLAST PULL\tACTION\tRULE");
+        outln!("REPOSITORY\tTAG\tDIGEST\tFREED\tLAST PULL\tACTION\tRULE");
         for d in &decisions {
             let last_pull = d.last_pull.map_or("never".to_owned(), |at| at.to_string());
             let action = match (d.archive, &d.moves_to) {
@@ -238,7 +257,7 @@ pub fn retention(args: RetentionArgs) -> anyhow::Result<()> {
                 (true, None) => "archive".to_owned(),
                 (false, None) => "delete".to_owned(),
             };
-            println!(
+            outln!(
                 "{}\t{}\t{}\t{}\t{last_pull}\t{action}\t{}",
                 d.repository,
                 d.tag.as_deref().unwrap_or("-"),
@@ -255,11 +274,14 @@ pub fn archive(args: ArchiveArgs) -> anyhow::Result<()> {
     with_lifecycle(args.stores, async |lifecycle, actor| {
         match &args.command {
             ArchiveCommand::Ls => {
-                println!("REPOSITORY\tTAG\tDIGEST\tARCHIVED AT");
+                outln!("REPOSITORY\tTAG\tDIGEST\tARCHIVED AT");
                 for a in lifecycle.archived(actor).await? {
-                    println!(
+                    outln!(
                         "{}\t{}\t{}\t{}",
-                        a.repository, a.tag, a.digest, a.archived_at
+                        a.repository,
+                        a.tag,
+                        a.digest,
+                        a.archived_at
                     );
                 }
             }
@@ -268,7 +290,7 @@ pub fn archive(args: ArchiveArgs) -> anyhow::Result<()> {
                     .rsplit_once(':')
                     .context("name the archived tag as REPOSITORY:TAG")?;
                 let digest = lifecycle.restore(actor, repository, tag).await?;
-                println!("{repository}:{tag} restored ({digest})");
+                outln!("{repository}:{tag} restored ({digest})");
             }
         }
         Ok(())

@@ -10,6 +10,13 @@ use berth::config::{Config, LogFormat, TlsConfig};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+/// `println!` for a command's output. A reader that went away (`berth admin audit | head -1`)
+/// ends the command quietly, as it ends `cat`, instead of a panic; another failure to write
+/// ends it with one message.
+macro_rules! outln {
+    ($($arg:tt)*) => { $crate::write_line(format_args!($($arg)*)) };
+}
+
 mod admin;
 mod image_cli;
 mod lifecycle_cli;
@@ -88,14 +95,15 @@ struct ServeArgs {
     auto_create_projects: Option<bool>,
 }
 
-/// Where the configuration and the stores are.
+/// Where the configuration and the stores are; accepted anywhere after the command that
+/// takes them (`berth admin user ls --data-dir D` as well as `berth admin --data-dir D user ls`).
 #[derive(Args)]
 struct StoreArgs {
     /// TOML configuration file.
-    #[arg(long, env = "BERTH_CONFIG")]
+    #[arg(long, env = "BERTH_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Data directory for blobs and metadata [default: ./berth-data].
-    #[arg(long, env = "BERTH_DATA_DIR")]
+    #[arg(long, env = "BERTH_DATA_DIR", global = true)]
     data_dir: Option<PathBuf>,
 }
 
@@ -136,6 +144,27 @@ fn main() -> ExitCode {
             eprintln!("berth: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes one line of output for `outln!`.
+fn write_line(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) else {
+        return;
+    };
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("berth: writing the output: {e}");
+    std::process::exit(1);
+}
+
+/// What a command that succeeded wants its user to know, on stderr.
+fn print_warnings(warnings: &[String]) {
+    for warning in warnings {
+        eprintln!("berth: warning: {warning}");
     }
 }
 

@@ -233,12 +233,22 @@ pub struct Issued {
     pub granted: Vec<Scope>,
 }
 
+/// What a login is for, which decides whether its success is audited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Login {
+    /// A client asks for a token (`docker login`, each token request): audited as `login`.
+    Session,
+    /// Basic credentials on one management API call: the call's own action is audited, a
+    /// `login` entry per request would only bury it.
+    Request,
+}
+
 /// A newly created robot or CI token: the only time its secret is seen.
 #[derive(Debug)]
 pub struct NewCredential {
-    pub name: String,
+    /// The credential as stored.
+    pub robot: Robot,
     pub secret: String,
-    pub expires_at: i64,
 }
 
 /// What a robot or CI token may do, as requested at creation.
@@ -247,7 +257,7 @@ pub struct RobotSpec {
     pub project: String,
     /// Robot name (robots) or ignored (CI tokens get a generated one).
     pub name: String,
-    /// Repositories inside the project: a name or a pattern with `*`.
+    /// Repositories inside the project, comma-separated: names or patterns with `*`.
     pub pattern: String,
     pub actions: Actions,
     pub ttl: Duration,
@@ -308,12 +318,14 @@ impl Access {
     // --- Authentication ---------------------------------------------------------------------
 
     /// Checks a user name and password (or robot name and secret), with rate limits per user
-    /// and per address, and writes a `login` or `login.failed` audit entry.
+    /// and per address, and writes a `login.failed` audit entry, or for `Login::Session` a
+    /// `login` entry.
     pub async fn login(
         &self,
         username: &str,
         secret: &str,
         address: Option<IpAddr>,
+        kind: Login,
     ) -> Result<Subject> {
         let now = now_ms();
         let window = self.settings.login_window.as_millis() as i64;
@@ -354,8 +366,10 @@ impl Access {
                 if let Some(key) = &addr_key {
                     self.store.login_failure_forgive(key).await?;
                 }
-                self.audit_as(subject.name(), address, "login", Target::none())
-                    .await;
+                if kind == Login::Session {
+                    self.audit_as(subject.name(), address, "login", Target::none())
+                        .await;
+                }
                 Ok(subject)
             }
             None => {
@@ -450,7 +464,8 @@ impl Access {
         let subject = match credentials {
             Credentials::None => Subject::Anonymous,
             Credentials::Password { username, secret } => {
-                self.login(&username, &secret, address).await?
+                self.login(&username, &secret, address, Login::Session)
+                    .await?
             }
             Credentials::RefreshToken(token) => {
                 let claims = self
@@ -572,7 +587,8 @@ impl Access {
         Ok(match subject {
             Subject::Anonymous => public,
             Subject::Robot(robot) => {
-                if robot.project == project_name && matches(&robot.pattern, name) {
+                let covered = robot.pattern.split(',').any(|p| matches(p, name));
+                if robot.project == project_name && covered {
                     Actions::parse_lenient(&robot.actions)
                 } else {
                     public
@@ -896,8 +912,11 @@ impl Access {
         }
     }
 
+    /// Refuses unless `actor` administers `project`, and answers `NotFound` (to those who
+    /// may know) when the project does not exist.
     async fn require_project_admin(&self, actor: &Actor, project: &str) -> Result<()> {
-        self.require_role(actor, project, Role::Admin).await
+        self.require_role(actor, project, Role::Admin).await?;
+        self.existing_project(project).await.map(drop)
     }
 
     /// Refuses unless `actor` is a system administrator or holds at least `role` in `project`.
@@ -927,21 +946,23 @@ impl Access {
         })
     }
 
-    async fn existing_project(&self, name: &str) -> Result<Project> {
+    /// Project `name`, or `NotFound`.
+    pub async fn existing_project(&self, name: &str) -> Result<Project> {
         self.store
             .project(name)
             .await?
             .ok_or_else(|| Error::NotFound(format!("project {name:?}")))
     }
 
-    pub async fn create_project(&self, actor: &Actor, name: &str, public: bool) -> Result<()> {
+    /// Creates project `name` and returns it.
+    pub async fn create_project(&self, actor: &Actor, name: &str, public: bool) -> Result<Project> {
         self.require_system_admin(actor)?;
-        if name.contains('/') {
+        if name.contains('/') || validate_name(name).is_err() {
             return Err(Error::Invalid(format!(
-                "a project name is one path component, not {name:?}"
+                "invalid project name {name:?}: one path component of lower-case letters and \
+                 digits, with `.`, `_`, `__` or dashes between them"
             )));
         }
-        validate_name(name).map_err(|e| Error::Invalid(e.to_string()))?;
         let project = Project {
             name: name.to_owned(),
             public,
@@ -957,7 +978,7 @@ impl Access {
             Target::project(name).with_detail(detail),
         )
         .await;
-        Ok(())
+        Ok(project)
     }
 
     pub async fn set_project_public(&self, actor: &Actor, name: &str, public: bool) -> Result<()> {
@@ -1087,7 +1108,6 @@ impl Access {
         role: Role,
     ) -> Result<()> {
         self.require_project_admin(actor, project).await?;
-        self.existing_project(project).await?;
         let found = self.store.user_by_name(user).await?;
         let found = found.ok_or_else(|| Error::NotFound(format!("user {user:?}")))?;
         self.store
@@ -1126,7 +1146,7 @@ impl Access {
         Ok(self.store.members(project).await?)
     }
 
-    /// Creates a robot account `robot$<project>+<name>`; the secret is returned only here.
+    /// Creates the robot account `robot_account(project, name)`; the secret is returned only here.
     pub async fn create_robot(&self, actor: &Actor, spec: &RobotSpec) -> Result<NewCredential> {
         self.require_project_admin(actor, &spec.project).await?;
         validate_user_name(&spec.name)?;
@@ -1137,7 +1157,7 @@ impl Access {
                 max.as_secs() / 86_400
             )));
         }
-        let name = format!("robot${}+{}", spec.project, spec.name);
+        let name = robot_account(&spec.project, &spec.name);
         self.mint(actor, "robot", name, spec, "robot.create").await
     }
 
@@ -1196,7 +1216,7 @@ impl Access {
             .ok()
             .and_then(|ttl| now_ms().checked_add(ttl))
             .ok_or_else(|| Error::Invalid(format!("lifetime {:?} is too long", spec.ttl)))?;
-        let robot = Robot {
+        let mut robot = Robot {
             id: 0,
             name: name.clone(),
             kind: kind.to_owned(),
@@ -1208,9 +1228,10 @@ impl Access {
             disabled: false,
             created_by: actor.subject.creator().to_owned(),
         };
-        if self.store.robot_create(&robot).await?.is_none() {
+        let Some(id) = self.store.robot_create(&robot).await? else {
             return Err(Error::Conflict(format!("credential {name:?}")));
-        }
+        };
+        robot.id = id;
         let detail = format!(
             "{name}: {} on {} for {} s",
             spec.actions,
@@ -1223,11 +1244,7 @@ impl Access {
             Target::project(&spec.project).with_detail(&detail),
         )
         .await;
-        Ok(NewCredential {
-            name,
-            secret,
-            expires_at,
-        })
+        Ok(NewCredential { robot, secret })
     }
 
     async fn existing_robot(&self, name: &str) -> Result<Robot> {
@@ -1422,8 +1439,15 @@ fn validate_password(password: &str) -> Result<()> {
     Ok(())
 }
 
-/// A credential's pattern must stay inside its project: `<project>/<name or pattern>`.
-fn validate_pattern(project: &str, pattern: &str) -> Result<()> {
+/// A credential's patterns (comma-separated) must stay inside its project: `<project>/<name or
+/// pattern>`.
+fn validate_pattern(project: &str, patterns: &str) -> Result<()> {
+    patterns
+        .split(',')
+        .try_for_each(|pattern| validate_one_pattern(project, pattern))
+}
+
+fn validate_one_pattern(project: &str, pattern: &str) -> Result<()> {
     let inside = pattern
         .strip_prefix(project)
         .and_then(|rest| rest.strip_prefix('/'))
@@ -1437,6 +1461,12 @@ fn validate_pattern(project: &str, pattern: &str) -> Result<()> {
         validate_name(pattern).map_err(|e| Error::Invalid(e.to_string()))?;
     }
     Ok(())
+}
+
+/// The account name of robot `name` of `project`: `robot$<project>+<name>`, what `docker login`
+/// takes.
+pub fn robot_account(project: &str, name: &str) -> String {
+    format!("robot${project}+{name}")
 }
 
 /// Parses a lifetime written with its unit: `90s`, `15m`, `12h`, `30d`, `2w`, `1h 30m`.

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, Query as QueryParams, State};
+use axum::extract::{FromRequest, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::{AppState, Shared, auth};
-use crate::auth::{Actions, Actor, Error, RobotSpec, Role, parse_ttl};
+use crate::auth::{Actions, Actor, Error, Login, RobotSpec, Role, parse_ttl};
 use crate::lifecycle::SettingsChange;
 use crate::storage::access::{AuditEntry, AuditFilter, Robot};
 use crate::storage::lifecycle::ProjectSettings;
@@ -48,6 +48,49 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/projects/{project}/retention/run", post(retention_run))
         .route("/promote", post(promote))
         .route("/usage", get(usage))
+        .fallback(no_endpoint)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// axum's `Json` body whose rejection is a JSON error, not text/plain.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+struct JsonBody<T>(T);
+
+/// axum's `Query` whose rejection is a JSON error.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+struct QueryParams<T>(T);
+
+/// axum's `Path` whose rejection is a JSON error.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+struct Path<T>(T);
+
+async fn no_endpoint() -> ApiError {
+    ApiError::NotFound
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// A JSON field that takes one string or a list of them: `"pull,push"` or `["pull", "push"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The values, comma-separated, as the CLI takes them.
+    fn joined(self) -> String {
+        match self {
+            OneOrMany::One(text) => text,
+            OneOrMany::Many(list) => list.join(","),
+        }
+    }
 }
 
 /// The authenticated user behind a management request (Basic credentials).
@@ -64,7 +107,11 @@ impl FromRequestParts<Arc<AppState>> for ApiActor {
         let Some((user, password)) = auth::basic(&parts.headers) else {
             return Err(auth::login_refused(Error::Unauthenticated));
         };
-        match state.access.login(&user, &password, address).await {
+        match state
+            .access
+            .login(&user, &password, address, Login::Request)
+            .await
+        {
             Ok(subject) => Ok(ApiActor(Actor { subject, address })),
             Err(e) => Err(auth::login_refused(e)),
         }
@@ -95,13 +142,14 @@ async fn projects(State(state): Shared, ApiActor(actor): ApiActor) -> ApiResult<
 async fn create_project(
     State(state): Shared,
     ApiActor(actor): ApiActor,
-    Json(body): Json<NewProject>,
+    JsonBody(body): JsonBody<NewProject>,
 ) -> ApiResult {
-    state
+    let project = state
         .access
         .create_project(&actor, &body.name, body.public)
         .await?;
-    Ok(StatusCode::CREATED.into_response())
+    let body = json!({"name": project.name, "public": project.public});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -114,7 +162,7 @@ async fn update_project(
     State(state): Shared,
     ApiActor(actor): ApiActor,
     Path(project): Path<String>,
-    Json(body): Json<ProjectUpdate>,
+    JsonBody(body): JsonBody<ProjectUpdate>,
 ) -> ApiResult {
     state
         .access
@@ -146,14 +194,14 @@ async fn set_member(
     State(state): Shared,
     ApiActor(actor): ApiActor,
     Path((project, user)): Path<(String, String)>,
-    Json(body): Json<Membership>,
+    JsonBody(body): JsonBody<Membership>,
 ) -> ApiResult {
     let role = Role::parse(&body.role)?;
     state
         .access
         .set_member(&actor, &project, &user, role)
         .await?;
-    done()
+    Ok(Json(json!({"user": user, "role": role.as_str()})).into_response())
 }
 
 async fn remove_member(
@@ -169,12 +217,20 @@ fn robot_json(robot: &Robot) -> Value {
     json!({
         "name": robot.name,
         "kind": robot.kind,
-        "repositories": robot.pattern,
-        "actions": robot.actions,
+        "project": robot.project,
+        "repositories": robot.pattern.split(',').collect::<Vec<_>>(),
+        "actions": robot.actions.split(',').collect::<Vec<_>>(),
         "expires_at": robot.expires_at,
         "disabled": robot.disabled,
         "created_by": robot.created_by,
     })
+}
+
+/// A created robot or CI token, with its secret: 201 and the object.
+fn created_credential(created: &crate::auth::NewCredential) -> Response {
+    let mut body = robot_json(&created.robot);
+    body["secret"] = json!(created.secret);
+    (StatusCode::CREATED, Json(body)).into_response()
 }
 
 async fn robots(
@@ -192,31 +248,36 @@ async fn robots(
 #[serde(deny_unknown_fields)]
 struct NewRobot {
     name: String,
-    /// `pull,push,delete` or a subset.
-    actions: String,
-    /// A repository or pattern inside the project; every repository when absent.
-    repositories: Option<String>,
-    /// `30d`, `12h`, `15m`, `90s`.
+    /// `pull`, `push`, `delete`: a list, or one comma-separated string.
+    actions: OneOrMany,
+    /// Repositories or patterns inside the project; every repository when absent.
+    repositories: Option<OneOrMany>,
+    /// `30d`, `12h`, `15m`, `90s`; 30 days when absent, as on the command line.
+    #[serde(default = "default_robot_ttl")]
     ttl: String,
+}
+
+fn default_robot_ttl() -> String {
+    "30d".to_owned()
 }
 
 async fn create_robot(
     State(state): Shared,
     ApiActor(actor): ApiActor,
     Path(project): Path<String>,
-    Json(body): Json<NewRobot>,
+    JsonBody(body): JsonBody<NewRobot>,
 ) -> ApiResult {
     let spec = RobotSpec {
-        pattern: body.repositories.unwrap_or_else(|| format!("{project}/*")),
+        pattern: body
+            .repositories
+            .map_or_else(|| format!("{project}/*"), OneOrMany::joined),
         project,
         name: body.name,
-        actions: Actions::parse_strict(&body.actions)?,
+        actions: Actions::parse_strict(&body.actions.joined())?,
         ttl: parse_ttl(&body.ttl)?,
     };
     let created = state.access.create_robot(&actor, &spec).await?;
-    let body =
-        json!({"name": created.name, "secret": created.secret, "expires_at": created.expires_at});
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok(created_credential(&created))
 }
 
 #[derive(Deserialize)]
@@ -229,7 +290,7 @@ async fn update_robot(
     State(state): Shared,
     ApiActor(actor): ApiActor,
     Path(name): Path<String>,
-    Json(body): Json<RobotUpdate>,
+    JsonBody(body): JsonBody<RobotUpdate>,
 ) -> ApiResult {
     state
         .access
@@ -266,7 +327,7 @@ fn default_ci_ttl() -> String {
 async fn create_token(
     State(state): Shared,
     ApiActor(actor): ApiActor,
-    Json(body): Json<NewToken>,
+    JsonBody(body): JsonBody<NewToken>,
 ) -> ApiResult {
     if !body.push {
         return Err(Error::Invalid("CI tokens are push tokens: set \"push\": true".into()).into());
@@ -276,9 +337,7 @@ async fn create_token(
         .access
         .create_ci_token(&actor, &body.repository, ttl)
         .await?;
-    let body =
-        json!({"name": created.name, "secret": created.secret, "expires_at": created.expires_at});
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok(created_credential(&created))
 }
 
 async fn users(State(state): Shared, ApiActor(actor): ApiActor) -> ApiResult<Json<Value>> {
@@ -302,13 +361,14 @@ struct NewUser {
 async fn create_user(
     State(state): Shared,
     ApiActor(actor): ApiActor,
-    Json(body): Json<NewUser>,
+    JsonBody(body): JsonBody<NewUser>,
 ) -> ApiResult {
     state
         .access
         .create_user(&actor, &body.name, &body.password, body.admin)
         .await?;
-    Ok(StatusCode::CREATED.into_response())
+    let body = json!({"name": body.name, "admin": body.admin, "disabled": false});
+    Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -323,7 +383,7 @@ async fn update_user(
     State(state): Shared,
     ApiActor(actor): ApiActor,
     Path(name): Path<String>,
-    Json(body): Json<UserUpdate>,
+    JsonBody(body): JsonBody<UserUpdate>,
 ) -> ApiResult {
     state
         .access
@@ -462,7 +522,7 @@ async fn update_project_policy(
     State(state): Shared,
     ApiActor(actor): ApiActor,
     Path(project): Path<String>,
-    Json(body): Json<PolicyUpdate>,
+    JsonBody(body): JsonBody<PolicyUpdate>,
 ) -> ApiResult<Json<Value>> {
     let change = SettingsChange {
         immutable_releases: body.immutable_releases,
@@ -474,11 +534,13 @@ async fn update_project_policy(
         retention: body.retention,
         retention_schedule: body.retention_schedule,
     };
-    let settings = state
+    let updated = state
         .lifecycle
         .update_project_settings(&actor, &project, &change)
         .await?;
-    Ok(policy_json(&settings))
+    let Json(mut body) = policy_json(&updated.value);
+    body["warnings"] = json!(updated.warnings);
+    Ok(Json(body))
 }
 
 #[derive(Deserialize)]
@@ -493,16 +555,18 @@ struct Promotion {
 async fn promote(
     State(state): Shared,
     ApiActor(actor): ApiActor,
-    Json(body): Json<Promotion>,
+    JsonBody(body): JsonBody<Promotion>,
 ) -> ApiResult<Json<Value>> {
-    let moved = state
+    let promoted = state
         .lifecycle
         .promote(&actor, &body.repository, &body.tag)
         .await?;
+    let moved = &promoted.value;
     Ok(Json(json!({
         "tag": moved.tag,
-        "from": moved.from.map(|d| d.to_string()),
+        "from": moved.from.as_ref().map(ToString::to_string),
         "to": moved.to.to_string(),
+        "warnings": promoted.warnings,
     })))
 }
 

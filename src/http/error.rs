@@ -51,7 +51,31 @@ pub enum ApiError {
     /// The stored manifest's media type is not among those the client accepts.
     #[error("manifest media type {0} is not in the Accept header")]
     NotAcceptable(String),
+    /// A management API request whose JSON body, query or path could not be read (the status
+    /// and message are axum's: 400, 415 or 422).
+    #[error("{message}")]
+    RequestInvalid { status: StatusCode, message: String },
 }
+
+/// The rejections of axum's extractors, which would answer in text/plain, as JSON errors.
+macro_rules! from_rejection {
+    ($($rejection:ty),*) => {$(
+        impl From<$rejection> for ApiError {
+            fn from(rejection: $rejection) -> ApiError {
+                ApiError::RequestInvalid {
+                    status: rejection.status(),
+                    message: rejection.body_text(),
+                }
+            }
+        }
+    )*};
+}
+
+from_rejection!(
+    axum::extract::rejection::JsonRejection,
+    axum::extract::rejection::QueryRejection,
+    axum::extract::rejection::PathRejection
+);
 
 impl ApiError {
     pub fn oci_code(&self) -> &'static str {
@@ -98,6 +122,7 @@ impl ApiError {
             ApiError::ManifestTooLarge { .. } => "SIZE_INVALID",
             ApiError::ManifestBody(_) => "MANIFEST_INVALID",
             ApiError::NotAcceptable(_) => "MANIFEST_UNKNOWN",
+            ApiError::RequestInvalid { .. } => "INVALID_REQUEST",
         }
     }
 
@@ -153,6 +178,7 @@ impl ApiError {
             | ApiError::PaginationNumberInvalid(_)
             | ApiError::ManifestBody(_) => StatusCode::BAD_REQUEST,
             ApiError::ManifestTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestInvalid { status, .. } => *status,
         }
     }
 }
@@ -202,7 +228,8 @@ impl ApiError {
             | ApiError::DigestMissing
             | ApiError::PaginationNumberInvalid(_)
             | ApiError::ManifestBody(_)
-            | ApiError::NotAcceptable(_) => serde_json::Value::Null,
+            | ApiError::NotAcceptable(_)
+            | ApiError::RequestInvalid { .. } => serde_json::Value::Null,
         }
     }
 }

@@ -29,7 +29,7 @@ use crate::registry::{self, PutManifest, Registry, StoredManifest};
 use crate::storage::lifecycle::{LifecycleStore, ProjectSettings, RepositoryUsage};
 use crate::storage::{self, BlobStore, TagMove};
 pub use pulls::PullRecorder;
-use tags::Policy;
+use tags::{Policy, TagKind};
 
 /// The name under which automatic tag moves appear in the audit log.
 pub const SYSTEM_ACTOR: &str = "berth";
@@ -342,7 +342,7 @@ impl Lifecycle {
     }
 
     /// Points `latest` at the manifest of `tag` (a maintainer's decision, audited).
-    pub async fn promote(&self, actor: &Actor, name: &str, tag: &str) -> Result<TagMove> {
+    pub async fn promote(&self, actor: &Actor, name: &str, tag: &str) -> Result<Warned<TagMove>> {
         self.access
             .require_role(actor, project_of(name), Role::Maintainer)
             .await?;
@@ -365,7 +365,20 @@ impl Lifecycle {
         let target = Target::repository(name, Some(moved.to.to_string()))
             .with_detail(&format!("latest promoted to {tag}"));
         self.access.audit(actor, "tag.promote", target).await;
-        Ok(moved)
+        let warning = match TagKind::of(tag) {
+            TagKind::Release(version) if !version.pre.is_empty() => Some(format!(
+                "{tag} is a pre-release: `latest` now names an image that is not a stable release"
+            )),
+            TagKind::Release(_) => None,
+            _ => Some(format!(
+                "{tag} is not a release tag (vMAJOR.MINOR.PATCH): `latest` now names a tag that \
+                 may move"
+            )),
+        };
+        Ok(Warned {
+            value: moved,
+            warnings: warning.into_iter().collect(),
+        })
     }
 
     /// Spawns the background work of a server: writing gathered pull counts every `flush`,
@@ -587,7 +600,7 @@ impl Lifecycle {
         actor: &Actor,
         project: &str,
         change: &SettingsChange,
-    ) -> Result<ProjectSettings> {
+    ) -> Result<Warned<ProjectSettings>> {
         self.access
             .require_role(actor, project, Role::Admin)
             .await?;
@@ -617,7 +630,25 @@ impl Lifecycle {
         self.settings.forget(project);
         let target = Target::project(project).with_detail(&format!("{settings:?}"));
         self.access.audit(actor, "project.settings", target).await;
-        Ok(settings)
+        let mut warnings = Vec::new();
+        if let Some(quota) = settings
+            .quota_bytes
+            .filter(|_| change.quota_bytes.is_some())
+        {
+            let used = self.store.project_bytes(project).await?;
+            if used > quota {
+                warnings.push(format!(
+                    "the quota of {} is below the {} project {project:?} already uses: pushes \
+                     of new blobs are refused until usage falls under it",
+                    format_size(quota),
+                    format_size(used)
+                ));
+            }
+        }
+        Ok(Warned {
+            value: settings,
+            warnings,
+        })
     }
 
     /// Sets or removes a repository's own size budget (project admins).
@@ -646,7 +677,8 @@ impl Lifecycle {
             Some(project) => {
                 self.access
                     .require_role(actor, project, Role::Guest)
-                    .await?
+                    .await?;
+                self.access.existing_project(project).await?;
             }
             None => self.access.require_system_admin(actor)?,
         }
@@ -655,6 +687,9 @@ impl Lifecycle {
             .iter()
             .map(|r| project_of(&r.repository).to_owned())
             .collect();
+        // A project without repositories still has a row (of zero bytes).
+        projects.extend(project.map(str::to_owned));
+        projects.sort();
         projects.dedup();
         let mut totals = Vec::new();
         for name in projects {
@@ -673,6 +708,22 @@ impl Lifecycle {
 pub fn parse_schedule(text: &str) -> Result<croner::Cron, String> {
     text.parse()
         .map_err(|e| format!("invalid schedule {text:?}: {e}"))
+}
+
+/// `12.3 MB`-style sizes for people (powers of 1000, as `docker images` prints them).
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 /// Parses a byte size: `1048576`, `512k`, `10MB`, `10MiB`, `5G`, `5GiB` (k, M, G, T are
@@ -701,6 +752,14 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     number
         .checked_mul(scale)
         .ok_or_else(|| format!("size {text:?} is too large"))
+}
+
+/// A result that succeeded, with what its caller should be told about it (printed to stderr by
+/// the CLI, `warnings` in the API's reply).
+#[derive(Debug)]
+pub struct Warned<T> {
+    pub value: T,
+    pub warnings: Vec<String>,
 }
 
 /// What `berth du` shows.

@@ -46,6 +46,7 @@ pub struct Robot {
     /// `robot` or `ci`.
     pub kind: String,
     pub project: String,
+    /// Comma-separated repositories of the project: names or patterns with `*`.
     pub pattern: String,
     /// Comma-separated actions: `pull`, `push`, `delete`.
     pub actions: String,

@@ -3,6 +3,7 @@
 //! podman, oci-client) against the `berth` binary, and the tidy checks.
 
 mod access;
+mod cli;
 mod clients;
 mod images;
 mod lifecycle;

@@ -460,6 +460,17 @@ pub async fn berth_admin(data: &Path, args: &[&str], stdin: &str) -> String {
 /// `berth ARGS` (any subcommand) with `stdin` as its input; returns stdout, failing the test if
 /// the command fails.
 pub async fn berth_cli(args: &[&str], stdin: &str) -> String {
+    let output = berth_output(args, stdin).await;
+    assert!(
+        output.status.success(),
+        "berth {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// `berth ARGS` with `stdin` as its input, however it ends.
+pub async fn berth_output(args: &[&str], stdin: &str) -> std::process::Output {
     use tokio::io::AsyncWriteExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(args)
@@ -476,13 +487,7 @@ pub async fn berth_cli(args: &[&str], stdin: &str) -> String {
         .write_all(stdin.as_bytes())
         .await
         .unwrap();
-    let output = child.wait_with_output().await.unwrap();
-    assert!(
-        output.status.success(),
-        "berth {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    child.wait_with_output().await.unwrap()
 }
 
 /// Runs a command that may fail; returns whether it succeeded and what it printed.

@@ -97,7 +97,9 @@ fn start_berth(name: &'static str, extra: &str) -> Target {
     let data = tempfile::tempdir().unwrap();
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let config = data.path().join("berth.toml");
-    std::fs::write(&config, format!("[auth]\ntoken_ttl_secs = 86400\n{extra}")).unwrap();
+    // No access log, as for Distribution below: neither pays for logging per request.
+    let settings = format!("access_log = false\n[auth]\ntoken_ttl_secs = 86400\n{extra}");
+    std::fs::write(&config, settings).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_berth"))
         .args(["serve", "--listen", &addr.to_string(), "--data-dir"])
         .arg(data.path().join("data"))

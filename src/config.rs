@@ -16,6 +16,8 @@ pub struct Config {
     /// Where blobs (`blobs/`, `uploads/`) and metadata (`meta.db`) live.
     pub data_dir: PathBuf,
     pub log_format: LogFormat,
+    /// One log line per request (at info, target `berth::access`).
+    pub access_log: bool,
     /// TLS, when both a certificate chain and a key (PEM) are given; plain HTTP otherwise.
     pub tls: Option<TlsConfig>,
     pub timeouts: Timeouts,
@@ -65,6 +67,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
             data_dir: PathBuf::from("berth-data"),
             log_format: LogFormat::Text,
+            access_log: true,
             tls: None,
             timeouts: Timeouts::default(),
             limits: Limits::default(),

@@ -143,6 +143,7 @@ pub async fn app(config: &Config) -> Result<App, StartError> {
             min_bytes_per_sec: config.timeouts.body_min_bytes_per_sec,
             window: config.timeouts.body_rate_window(),
         },
+        access_log: config.access_log,
     });
     Ok(App {
         router,

@@ -84,6 +84,9 @@ struct ServeArgs {
     /// Log format [default: text].
     #[arg(long, env = "BERTH_LOG_FORMAT")]
     log_format: Option<LogFormat>,
+    /// One log line per request [default: true].
+    #[arg(long, env = "BERTH_ACCESS_LOG")]
+    access_log: Option<bool>,
     /// PEM certificate chain; with --tls-key, serve HTTPS.
     #[arg(long, env = "BERTH_TLS_CERT", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -184,6 +187,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .auto_create_projects
         .unwrap_or(config.auth.auto_create_projects);
     config.log_format = args.log_format.unwrap_or(config.log_format);
+    config.access_log = args.access_log.unwrap_or(config.access_log);
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = Some(TlsConfig { cert, key });
     }
@@ -276,9 +280,15 @@ async fn shutdown_signal() {
     }
 }
 
+/// The log goes to stderr (stdout is for what a command prints), with colours only when stderr
+/// is a terminal.
 fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_env("BERTH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

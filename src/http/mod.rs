@@ -6,11 +6,13 @@
 //! the result, and record what the audit log must hold. Every error response is produced by
 //! `error.rs`.
 
+pub mod access_log;
 mod api;
 pub mod auth;
 mod blobs;
 pub(crate) mod body;
 pub mod error;
+mod health;
 mod manifests;
 pub mod metrics;
 mod router;
@@ -54,11 +56,14 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// How long an upload body may send nothing before the request fails.
     pub body_limits: body::BodyLimits,
+    /// Whether each request gets an access log line.
+    pub access_log: bool,
 }
 
 /// The whole HTTP API: `/v2/…`, the token endpoint `/auth/token`, the management API
-/// `/api/v1/…` and `/metrics`.
+/// `/api/v1/…`, `/metrics` and the probes `/healthz` and `/readyz`.
 pub fn router(state: AppState) -> Router {
+    let state = Arc::new(state);
     Router::new()
         .route("/v2", any(dispatch))
         .route("/v2/", any(dispatch))
@@ -66,10 +71,23 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/token", get(token::get).post(token::post))
         .nest("/api/v1", api::router())
         .route("/metrics", get(metrics::render))
-        .with_state(Arc::new(state))
-        .layer(axum::middleware::from_fn(metrics::track))
+        .route("/healthz", get(health::alive))
+        .route("/readyz", get(health::ready))
+        .route("/", get(health::root))
+        .route_layer(axum::middleware::from_fn(metrics::label_route))
+        .fallback(no_route)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state, metrics::track))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
+}
+
+/// Any path outside the routes above: a JSON 404.
+async fn no_route() -> Response {
+    let mut response = ApiError::NotFound.into_response();
+    let label = metrics::RouteLabel(std::borrow::Cow::Borrowed("unknown"));
+    response.extensions_mut().insert(label);
+    response
 }
 
 type Shared = State<Arc<AppState>>;
@@ -78,6 +96,7 @@ type ApiResult = Result<Response, ApiError>;
 /// Parses the path into an `Endpoint`, authorizes the request and calls its handler.
 async fn dispatch(state: Shared, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    let mut caller_name = None;
     let (label, res) = match Endpoint::parse(parts.uri.path()) {
         Ok(endpoint) => {
             let label = endpoint.label();
@@ -85,7 +104,12 @@ async fn dispatch(state: Shared, request: Request) -> Response {
             let token = auth::bearer(&parts.headers);
             let address = auth::client_address(&state, &parts);
             match state.access.authorize(token, &need, address).await {
-                Ok(caller) => (label, call(&state, endpoint, &parts, caller, body).await),
+                Ok(caller) => {
+                    if state.access_log && !caller.name().is_empty() {
+                        caller_name = Some(access_log::CallerName(caller.name().to_owned()));
+                    }
+                    (label, call(&state, endpoint, &parts, caller, body).await)
+                }
                 Err(e) => {
                     let challenge = auth::challenge(&state, &parts, &need, &e);
                     let scope_denied = matches!(e, crate::auth::Error::ScopeDenied(_));
@@ -106,7 +130,11 @@ async fn dispatch(state: Shared, request: Request) -> Response {
     response
         .headers_mut()
         .insert(API_VERSION, HeaderValue::from_static("registry/2.0"));
-    response.extensions_mut().insert(metrics::RouteLabel(label));
+    let extensions = response.extensions_mut();
+    extensions.insert(metrics::RouteLabel(std::borrow::Cow::Borrowed(label)));
+    if let Some(name) = caller_name {
+        extensions.insert(name);
+    }
     response
 }
 

@@ -140,6 +140,25 @@ impl Registry {
             options,
         }
     }
+
+    /// Whether each store takes writes now, probed at once (for readiness checks).
+    pub async fn readiness(&self) -> Readiness {
+        let (blobs, metadata) = tokio::join!(self.blobs.probe(), self.meta.probe());
+        Readiness { blobs, metadata }
+    }
+}
+
+/// What the readiness probes of both stores found.
+#[derive(Debug)]
+pub struct Readiness {
+    pub blobs: Result<(), storage::Error>,
+    pub metadata: Result<(), storage::Error>,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.blobs.is_ok() && self.metadata.is_ok()
+    }
 }
 
 /// The refusal of a blob that would take `project` over its quota.

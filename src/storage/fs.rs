@@ -199,6 +199,23 @@ impl BlobStore for FsBlobStore {
         let dir = self.root.join("uploads");
         blocking(move || read_dir_times(&dir)).await
     }
+
+    async fn probe(&self) -> Result<()> {
+        // A page of bytes, synced: a full volume refuses it even where a bare inode would fit.
+        // Named like an upload, so that GC's sweep of stale staging files takes a leftover.
+        let path = self
+            .root
+            .join("uploads")
+            .join(format!("probe-{}", uuid::Uuid::new_v4().simple()));
+        blocking(move || {
+            let written = File::create(&path)
+                .and_then(|mut file| file.write_all(&[0; 4096]).and_then(|()| file.sync_data()));
+            let removed = fs::remove_file(&path);
+            written?;
+            Ok(removed?)
+        })
+        .await
+    }
 }
 
 async fn remove_if_present(path: &Path) -> Result<()> {

@@ -149,6 +149,10 @@ pub trait BlobStore: Send + Sync {
 
     /// Every upload staging area with its modification time (unix seconds).
     async fn list_uploads(&self) -> Result<Vec<(String, i64)>>;
+
+    /// Proves the store reachable and writable now (for readiness checks): writes a few bytes
+    /// durably outside the content-addressed space and removes them. `OutOfSpace` when full.
+    async fn probe(&self) -> Result<()>;
 }
 
 /// An upload session: where a chunked upload stands, kept in the metadata store so that any
@@ -402,6 +406,10 @@ pub trait MetaStore: Send + Sync {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Referrer>>;
+
+    /// Proves the store reachable and writable now (for readiness checks) with one committed
+    /// write that changes nothing else. `OutOfSpace` when full.
+    async fn probe(&self) -> Result<()>;
 }
 
 #[cfg(test)]

@@ -172,6 +172,16 @@ async fn blob_store_suite(store: &dyn BlobStore) {
     let (from, to) = ((1 << 20) - 5, 2 * (1 << 20) + 7);
     let range = store.read(&large_digest, from as u64, (to - from) as u64);
     assert!(read_all(range.await.unwrap()).await == large[from..to]);
+
+    // A readiness probe leaves nothing behind: no blob, no staging area.
+    let (blobs, uploads) = (
+        store.list().await.unwrap(),
+        store.list_uploads().await.unwrap(),
+    );
+    store.probe().await.unwrap();
+    store.probe().await.unwrap();
+    assert_eq!(store.list().await.unwrap(), blobs);
+    assert_eq!(store.list_uploads().await.unwrap(), uploads);
 }
 
 fn record(content: &'static [u8], subject: Option<Digest>, artifact_type: &str) -> ManifestRecord {
@@ -186,6 +196,10 @@ fn record(content: &'static [u8], subject: Option<Digest>, artifact_type: &str) 
 }
 
 async fn meta_store_suite(store: &dyn MetaStore) {
+    // A readiness probe may be repeated and changes nothing anyone reads.
+    store.probe().await.unwrap();
+    store.probe().await.unwrap();
+    assert!(store.repositories(None, 10).await.unwrap().is_empty());
     let layer = sha256(b"layer");
     assert_eq!(store.linked_blob("a", &layer).await.unwrap(), None);
     // Only a claimed blob can be linked.

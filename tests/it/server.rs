@@ -476,6 +476,11 @@ async fn a_full_disk_is_reported_as_such_and_writes_recover_once_space_is_back()
     let (base, client) = (berth.url(""), berth.client().await);
     let (_, res) = push(&client, &base, "team/app", "before", &[vec![1u8; 4096]]).await;
     assert_eq!(res.status(), StatusCode::CREATED);
+    let readiness = async || {
+        let res = reqwest::get(format!("{base}/readyz")).await.unwrap();
+        (res.status(), res.json::<serde_json::Value>().await.unwrap())
+    };
+    assert_eq!(readiness().await.0, StatusCode::OK);
     // The layers the manifests below name, pushed while there is room.
     let layer = vec![2u8; 1024];
     let (_, res) = push(
@@ -527,6 +532,12 @@ async fn a_full_disk_is_reported_as_such_and_writes_recover_once_space_is_back()
         }
     }
     assert!(refused > 0, "no manifest write ran out of space");
+    // Not ready while full, so that a load balancer sends writes elsewhere; still alive.
+    let (status, body) = readiness().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["blobs"], "out of space", "{body}");
+    let alive = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(alive.status(), StatusCode::OK);
     assert!(
         berth.output().contains("out of storage space"),
         "nothing logged"
@@ -540,8 +551,10 @@ async fn a_full_disk_is_reported_as_such_and_writes_recover_once_space_is_back()
             .contains("berth_storage_full_total")
     );
 
-    // Space is back: every write works again without a restart, and nothing was damaged.
+    // Space is back: ready again, every write works again without a restart, and nothing was
+    // damaged.
     std::fs::remove_file(filler).unwrap();
+    assert_eq!(readiness().await.0, StatusCode::OK);
     for i in 0..10u32 {
         let tag = format!("after-{i}");
         let (_, res) = push(
@@ -707,4 +720,145 @@ async fn an_early_answer_is_readable_by_a_client_that_writes_its_whole_body_firs
     .unwrap();
     assert!(too_large.starts_with("HTTP/1.1 413"), "{too_large}");
     assert!(unauthorized.starts_with("HTTP/1.1 401"), "{unauthorized}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn probes_logs_and_metrics_are_what_operators_expect() {
+    use crate::support::push;
+    let text_log = [("BERTH_LOG_FORMAT", "text")];
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap().to_owned();
+    let args = ["--listen", "127.0.0.1:0", "--data-dir", &data_dir].map(String::from);
+    let berth = BerthProcess::start_with(tempfile::tempdir().unwrap(), &args, &text_log).await;
+    let base = berth.url("");
+    let anonymous = reqwest::Client::new();
+
+    // Probes answer without credentials; `/` names the server; other paths are JSON 404s.
+    for (path, status, field, value) in [
+        ("/healthz", 200, "status", "ok"),
+        ("/readyz", 200, "status", "ready"),
+        ("/", 200, "name", "berth"),
+        ("/nothing", 404, "errors", ""),
+    ] {
+        let res = anonymous.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(res.status(), status, "{path}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        if value.is_empty() {
+            assert!(body[field].is_array(), "{path}: {body}");
+        } else {
+            assert_eq!(body[field], value, "{path}: {body}");
+        }
+    }
+
+    // Some traffic: anonymous, a bearer token (a push), and the management API with Basic.
+    let client = berth.client().await;
+    let (_, res) = push(&client, &base, "team/app", "v1", &[vec![7u8; 3000]]).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let projects = anonymous
+        .get(format!("{base}/api/v1/projects"))
+        .basic_auth("admin", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(projects.status(), StatusCode::OK);
+    let metrics = anonymous
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    // Every metric family has its HELP and TYPE; the process's own are there; every route
+    // has a label of its own.
+    let families: std::collections::BTreeSet<&str> = metrics
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(['{', ' ']).next().unwrap())
+        .map(|name| {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .unwrap_or(name)
+        })
+        .collect();
+    for family in &families {
+        assert!(
+            metrics.contains(&format!("# HELP {family} ")),
+            "no HELP for {family}"
+        );
+        assert!(
+            metrics.contains(&format!("# TYPE {family} ")),
+            "no TYPE for {family}"
+        );
+    }
+    for family in [
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_cpu_seconds_total",
+        "berth_http_requests_total",
+        "berth_http_request_duration_seconds",
+    ] {
+        assert!(families.contains(family), "{family} missing:\n{metrics}");
+    }
+    for route in [
+        "route=\"/api/v1/projects\"",
+        "route=\"/auth/token\"",
+        "route=\"/healthz\"",
+        "route=\"manifest\"",
+        "route=\"unknown\"",
+    ] {
+        assert!(metrics.contains(route), "{route} missing:\n{metrics}");
+    }
+    assert!(!metrics.contains("route=\"other\""), "{metrics}");
+
+    // The log is on stderr (where the address was read from), plain text without colours, with
+    // one access line per request naming method, route, status, bytes, duration and caller.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = berth.output();
+    assert!(
+        !log.contains('\u{1b}'),
+        "colour codes in a log that is no terminal:\n{log}"
+    );
+    let access: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("berth::access"))
+        .collect();
+    let find = |needle: &[&str]| {
+        access
+            .iter()
+            .find(|l| needle.iter().all(|n| l.contains(n)))
+            .unwrap_or_else(|| panic!("no access line with {needle:?}:\n{log}"))
+            .to_string()
+    };
+    find(&["method=GET", "path=/healthz", "status=200", "caller=-"]);
+    find(&[
+        "path=/api/v1/projects",
+        "route=/api/v1/projects",
+        "caller=admin",
+    ]);
+    let manifest_put = find(&["method=PUT", "route=manifest", "status=201", "caller=admin"]);
+    assert!(manifest_put.contains("bytes_in="), "{manifest_put}");
+    let blob_put = find(&["method=POST", "route=upload", "status=201", "bytes_in=3000"]);
+    assert!(blob_put.contains(" ms="), "{blob_put}");
+    let get = find(&["method=GET", "path=/", "route=/", "status=200"]);
+    assert!(get.contains("bytes_out="), "{get}");
+    assert!(access.len() >= 10, "{log}");
+    drop(berth);
+
+    // Off by a setting.
+    let quiet = [("BERTH_LOG_FORMAT", "text"), ("BERTH_ACCESS_LOG", "false")];
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap().to_owned();
+    let args = ["--listen", "127.0.0.1:0", "--data-dir", &data_dir].map(String::from);
+    let berth = BerthProcess::start_with(tempfile::tempdir().unwrap(), &args, &quiet).await;
+    let res = reqwest::get(berth.url("/healthz")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !berth.output().contains("berth::access"),
+        "{}",
+        berth.output()
+    );
 }

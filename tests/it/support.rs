@@ -242,7 +242,7 @@ pub struct BerthProcess {
     pub addr: SocketAddr,
     pub child: tokio::process::Child,
     data: TempDir,
-    /// Everything the process printed to stdout so far (its log, and the bootstrap line).
+    /// Everything the process logged to stderr so far.
     output: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
@@ -271,11 +271,11 @@ impl BerthProcess {
             .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("BERTH_AUTO_CREATE_PROJECTS", "true")
             .envs(env.iter().copied())
-            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .expect("the berth binary starts");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let addr = loop {
             let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
@@ -287,7 +287,7 @@ impl BerthProcess {
             output.lock().unwrap().push('\n');
             if let Some((_, rest)) = line.split_once("berth listening on ") {
                 let rest = rest.split_once("://").unwrap().1;
-                break rest.split('"').next().unwrap().parse().unwrap();
+                break rest.split(['"', ' ']).next().unwrap().parse().unwrap();
             }
         };
         // Keep draining the log so that the child never blocks on a full pipe.

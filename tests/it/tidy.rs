@@ -1,5 +1,6 @@
 //! Tidy checks run with the tests: every Rust file starts with a `//!` doc comment saying what
-//! it is for (after rust-analyzer's `TidyDocs`).
+//! it is for (after rust-analyzer's `TidyDocs`), and every metric berth records is described
+//! (so that `/metrics` has its `# HELP`).
 
 use std::path::{Path, PathBuf};
 
@@ -26,4 +27,31 @@ fn every_file_starts_with_a_module_doc() {
         .filter(|path| !std::fs::read_to_string(path).unwrap().starts_with("//!"))
         .collect();
     assert!(missing.is_empty(), "Missing docs strings: {missing:?}");
+}
+
+#[test]
+fn every_recorded_metric_is_described() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![];
+    rust_files(&root.join("src"), &mut files);
+    let table = std::fs::read_to_string(root.join("src/http/metrics.rs")).unwrap();
+    let described = &table[table.find("const DESCRIBED").unwrap()..];
+    let described = &described[..described.find("];").unwrap()];
+    let mut undescribed = vec![];
+    for path in &files {
+        let text = std::fs::read_to_string(path).unwrap();
+        for macro_call in ["counter!(\"", "gauge!(\"", "histogram!(\""] {
+            for (at, _) in text.match_indices(macro_call) {
+                let name = &text[at + macro_call.len()..];
+                let name = &name[..name.find('"').unwrap()];
+                if !described.contains(&format!("\"{name}\"")) {
+                    undescribed.push(format!("{name} ({})", path.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        undescribed.is_empty(),
+        "metrics missing from DESCRIBED: {undescribed:?}"
+    );
 }

@@ -441,6 +441,16 @@ impl MetaStore for SqliteMetaStore {
         Ok(())
     }
 
+    async fn probe(&self) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = ?1",
+        )
+        .bind(now_ms())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
     async fn upload_delete(&self, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM uploads WHERE id = ?1")
             .bind(id)

@@ -38,6 +38,11 @@ const SMALL_PUSHES: usize = 2000;
 const SMALL_PUSHERS: usize = 16;
 const SMALL_BLOB: usize = 4096;
 const TAGS: usize = 100;
+/// Layers of each manifest the heavy client puts (all the same small blob, each PUT a new
+/// manifest), beside which one-layer manifest PUTs are timed.
+const HEAVY_LAYERS: usize = 10_000;
+const HEAVY_CLIENTS: usize = 2;
+const LIGHT_PUTS: usize = 200;
 /// Sizes of the garbage the GC rows collect.
 const GC_BLOBS: [usize; 2] = [10_000, 100_000];
 /// The password of berth's `admin` in the benchmark.
@@ -556,6 +561,74 @@ async fn small_pushes(addr: SocketAddr, round: usize) -> f64 {
     SMALL_PUSHES as f64 / started.elapsed().as_secs_f64()
 }
 
+/// A manifest of `layers` descriptors of `layer`, made distinct by `salt`.
+fn manifest_of(config: &Bytes, layer: &Bytes, layers: usize, salt: &str) -> Bytes {
+    let descriptor = serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar",
+        "digest": sha256(layer), "size": layer.len()});
+    Bytes::from(
+        serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": sha256(config), "size": config.len()},
+            "layers": vec![descriptor; layers],
+            "annotations": {"salt": salt},
+        })
+        .to_string(),
+    )
+}
+
+/// The latencies (ms, sorted) of `LIGHT_PUTS` one-layer manifest PUTs from one connection
+/// while `HEAVY_CLIENTS` connections loop PUTs of `HEAVY_LAYERS`-layer manifests (`heavy`
+/// false: alone); and how many heavy PUTs were stored meanwhile.
+async fn light_beside_heavy(addr: SocketAddr, round: usize, heavy: bool) -> (Vec<f64>, usize) {
+    let mut conn = connect(addr).await.unwrap();
+    let repo = format!("bench/heavy{round}{}", if heavy { "h" } else { "l" });
+    let config = Bytes::from_static(br#"{"architecture":"amd64","os":"linux"}"#);
+    let layer = pseudo_random(1024, 99);
+    for blob in [&config, &layer] {
+        push_blob(&mut conn, &repo, blob, &sha256(blob), None).await;
+    }
+    let content_type = [("content-type", "application/vnd.oci.image.manifest.v1+json")];
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stored = Arc::new(AtomicUsize::new(0));
+    let mut heavies = vec![];
+    for client in 0..if heavy { HEAVY_CLIENTS } else { 0 } {
+        let (stop, stored, repo) = (stop.clone(), stored.clone(), repo.clone());
+        let (config, layer) = (config.clone(), layer.clone());
+        heavies.push(tokio::spawn(async move {
+            let mut conn = connect(addr).await.unwrap();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let manifest = manifest_of(&config, &layer, HEAVY_LAYERS, &format!("{client}-{i}"));
+                let path = format!("/v2/{repo}/manifests/heavy-{client}-{i}");
+                let (status, _) =
+                    request(&mut conn, Method::PUT, &path, &content_type, manifest).await;
+                assert_eq!(status, StatusCode::CREATED);
+                stored.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+            }
+        }));
+    }
+    // Let the heavy clients get going before the timed PUTs.
+    tokio::time::sleep(Duration::from_millis(if heavy { 500 } else { 0 })).await;
+    let mut latencies = vec![];
+    for i in 0..LIGHT_PUTS {
+        let manifest = manifest_of(&config, &layer, 1, &format!("light-{i}"));
+        let path = format!("/v2/{repo}/manifests/light-{i}");
+        let start = Instant::now();
+        let (status, _) = request(&mut conn, Method::PUT, &path, &content_type, manifest).await;
+        latencies.push(start.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for task in heavies {
+        task.await.unwrap();
+    }
+    latencies.sort_by(f64::total_cmp);
+    (latencies, stored.load(Ordering::Relaxed))
+}
+
 /// The bytes of the `i`th garbage blob, and its digest's hex.
 fn garbage(i: usize) -> (Vec<u8>, String) {
     let bytes = format!("garbage blob {i}").into_bytes();
@@ -850,8 +923,8 @@ fn openssl_sha256_rate() -> Option<f64> {
 
 #[tokio::main]
 async fn main() {
-    // `cargo bench --bench registry -- GROUP…` runs only those groups (blobs, api, small, gc,
-    // docker, images).
+    // `cargo bench --bench registry -- GROUP…` runs only those groups (blobs, api, small, heavy,
+    // gc, docker, images).
     let groups: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -1034,6 +1107,31 @@ async fn main() {
                 "pushes/s",
                 true,
             );
+        }
+    }
+
+    for round in 0..if wanted("heavy") { ROUNDS } else { 0 } {
+        if round > 0 {
+            targets.reverse();
+        }
+        for target in &targets {
+            let (alone, _) = light_beside_heavy(target.addr, round, false).await;
+            let (beside, heavy) = light_beside_heavy(target.addr, round, true).await;
+            let p50 = |l: &[f64]| l[l.len() / 2];
+            let name = target.name;
+            table.add(
+                "1-layer manifest PUT, alone, p50",
+                name,
+                p50(&alone),
+                "ms",
+                false,
+            );
+            let row = format!("1-layer manifest PUT beside {HEAVY_LAYERS}-layer PUTs, p50");
+            table.add(&row, name, p50(&beside), "ms", false);
+            let row = format!("1-layer manifest PUT beside {HEAVY_LAYERS}-layer PUTs, p99");
+            table.add(&row, name, beside[beside.len() * 99 / 100], "ms", false);
+            let row = format!("{HEAVY_LAYERS}-layer manifests stored meanwhile");
+            table.add(&row, name, heavy as f64, "manifests", true);
         }
     }
 

@@ -104,6 +104,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Bytes of a request head (request line and headers); a larger one gets 431.
     pub max_request_head_bytes: usize,
+    /// Blobs and child manifests one manifest may reference; more is `MANIFEST_INVALID`.
+    pub max_manifest_references: usize,
 }
 
 impl Default for Limits {
@@ -111,6 +113,9 @@ impl Default for Limits {
         Limits {
             max_connections: 8192,
             max_request_head_bytes: 64 * 1024,
+            // Real images have tens of layers and indexes tens of children; BuildKit's cache
+            // manifests reach the hundreds. A 4 MiB manifest holds about 25,000.
+            max_manifest_references: 10_000,
         }
     }
 }

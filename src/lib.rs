@@ -79,6 +79,7 @@ pub async fn services(config: &Config, open: Open) -> Result<Services, StartErro
     let options = registry::Options {
         upload_lease: config.timeouts.upload_lease(),
         gc_grace: Duration::from_secs(config.lifecycle.gc_grace_secs),
+        max_manifest_references: config.limits.max_manifest_references,
     };
     let access = Access::open(meta.clone(), config.auth.settings()).await?;
     let settings = Arc::new(lifecycle::Settings::new(meta.clone()));

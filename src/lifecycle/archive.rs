@@ -223,12 +223,15 @@ impl Lifecycle {
             Some(tag) => Reference::Tag(tag.to_owned()),
             None => Reference::Digest(digest.clone()),
         };
-        let upload = self.registry.prepare_manifest(
-            repository,
-            &reference,
-            media_type.as_deref(),
-            Bytes::from(content),
-        )?;
+        let upload = self
+            .registry
+            .prepare_manifest(
+                repository,
+                &reference,
+                media_type.as_deref(),
+                Bytes::from(content),
+            )
+            .await?;
         self.registry
             .store_manifest(repository, &upload, policy)
             .await?;

@@ -185,7 +185,8 @@ impl Lifecycle {
     ) -> Result<PutManifest> {
         let upload = self
             .registry
-            .prepare_manifest(name, reference, content_type, content)?;
+            .prepare_manifest(name, reference, content_type, content)
+            .await?;
         let settings = self.settings.get(project_of(name)).await?;
         let digest = upload.digest().to_string();
         if upload.is_image()

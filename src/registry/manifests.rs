@@ -90,8 +90,9 @@ impl ManifestUpload {
 }
 
 impl Registry {
-    /// Validates a manifest pushed as `reference`, before any policy looks at it.
-    pub fn prepare_manifest(
+    /// Validates a manifest pushed as `reference`, before any policy looks at it. A large one
+    /// is hashed and parsed on a blocking thread, so that it holds up no other request.
+    pub async fn prepare_manifest(
         &self,
         name: &str,
         reference: &Reference,
@@ -99,37 +100,17 @@ impl Registry {
         content: Bytes,
     ) -> Result<ManifestUpload> {
         validate_name(name)?;
-        let (digest, tag) = match reference {
-            Reference::Tag(tag) => (Digest::of(Algorithm::Sha256, &content), Some(tag.clone())),
-            Reference::Digest(expected) => {
-                let computed = Digest::of(expected.algorithm(), &content);
-                if &computed != expected {
-                    return Err(Error::DigestMismatch {
-                        expected: expected.clone(),
-                        computed,
-                    });
-                }
-                (computed, None)
-            }
-        };
-        let parsed = parse(content_type, &content)?;
-        let size = total_size([content.len() as u64, parsed.referenced_size])?;
-        Ok(ManifestUpload {
-            record: ManifestRecord {
-                digest,
-                media_type: parsed.media_type,
-                content,
-                subject: parsed.subject,
-                artifact_type: parsed.artifact_type,
-                annotations: parsed.annotations,
-            },
-            tag,
-            blobs: parsed.blobs,
-            manifests: parsed.manifests,
-            size,
+        let limit = self.options.max_manifest_references;
+        if content.len() <= INLINE_PARSE_MAX {
+            return prepare(reference, content_type, content, limit);
+        }
+        let (reference, content_type) = (reference.clone(), content_type.map(str::to_owned));
+        tokio::task::spawn_blocking(move || {
+            prepare(&reference, content_type.as_deref(), content, limit)
         })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
-
     /// Stores a prepared manifest, pointing its tag at it under the project's tag `rules`.
     pub async fn store_manifest(
         &self,
@@ -256,6 +237,54 @@ fn page(mut items: Vec<String>, limit: u32) -> Page {
     items.truncate(limit as usize);
     let next = if more { items.last().cloned() } else { None };
     Page { items, next }
+}
+
+/// Manifests up to this size are parsed on the runtime thread: that takes microseconds.
+const INLINE_PARSE_MAX: usize = 64 * 1024;
+
+/// Checks the digest of a manifest pushed as `reference`, parses it and bounds its references.
+fn prepare(
+    reference: &Reference,
+    content_type: Option<&str>,
+    content: Bytes,
+    max_references: usize,
+) -> Result<ManifestUpload> {
+    let (digest, tag) = match reference {
+        Reference::Tag(tag) => (Digest::of(Algorithm::Sha256, &content), Some(tag.clone())),
+        Reference::Digest(expected) => {
+            let computed = Digest::of(expected.algorithm(), &content);
+            if &computed != expected {
+                return Err(Error::DigestMismatch {
+                    expected: expected.clone(),
+                    computed,
+                });
+            }
+            (computed, None)
+        }
+    };
+    let parsed = parse(content_type, &content)?;
+    let references = parsed.blobs.len() + parsed.manifests.len();
+    if references > max_references {
+        return Err(Error::ManifestInvalid(format!(
+            "{references} references, more than the {max_references} one manifest may carry \
+             here ([limits] max_manifest_references)"
+        )));
+    }
+    let size = total_size([content.len() as u64, parsed.referenced_size])?;
+    Ok(ManifestUpload {
+        record: ManifestRecord {
+            digest,
+            media_type: parsed.media_type,
+            content,
+            subject: parsed.subject,
+            artifact_type: parsed.artifact_type,
+            annotations: parsed.annotations,
+        },
+        tag,
+        blobs: parsed.blobs,
+        manifests: parsed.manifests,
+        size,
+    })
 }
 
 fn parse(content_type: Option<&str>, content: &[u8]) -> Result<Parsed> {

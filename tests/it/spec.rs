@@ -550,6 +550,60 @@ async fn manifest_referencing_missing_content_is_refused() {
 }
 
 #[tokio::test]
+async fn manifests_of_thousands_of_references_are_checked_whole_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = crate::support::test_config(dir.path());
+    config.limits.max_manifest_references = 3000;
+    let s = TestServer::start_with(&config).await;
+    let mut manifest = image(&s, "a", b"present").await;
+    let layer = manifest["layers"][0].clone();
+    // With the config, 3000 references: the most this server takes.
+    manifest["layers"] = json!(vec![layer.clone(); 2999]);
+    let put = put_manifest(
+        &s,
+        "a",
+        "wide",
+        OCI_MANIFEST,
+        manifest.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(put.status(), StatusCode::CREATED);
+    let get = call(&s, Method::GET, "/v2/a/manifests/wide").await;
+    assert_eq!(get.status(), StatusCode::OK);
+
+    // One absent layer among thousands is found and named.
+    let absent = descriptor("application/vnd.oci.image.layer.v1.tar+gzip", b"absent");
+    manifest["layers"][1500] = absent;
+    let put = put_manifest(
+        &s,
+        "a",
+        "gap",
+        OCI_MANIFEST,
+        manifest.to_string().as_bytes(),
+    )
+    .await;
+    let body = put.text().await.unwrap();
+    assert!(body.contains("MANIFEST_BLOB_UNKNOWN"), "{body}");
+    assert!(body.contains(&sha256(b"absent")), "{body}");
+
+    // One more reference than the setting allows is refused before anything is looked up.
+    manifest["layers"] = json!(vec![layer; 3000]);
+    let put = put_manifest(
+        &s,
+        "a",
+        "wider",
+        OCI_MANIFEST,
+        manifest.to_string().as_bytes(),
+    )
+    .await;
+    let body = put.text().await.unwrap();
+    assert!(body.contains("MANIFEST_INVALID"), "{body}");
+    assert!(body.contains("max_manifest_references"), "{body}");
+    let tag = call(&s, Method::GET, "/v2/a/manifests/wider").await;
+    expect_error(tag, StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN").await;
+}
+
+#[tokio::test]
 async fn malformed_and_oversized_manifests_are_refused() {
     let (_dir, s) = server().await;
     for body in [

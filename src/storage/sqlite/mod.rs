@@ -71,6 +71,39 @@ fn parse_digest(text: &str) -> Result<Digest> {
     Digest::from_str(text).map_err(|e| Error::Corrupt(e.to_string()))
 }
 
+/// Digests as a JSON array of strings, for `json_each`.
+fn digests_json(digests: &[Digest]) -> String {
+    serde_json::Value::from(digests.iter().map(Digest::to_string).collect::<Vec<_>>()).to_string()
+}
+
+/// The first of `blobs` (JSON array) not linked in `repository`, else the first of `children`
+/// not stored there, in manifest order; one statement.
+async fn missing_reference<'e>(
+    executor: impl sqlx::SqliteExecutor<'e>,
+    repository: &str,
+    blobs: &str,
+    children: &str,
+) -> Result<Option<Digest>> {
+    let missing: Option<String> = sqlx::query_scalar(
+        "WITH repo(id) AS (SELECT id FROM repositories WHERE name = ?1)
+         SELECT value FROM (
+             SELECT 0 AS kind, j.key AS position, j.value FROM json_each(?2) j
+             WHERE NOT EXISTS (SELECT 1 FROM repository_blobs b
+                               WHERE b.repository_id = (SELECT id FROM repo) AND b.digest = j.value)
+             UNION ALL
+             SELECT 1, j.key, j.value FROM json_each(?3) j
+             WHERE NOT EXISTS (SELECT 1 FROM manifests m
+                               WHERE m.repository_id = (SELECT id FROM repo) AND m.digest = j.value))
+         ORDER BY kind, position LIMIT 1",
+    )
+    .bind(repository)
+    .bind(blobs)
+    .bind(children)
+    .fetch_optional(executor)
+    .await?;
+    missing.as_deref().map(parse_digest).transpose()
+}
+
 /// Returns the id of `name`, creating the repository if needed.
 async fn repository_id(conn: &mut SqliteConnection, name: &str) -> Result<i64> {
     let row = sqlx::query(
@@ -464,30 +497,22 @@ impl MetaStore for SqliteMetaStore {
         repository: &str,
         manifest: NewManifest<'_>,
     ) -> Result<ManifestPut> {
+        // References are checked twice, each time in one statement over a JSON array: first
+        // on a reader, so that a manifest naming what is not there never waits for the writer,
+        // then in the write transaction, where GC cannot unlink anything meanwhile. One
+        // statement, not one per reference, keeps a manifest of thousands of layers from
+        // holding the writer (and every other push) for long.
+        let blobs = digests_json(manifest.blobs);
+        let children = digests_json(manifest.manifests);
+        if let Some(missing) =
+            missing_reference(&self.reader, repository, &blobs, &children).await?
+        {
+            return Ok(ManifestPut::MissingReference(missing));
+        }
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let repo = repository_id(&mut tx, repository).await?;
-        for digest in manifest.blobs {
-            let found = sqlx::query(
-                "SELECT 1 FROM repository_blobs WHERE repository_id = ?1 AND digest = ?2",
-            )
-            .bind(repo)
-            .bind(digest.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if found.is_none() {
-                return Ok(ManifestPut::MissingReference(digest.clone()));
-            }
-        }
-        for digest in manifest.manifests {
-            let found =
-                sqlx::query("SELECT 1 FROM manifests WHERE repository_id = ?1 AND digest = ?2")
-                    .bind(repo)
-                    .bind(digest.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if found.is_none() {
-                return Ok(ManifestPut::MissingReference(digest.clone()));
-            }
+        if let Some(missing) = missing_reference(&mut *tx, repository, &blobs, &children).await? {
+            return Ok(ManifestPut::MissingReference(missing));
         }
         let record = manifest.record;
         let digest = record.digest.to_string();
@@ -533,17 +558,16 @@ impl MetaStore for SqliteMetaStore {
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() > 0 {
-            let refs = (manifest.blobs.iter().map(|d| (d, false)))
-                .chain(manifest.manifests.iter().map(|d| (d, true)));
-            for (referenced, child) in refs {
+            for (list, child) in [(&blobs, false), (&children, true)] {
                 sqlx::query(
                     "INSERT INTO manifest_refs (repository_id, manifest, digest, child)
-                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                     SELECT ?1, ?2, value, ?3 FROM json_each(?4) WHERE true
+                     ON CONFLICT DO NOTHING",
                 )
                 .bind(repo)
                 .bind(&digest)
-                .bind(referenced.to_string())
                 .bind(child)
+                .bind(list)
                 .execute(&mut *tx)
                 .await?;
             }

@@ -659,9 +659,15 @@ async fn berth_gc(n: usize) -> Duration {
         std::fs::create_dir_all(&path).unwrap();
         std::fs::write(path.join(&hex), &bytes).unwrap();
         let digest = format!("sha256:{hex}").parse().unwrap();
-        meta.link_blob("bench/gc", &digest, bytes.len() as u64, None, None)
+        // As an upload commit does: claim the blob, then link it.
+        meta.claim_blob(&digest, bytes.len() as u64, None)
             .await
             .unwrap();
+        let linked = meta
+            .link_blob("bench/gc", &digest, bytes.len() as u64, None, None)
+            .await
+            .unwrap();
+        assert_eq!(linked, berth::storage::Admit::Admitted);
     }
     drop(meta);
     let lifecycle = berth::services(&config, berth::Open::Existing)

@@ -1154,9 +1154,14 @@ async fn the_audit_log_records_each_action_once() {
         [("login.failed", "127.0.0.1"), ("login", "127.0.0.1")]
     );
     // Basic credentials on management API calls are checked on every call, but only each
-    // call's own action is recorded, not a `login` per request.
+    // call's own action is recorded, not a `login` per request: admin's one `login` is the
+    // token the test server asked for at its start, before a dozen API calls.
     let admin_logins = admin(&s, Method::GET, "/audit?user=admin&action=login", None).await;
-    assert_eq!(admin_logins["entries"], json!([]), "{admin_logins}");
+    assert_eq!(
+        admin_logins["entries"].as_array().unwrap().len(),
+        1,
+        "{admin_logins}"
+    );
 
     // Pages: newest first, `next` continues below the last id.
     let page = admin(&s, Method::GET, "/audit?project=team&limit=3", None).await;

@@ -345,7 +345,13 @@ async fn quotas_and_budgets_refuse_pushes_and_leave_nothing_behind() {
     assert_eq!(res.status(), StatusCode::CREATED);
 
     let du = berth_cli(
-        &["du", "--data-dir", data.path().to_str().unwrap(), "team"],
+        &[
+            "du",
+            "--bytes",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+            "team",
+        ],
         "",
     )
     .await;
@@ -757,7 +763,10 @@ async fn promotion_policy_and_usage_through_the_api() {
     let promotion = json!({"repository": "team/app", "tag": "v1.1.0"});
     let (status, moved) = call(reqwest::Method::POST, "/promote", Some(promotion)).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(moved, json!({"tag": "latest", "from": null, "to": v110}));
+    assert_eq!(
+        moved,
+        json!({"tag": "latest", "from": null, "to": v110, "warnings": []})
+    );
     assert_eq!(
         resolve(&s.client, &base, "team/app", "latest").await,
         Some(v110)

@@ -411,8 +411,10 @@ fn stages(
         match instruction.keyword.as_str() {
             "ARG" if stages.is_empty() => {
                 for word in instruction.args.text().split_whitespace() {
+                    // A default may name the ARGs declared before it, as BuildKit expands
+                    // it (`ARG GO_IMAGE=golang:${GO_VERSION}`); `--build-arg` replaces it.
                     let (name, default) = match word.split_once('=') {
-                        Some((name, value)) => (name, Some(value.trim_matches('"').to_owned())),
+                        Some((name, value)) => (name, substitute(value.trim_matches('"'), &global)),
                         None => (word, None),
                     };
                     let value = build_args.get(name).cloned().or(default);
@@ -530,6 +532,27 @@ mod tests {
         let file = parse(text, &args).unwrap();
         assert_eq!(file.stages[2].image.as_deref(), Some("ghcr.io/me/app"));
         assert!(file.stage_named("build", 2).is_some() && file.stage_named("0", 1).is_some());
+    }
+
+    #[test]
+    fn arg_defaults_expand_the_args_declared_before_them() {
+        let text = "ARG GO_VERSION=1.22\nARG GO_IMAGE=golang:${GO_VERSION}-alpine\n\
+                    ARG UNKNOWN\nARG LATER=${UNKNOWN}/x\n\
+                    FROM ${GO_IMAGE} AS build\nFROM $LATER\n";
+        let file = parse_ok(text);
+        assert_eq!(file.stages[0].image.as_deref(), Some("golang:1.22-alpine"));
+        assert_eq!(file.stages[1].image, None);
+        // `--build-arg` of the inner ARG reaches the outer default, as with BuildKit.
+        let args = HashMap::from([
+            ("GO_VERSION".to_owned(), "1.23.4".to_owned()),
+            ("UNKNOWN".to_owned(), "ghcr.io".to_owned()),
+        ]);
+        let file = parse(text, &args).unwrap();
+        assert_eq!(
+            file.stages[0].image.as_deref(),
+            Some("golang:1.23.4-alpine")
+        );
+        assert_eq!(file.stages[1].image.as_deref(), Some("ghcr.io/x"));
     }
 
     #[test]

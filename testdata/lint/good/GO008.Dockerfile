@@ -1,5 +1,8 @@
 # syntax=docker/dockerfile:1
-FROM golang:1.22.1-alpine3.19 AS build
+# The pinned version reaches FROM through an ARG inside an ARG, as BuildKit expands it.
+ARG GO_VERSION=1.22.1-alpine3.19
+ARG GO_IMAGE=golang:${GO_VERSION}
+FROM ${GO_IMAGE} AS build
 WORKDIR /src
 ENV CGO_ENABLED=0
 COPY go.mod go.sum ./

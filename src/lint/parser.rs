@@ -93,6 +93,11 @@ pub struct Stage {
 /// A parsed Dockerfile.
 #[derive(Debug, Clone, Default)]
 pub struct Dockerfile {
+    /// `ARG`s declared before the first `FROM`, with `--build-arg` applied and defaults
+    /// expanded; `None` for one without a value.
+    pub global_args: HashMap<String, Option<String>>,
+    /// The `--build-arg`s the file was parsed with.
+    pub build_args: HashMap<String, String>,
     pub directives: Vec<(String, String)>,
     pub instructions: Vec<Instruction>,
     pub comments: Vec<Comment>,
@@ -137,6 +142,59 @@ impl Dockerfile {
     pub fn body(&self, stage: &Stage) -> &[Instruction] {
         &self.instructions[stage.body.clone()]
     }
+
+    /// `text` of an instruction in `stages[0]`'s body before `before` (an index into
+    /// `instructions`), with the variables BuildKit would substitute there: the `ENV`s of the
+    /// ancestor stages (`stages[1..]`, nearest first), then the stage's own `ARG`s (a bare `ARG
+    /// NAME` takes the global value) and `ENV`s up to that point. `None` while one is unknown.
+    pub fn expand(&self, stages: &[&Stage], before: usize, text: &str) -> Option<String> {
+        let mut vars: HashMap<String, Option<String>> = HashMap::new();
+        for (position, stage) in stages.iter().enumerate().rev() {
+            let end = if position == 0 {
+                before
+            } else {
+                stage.body.end
+            };
+            for instruction in &self.instructions[stage.body.start..end.max(stage.body.start)] {
+                match instruction.keyword.as_str() {
+                    "ENV" => {
+                        for (name, value) in env_pairs(&instruction.args.text()) {
+                            let value = substitute(&value, &vars);
+                            vars.insert(name, value);
+                        }
+                    }
+                    "ARG" if position == 0 => {
+                        for word in instruction.args.text().split_whitespace() {
+                            let (name, default) = match word.split_once('=') {
+                                Some((name, value)) => {
+                                    (name, substitute(value.trim_matches('"'), &vars))
+                                }
+                                None => (word, self.global_args.get(word).cloned().flatten()),
+                            };
+                            let value = self.build_args.get(name).cloned().or(default);
+                            vars.insert(name.to_owned(), value);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        substitute(text, &vars)
+    }
+}
+
+/// The `NAME=value` pairs of an `ENV` (or its legacy `ENV NAME value` form), quotes removed.
+fn env_pairs(text: &str) -> Vec<(String, String)> {
+    let text = text.trim();
+    let first = text.split_whitespace().next().unwrap_or_default();
+    if !first.contains('=') {
+        let value = text[first.len()..].trim().to_owned();
+        return vec![(first.to_owned(), value)];
+    }
+    text.split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, value)| (name.to_owned(), value.trim_matches('"').to_owned()))
+        .collect()
 }
 
 /// Parses `text`; `build_args` override `ARG` defaults as `--build-arg` does.
@@ -269,7 +327,10 @@ pub fn parse(text: &str, build_args: &HashMap<String, String>) -> Result<Dockerf
             heredocs,
         });
     }
-    file.stages = stages(&file.instructions, build_args)?;
+    let (stages, global_args) = stages(&file.instructions, build_args)?;
+    file.stages = stages;
+    file.global_args = global_args;
+    file.build_args = build_args.clone();
     Ok(file)
 }
 
@@ -401,10 +462,13 @@ pub fn substitute(text: &str, vars: &HashMap<String, Option<String>>) -> Option<
     Some(out)
 }
 
+/// The stages, and the `ARG`s declared before the first of them.
+type Stages = (Vec<Stage>, HashMap<String, Option<String>>);
+
 fn stages(
     instructions: &[Instruction],
     build_args: &HashMap<String, String>,
-) -> Result<Vec<Stage>, ParseError> {
+) -> Result<Stages, ParseError> {
     let mut global: HashMap<String, Option<String>> = HashMap::new();
     let mut stages: Vec<Stage> = vec![];
     for (index, instruction) in instructions.iter().enumerate() {
@@ -458,7 +522,7 @@ fn stages(
             _ => {}
         }
     }
-    Ok(stages)
+    Ok((stages, global))
 }
 
 #[cfg(test)]

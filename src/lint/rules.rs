@@ -613,13 +613,20 @@ pub fn check(context: &Context) -> Vec<Finding> {
     let nonroot_base = context
         .root_image(last)
         .is_some_and(|image| image.contains("nonroot"));
-    let user = context
-        .lineage(last)
-        .iter()
-        .find_map(|stage| file.body(stage).iter().rev().find(|i| i.keyword == "USER"));
+    let lineage = context.lineage(last);
+    let user = lineage.iter().enumerate().find_map(|(position, stage)| {
+        let body = stage.body.clone();
+        let index = body.rev().find(|&i| instructions[i].keyword == "USER")?;
+        Some((position, index))
+    });
     match user {
-        Some(user) => {
-            let name = user.args.text();
+        Some((position, index)) => {
+            let user = &instructions[index];
+            // `USER ${NAME}` runs as whatever the ARGs and ENVs in scope make of it; a name that
+            // stays unknown is not judged.
+            let name = file
+                .expand(&lineage[position..], index, &user.args.text())
+                .unwrap_or_default();
             let name = name.split(':').next().unwrap_or_default().trim();
             if name == "root" || name == "0" {
                 findings.push(finding(

@@ -181,3 +181,41 @@ async fn a_binary_that_makes_tls_calls_turns_missing_certificates_into_an_error(
         without.stdout
     );
 }
+
+#[test]
+fn user_is_judged_with_the_args_and_envs_in_scope() {
+    let settings = Settings::default();
+    let go012 = |text: &str| {
+        lint::lint("Dockerfile", text, &settings)
+            .unwrap()
+            .iter()
+            .filter(|f| f.rule == "GO012")
+            .map(|f| f.line)
+            .collect::<Vec<_>>()
+    };
+    let head = "FROM golang:1.22.1-alpine3.19 AS build\nRUN go build -o /app .\n";
+    let tail = "COPY --from=build /app /app\nENTRYPOINT [\"/app\"]\n";
+    // A global ARG redeclared in the stage, an ARG default, an ENV, and an ENV of the parent.
+    let root_forms = [
+        format!(
+            "ARG USERNAME=\"root\"\n{head}FROM scratch\nARG USERNAME\n{tail}USER ${{USERNAME}}\n"
+        ),
+        format!("{head}FROM scratch\nARG WHO=0\n{tail}USER $WHO:0\n"),
+        format!("{head}FROM scratch\nENV RUN_AS=root\n{tail}USER ${{RUN_AS}}\n"),
+        format!(
+            "{head}FROM alpine:3.19 AS base\nENV RUN_AS root\nFROM base\n{tail}USER ${{RUN_AS}}\n"
+        ),
+    ];
+    for text in &root_forms {
+        assert_eq!(go012(text).len(), 1, "{text}");
+    }
+    // Non-root through the same forms, and a name nothing defines, are not findings.
+    let other_forms = [
+        format!("ARG USERNAME=app\n{head}FROM scratch\nARG USERNAME\n{tail}USER ${{USERNAME}}\n"),
+        format!("{head}FROM scratch\nENV RUN_AS=65532\n{tail}USER ${{RUN_AS}}\n"),
+        format!("{head}FROM scratch\n{tail}USER ${{UNSET}}\n"),
+    ];
+    for text in &other_forms {
+        assert_eq!(go012(text), Vec::<usize>::new(), "{text}");
+    }
+}

@@ -355,7 +355,8 @@ pub struct LintArgs {
     list_rules: bool,
 }
 
-pub fn lint(args: LintArgs) -> anyhow::Result<bool> {
+/// Exit code 2 when a file could not be parsed, 1 for findings at `--fail-on`, else 0.
+pub fn lint(args: LintArgs) -> anyhow::Result<std::process::ExitCode> {
     use berth::lint::{self, Severity, rules::RULES};
     if args.list_rules {
         for rule in RULES {
@@ -377,7 +378,7 @@ pub fn lint(args: LintArgs) -> anyhow::Result<bool> {
             outln!("  {}", rule.explanation);
             outln!("  Fix: {}\n", rule.fix);
         }
-        return Ok(true);
+        return Ok(std::process::ExitCode::SUCCESS);
     }
     let config = args.config.clone().or_else(|| {
         let default = PathBuf::from(".berth-lint.toml");
@@ -429,12 +430,19 @@ pub fn lint(args: LintArgs) -> anyhow::Result<bool> {
             }
         }
     }
+    let mut all = results.iter().flat_map(|(_, findings)| findings);
+    if all
+        .clone()
+        .any(|finding| finding.rule == lint::rules::UNPARSABLE)
+    {
+        return Ok(std::process::ExitCode::from(2));
+    }
     let threshold = match args.fail_on.as_str() {
-        "none" => return Ok(true),
+        "none" => return Ok(std::process::ExitCode::SUCCESS),
         other => Severity::parse(other)?,
     };
-    Ok(!results
-        .iter()
-        .flat_map(|(_, findings)| findings)
-        .any(|finding| finding.severity.is_some_and(|s| s >= threshold)))
+    if all.any(|finding| finding.severity.is_some_and(|s| s >= threshold)) {
+        return Ok(std::process::ExitCode::FAILURE);
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }

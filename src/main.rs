@@ -67,7 +67,8 @@ enum Command {
     /// Explain an image's size layer by layer and the Go binaries inside it, from a registry,
     /// an OCI layout or a `docker save` tarball; `--ci` exits 1 when a threshold fails.
     Analyze(image_cli::AnalyzeArgs),
-    /// Check Dockerfiles of Go services; exit 1 on findings at or above --fail-on.
+    /// Check Dockerfiles of Go services; exit 1 on findings at or above --fail-on, 2 when a file
+    /// cannot be parsed.
     Lint(image_cli::LintArgs),
 }
 
@@ -139,7 +140,7 @@ fn main() -> ExitCode {
         Command::Archive(args) => lifecycle_cli::archive(args).map(|()| ExitCode::SUCCESS),
         Command::Build(args) => image_cli::build(*args).map(|()| ExitCode::SUCCESS),
         Command::Analyze(args) => image_cli::analyze(args).map(passed),
-        Command::Lint(args) => image_cli::lint(args).map(passed),
+        Command::Lint(args) => image_cli::lint(args),
     };
     match res {
         Ok(code) => code,

@@ -73,12 +73,6 @@ pub struct Finding {
 pub enum Error {
     #[error("reading {0}: {1}")]
     Io(String, #[source] std::io::Error),
-    #[error("{file}:{source}")]
-    Parse {
-        file: String,
-        #[source]
-        source: parser::ParseError,
-    },
     #[error("lint config: {0}")]
     Config(String),
 }
@@ -138,12 +132,23 @@ impl Settings {
     }
 }
 
-/// Lints Dockerfile text; findings come sorted by line, with severities settled.
-pub fn lint(file_name: &str, text: &str, settings: &Settings) -> Result<Vec<Finding>, Error> {
-    let file = parser::parse(text, &settings.build_args).map_err(|source| Error::Parse {
-        file: file_name.to_owned(),
-        source,
-    })?;
+/// Lints Dockerfile text; findings come sorted by line, with severities settled. Text that
+/// does not parse gives one `rules::UNPARSABLE` finding at the line that failed, which no
+/// setting or pragma silences. A UTF-8 byte-order mark is skipped, as BuildKit does.
+pub fn lint(text: &str, settings: &Settings) -> Vec<Finding> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let file = match parser::parse(text, &settings.build_args) {
+        Ok(file) => file,
+        Err(e) => {
+            return vec![Finding {
+                rule: rules::UNPARSABLE,
+                line: e.line,
+                column: 1,
+                severity: Some(Severity::Error),
+                message: e.message,
+            }];
+        }
+    };
     let context = rules::Context {
         file: &file,
         binary_uses_tls: settings.binary_uses_tls,
@@ -165,14 +170,14 @@ pub fn lint(file_name: &str, text: &str, settings: &Settings) -> Result<Vec<Find
                 .unwrap_or(rule.severity),
         );
     }
-    Ok(findings)
+    findings
 }
 
 /// Lints the file at `path`.
 pub fn lint_path(path: &Path, settings: &Settings) -> Result<Vec<Finding>, Error> {
     let name = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| Error::Io(name.clone(), e))?;
-    lint(&name, &text, settings)
+    Ok(lint(&text, settings))
 }
 
 /// `ignore=` pragmas: per instruction line, and for the whole file.

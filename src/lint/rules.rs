@@ -17,8 +17,20 @@ pub struct Rule {
     pub fix: &'static str,
 }
 
+/// The id of the finding that stands for a file berth could not parse.
+pub const UNPARSABLE: &str = "GO000";
+
 /// Every rule berth knows.
 pub const RULES: &[Rule] = &[
+    Rule {
+        id: UNPARSABLE,
+        name: "unparsable-dockerfile",
+        severity: Severity::Error,
+        hadolint: None,
+        opt_in: false,
+        explanation: "The file is not a Dockerfile berth can read (an unknown instruction, an unterminated heredoc, an instruction before the first FROM), so no other rule could judge it. The other files are still checked.",
+        fix: "Correct the line named; `docker build` would refuse it too.",
+    },
     Rule {
         id: "GO001",
         name: "single-stage-go-build",

@@ -141,17 +141,39 @@ async fn formats_settings_ignores_and_exit_codes() {
         RULES.len()
     );
 
-    // Unparseable input is an error with its line, not a finding.
+    // Unparsable input is a finding of its own at its line, in every format, with exit code 2;
+    // the other files are still checked.
     std::fs::write(&dockerfile, "FROM scratch\nFETCH x\n").unwrap();
-    let broken = lint(&["lint"]).await;
+    let other = "FROM golang:1.22.1\nRUN go build -o /app .\n";
+    std::fs::write(dir.path().join("other.Dockerfile"), other).unwrap();
+    let broken = lint(&["lint", "Dockerfile", "other.Dockerfile"]).await;
+    assert_eq!(broken.code, Some(2), "{}", broken.stderr);
     assert!(
-        !broken.ok
-            && broken
-                .stderr
-                .contains("Dockerfile:line 2: unknown instruction FETCH"),
+        broken
+            .stdout
+            .contains("Dockerfile:2:1: error GO000 unknown instruction FETCH"),
         "{}",
-        broken.stderr
+        broken.stdout
     );
+    assert!(
+        broken.stdout.contains("other.Dockerfile:1:1"),
+        "{}",
+        broken.stdout
+    );
+    for args in [
+        &["lint", "--format", "json", "Dockerfile", "other.Dockerfile"],
+        &[
+            "lint",
+            "--format",
+            "sarif",
+            "Dockerfile",
+            "other.Dockerfile",
+        ],
+    ] {
+        let out = lint(args).await;
+        assert_eq!(out.code, Some(2), "{args:?}");
+        assert!(out.stdout.contains("GO000"), "{args:?}: {}", out.stdout);
+    }
 }
 
 #[tokio::test]
@@ -186,8 +208,7 @@ async fn a_binary_that_makes_tls_calls_turns_missing_certificates_into_an_error(
 fn user_is_judged_with_the_args_and_envs_in_scope() {
     let settings = Settings::default();
     let go012 = |text: &str| {
-        lint::lint("Dockerfile", text, &settings)
-            .unwrap()
+        lint::lint(text, &settings)
             .iter()
             .filter(|f| f.rule == "GO012")
             .map(|f| f.line)

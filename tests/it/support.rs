@@ -564,6 +564,8 @@ impl Distribution {
 /// What a `berth` command printed and whether it succeeded.
 pub struct Outcome {
     pub ok: bool,
+    /// The exit code, `None` if a signal ended the command.
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -579,6 +581,7 @@ pub async fn berth_in(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Outcom
         .unwrap();
     Outcome {
         ok: output.status.success(),
+        code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }

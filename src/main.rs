@@ -155,7 +155,8 @@ fn main() -> ExitCode {
 fn write_line(line: std::fmt::Arguments) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    let Err(e) = writeln!(stdout, "{line}").and_then(|()| stdout.flush()) else {
+    // Stdout is line-buffered: the line reaches the pipe (or fails to) in this call.
+    let Err(e) = writeln!(stdout, "{line}") else {
         return;
     };
     if e.kind() == std::io::ErrorKind::BrokenPipe {

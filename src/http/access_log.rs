@@ -9,7 +9,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
+use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
+use axum::response::Response;
 use http_body::Body as _;
 use http_body_util::BodyExt;
 
@@ -18,42 +20,65 @@ use http_body_util::BodyExt;
 #[derive(Debug, Clone)]
 pub struct CallerName(pub String);
 
-/// What the line says besides the byte counts and duration.
-pub struct Line {
-    pub method: Method,
-    pub path: String,
-    pub route: String,
-    pub status: StatusCode,
-    pub address: Option<std::net::IpAddr>,
-    pub caller: Option<String>,
-    pub start: Instant,
+/// What the line says of the request, gathered as it arrives.
+pub struct Request {
+    method: Method,
+    path: String,
+    address: Option<std::net::IpAddr>,
+    caller: Option<String>,
+    start: Instant,
+    /// Request body bytes, counted as the handler reads them.
+    received: Arc<AtomicU64>,
 }
 
-/// Counts the bytes of a request body into `counter` as the handler reads them.
-pub fn count_request(body: Body, counter: Arc<AtomicU64>) -> Body {
-    Body::new(body.map_frame(move |frame| {
-        if let Some(data) = frame.data_ref() {
-            counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+impl Request {
+    /// Starts the line of a request; its body comes back counted.
+    pub fn start(
+        parts: &Parts,
+        body: Body,
+        address: Option<std::net::IpAddr>,
+        caller: Option<String>,
+    ) -> (Request, Body) {
+        let received = Arc::new(AtomicU64::new(0));
+        let counter = received.clone();
+        let body = Body::new(body.map_frame(move |frame| {
+            if let Some(data) = frame.data_ref() {
+                counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
+            frame
+        }));
+        let request = Request {
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
+            address,
+            caller,
+            start: Instant::now(),
+            received,
+        };
+        (request, body)
+    }
+
+    /// The response body, counted, writing the line once it is done or dropped. A caller the
+    /// handler named (from a bearer token) replaces the one read from Basic credentials.
+    pub fn finish(mut self, response: Response, route: String) -> Response {
+        if let Some(CallerName(name)) = response.extensions().get::<CallerName>() {
+            self.caller = Some(name.clone());
         }
-        frame
-    }))
-}
-
-/// The response body, counted, writing `line` once it is done or dropped.
-pub fn log_response(body: Body, line: Line, received: Arc<AtomicU64>) -> Body {
-    Body::new(Logged {
-        inner: body,
-        sent: 0,
-        received,
-        line: Some(line),
-    })
+        let status = response.status();
+        response.map(|inner| {
+            Body::new(Logged {
+                inner,
+                sent: 0,
+                line: Some((self, route, status)),
+            })
+        })
+    }
 }
 
 struct Logged {
     inner: Body,
     sent: u64,
-    received: Arc<AtomicU64>,
-    line: Option<Line>,
+    line: Option<(Request, String, StatusCode)>,
 }
 
 impl http_body::Body for Logged {
@@ -84,21 +109,21 @@ impl http_body::Body for Logged {
 
 impl Drop for Logged {
     fn drop(&mut self) {
-        let Some(line) = self.line.take() else {
+        let Some((request, route, status)) = self.line.take() else {
             return;
         };
         let complete = self.inner.is_end_stream();
         tracing::info!(
             target: "berth::access",
-            method = %line.method,
-            path = %line.path,
-            route = %line.route,
-            status = line.status.as_u16(),
-            bytes_in = self.received.load(Ordering::Relaxed),
+            method = %request.method,
+            path = %request.path,
+            route = %route,
+            status = status.as_u16(),
+            bytes_in = request.received.load(Ordering::Relaxed),
             bytes_out = self.sent,
-            ms = format_args!("{:.1}", line.start.elapsed().as_secs_f64() * 1000.0),
-            client = %line.address.map_or_else(|| "-".to_owned(), |a| a.to_string()),
-            caller = %line.caller.as_deref().unwrap_or("-"),
+            ms = format_args!("{:.1}", request.start.elapsed().as_secs_f64() * 1000.0),
+            client = %request.address.map_or_else(|| "-".to_owned(), |a| a.to_string()),
+            caller = %request.caller.as_deref().unwrap_or("-"),
             complete,
         );
     }

@@ -21,13 +21,13 @@ pub async fn alive() -> Response {
 /// elsewhere. The cause goes to the log, not to the unauthenticated client.
 pub async fn ready(State(state): Shared) -> Response {
     let readiness = state.registry.readiness().await;
-    let status = if readiness.is_ready() {
-        StatusCode::OK
+    let (status, word) = if readiness.is_ready() {
+        (StatusCode::OK, "ready")
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
+        (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
     };
     let body = json!({
-        "status": if readiness.is_ready() { "ready" } else { "unavailable" },
+        "status": word,
         "blobs": store_state("blob", &readiness.blobs),
         "metadata": store_state("metadata", &readiness.metadata),
     });

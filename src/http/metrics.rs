@@ -3,8 +3,7 @@
 //! descriptors), served at `/metrics`, each with its `# HELP` and `# TYPE`.
 
 use std::borrow::Cow;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -14,7 +13,7 @@ use axum::response::Response;
 use metrics::Unit;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use super::access_log::{self, CallerName};
+use super::access_log;
 use super::error::InternalError;
 use super::{Shared, auth};
 
@@ -130,16 +129,12 @@ pub async fn render(State(state): Shared) -> String {
     state.metrics.render()
 }
 
-/// Labels a response of a matched route (every route but `/v2`, which labels its own) with
-/// the route's pattern.
-pub async fn label_route(matched: Option<MatchedPath>, request: Request, next: Next) -> Response {
+/// Labels a response with the pattern of the route that matched (every route but `/v2`,
+/// whose dispatcher labels its own endpoints and which this layer does not wrap).
+pub async fn label_route(matched: MatchedPath, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
-    if let Some(matched) = matched
-        && response.extensions().get::<RouteLabel>().is_none()
-    {
-        let label = RouteLabel(Cow::Owned(matched.as_str().to_owned()));
-        response.extensions_mut().insert(label);
-    }
+    let label = RouteLabel(Cow::Owned(matched.as_str().to_owned()));
+    response.extensions_mut().insert(label);
     response
 }
 
@@ -150,19 +145,13 @@ pub async fn track(State(state): Shared, request: Request, next: Next) -> Respon
     let method = method_label(request.method());
     let start = Instant::now();
     let (parts, body) = request.into_parts();
-    let line = state.access_log.then(|| access_log::Line {
-        method: parts.method.clone(),
-        path: parts.uri.path().to_owned(),
-        route: String::new(),
-        status: Default::default(),
-        address: auth::client_address(&state, &parts),
-        caller: auth::basic(&parts.headers).map(|(user, _)| user),
-        start,
-    });
-    let received = Arc::new(AtomicU64::new(0));
-    let body = match line {
-        Some(_) => access_log::count_request(body, received.clone()),
-        None => body,
+    let (line, body) = if state.access_log {
+        let address = auth::client_address(&state, &parts);
+        let caller = auth::basic(&parts.headers).map(|(user, _)| user);
+        let (line, body) = access_log::Request::start(&parts, body, address, caller);
+        (Some(line), body)
+    } else {
+        (None, body)
     };
     let response = next.run(Request::from_parts(parts, body)).await;
     let route = response
@@ -187,15 +176,10 @@ pub async fn track(State(state): Shared, request: Request, next: Next) -> Respon
     if let Some(InternalError(cause)) = response.extensions().get::<InternalError>() {
         tracing::error!(%route, method, "internal error: {cause}");
     }
-    let Some(mut line) = line else {
-        return response;
-    };
-    line.route = route.into_owned();
-    line.status = response.status();
-    if let Some(CallerName(name)) = response.extensions().get::<CallerName>() {
-        line.caller = Some(name.clone());
+    match line {
+        Some(line) => line.finish(response, route.into_owned()),
+        None => response,
     }
-    response.map(|body| access_log::log_response(body, line, received))
 }
 
 fn method_label(method: &Method) -> &'static str {

@@ -65,16 +65,17 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let state = Arc::new(state);
     Router::new()
-        .route("/v2", any(dispatch))
-        .route("/v2/", any(dispatch))
-        .route("/v2/{*path}", any(dispatch))
         .route("/auth/token", get(token::get).post(token::post))
         .nest("/api/v1", api::router())
         .route("/metrics", get(metrics::render))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .route("/", get(health::root))
+        // Only the routes above: `dispatch` labels the `/v2` endpoints itself.
         .route_layer(axum::middleware::from_fn(metrics::label_route))
+        .route("/v2", any(dispatch))
+        .route("/v2/", any(dispatch))
+        .route("/v2/{*path}", any(dispatch))
         .fallback(no_route)
         .with_state(state.clone())
         .layer(axum::middleware::from_fn_with_state(state, metrics::track))

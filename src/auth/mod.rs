@@ -1185,6 +1185,7 @@ impl Access {
                 "a CI token lives between one second and one day".into(),
             ));
         }
+        self.existing_project(&project).await?;
         let spec = RobotSpec {
             project: project.clone(),
             name: String::new(),
@@ -1196,6 +1197,7 @@ impl Access {
         self.mint(actor, "ci", name, &spec, "token.create").await
     }
 
+    /// Stores a new credential of `spec` in its project, which the caller has checked exists.
     async fn mint(
         &self,
         actor: &Actor,
@@ -1204,7 +1206,6 @@ impl Access {
         spec: &RobotSpec,
         action: &str,
     ) -> Result<NewCredential> {
-        self.existing_project(&spec.project).await?;
         validate_pattern(&spec.project, &spec.pattern)?;
         if spec.actions.is_empty() {
             return Err(Error::Invalid(

@@ -163,23 +163,36 @@ impl Dockerfile {
                             vars.insert(name, value);
                         }
                     }
-                    "ARG" if position == 0 => {
-                        for word in instruction.args.text().split_whitespace() {
-                            let (name, default) = match word.split_once('=') {
-                                Some((name, value)) => {
-                                    (name, substitute(value.trim_matches('"'), &vars))
-                                }
-                                None => (word, self.global_args.get(word).cloned().flatten()),
-                            };
-                            let value = self.build_args.get(name).cloned().or(default);
-                            vars.insert(name.to_owned(), value);
-                        }
-                    }
+                    "ARG" if position == 0 => declare_args(
+                        &instruction.args.text(),
+                        &mut vars,
+                        &self.build_args,
+                        |name| self.global_args.get(name).cloned().flatten(),
+                    ),
                     _ => {}
                 }
             }
         }
         substitute(text, &vars)
+    }
+}
+
+/// Declares the words of an `ARG` in `vars` as BuildKit does: a default expands the variables
+/// declared before it (`ARG GO_IMAGE=golang:${GO_VERSION}`), a `--build-arg` replaces it, and a
+/// bare name takes `bare(name)`.
+fn declare_args(
+    text: &str,
+    vars: &mut HashMap<String, Option<String>>,
+    build_args: &HashMap<String, String>,
+    bare: impl Fn(&str) -> Option<String>,
+) {
+    for word in text.split_whitespace() {
+        let (name, default) = match word.split_once('=') {
+            Some((name, value)) => (name, substitute(value.trim_matches('"'), vars)),
+            None => (word, bare(word)),
+        };
+        let value = build_args.get(name).cloned().or(default);
+        vars.insert(name.to_owned(), value);
     }
 }
 
@@ -474,16 +487,7 @@ fn stages(
     for (index, instruction) in instructions.iter().enumerate() {
         match instruction.keyword.as_str() {
             "ARG" if stages.is_empty() => {
-                for word in instruction.args.text().split_whitespace() {
-                    // A default may name the ARGs declared before it, as BuildKit expands
-                    // it (`ARG GO_IMAGE=golang:${GO_VERSION}`); `--build-arg` replaces it.
-                    let (name, default) = match word.split_once('=') {
-                        Some((name, value)) => (name, substitute(value.trim_matches('"'), &global)),
-                        None => (word, None),
-                    };
-                    let value = build_args.get(name).cloned().or(default);
-                    global.insert(name.to_owned(), value);
-                }
+                declare_args(&instruction.args.text(), &mut global, build_args, |_| None);
             }
             "FROM" => {
                 let text = instruction.args.text();

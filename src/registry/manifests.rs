@@ -111,6 +111,7 @@ impl Registry {
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
     }
+
     /// Stores a prepared manifest, pointing its tag at it under the project's tag `rules`.
     pub async fn store_manifest(
         &self,

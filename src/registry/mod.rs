@@ -108,7 +108,7 @@ pub struct Options {
     /// half of it is touched again when a client asks for it (a `HEAD` before a push that
     /// skips the upload), so the manifest that follows finds it still there.
     pub gc_grace: Duration,
-    /// The most blobs and child manifests one manifest may reference (each is checked and
+    /// The most blobs and child manifests one manifest may reference (all are checked and
     /// recorded while the metadata store's writer is held).
     pub max_manifest_references: usize,
 }

@@ -396,6 +396,8 @@ pub fn lint(args: LintArgs) -> anyhow::Result<std::process::ExitCode> {
         settings.build_args.insert(key, value);
     }
     if let Some(binary) = &args.binary {
+        // Only a Go program can be judged; anything else is a mistake on the command line.
+        berth::analyze::gobinary::read(binary)?;
         settings.binary_uses_tls = Some(berth::analyze::gobinary::mentions(
             binary,
             &["crypto/tls.(*Conn)", "crypto/tls.Client"],

@@ -8,6 +8,7 @@
 //! `# berth-lint global ignore=…` for the whole file. Findings print as
 //! `file:line:col: severity id message`, as JSON, or as SARIF 2.1.0.
 
+pub mod model;
 pub mod parser;
 pub mod rules;
 
@@ -65,6 +66,8 @@ pub struct Finding {
     /// Set when the check itself decides (e.g. TLS calls make GO013 an error); else the
     /// rule's severity, or the config's.
     pub severity: Option<Severity>,
+    /// The hadolint rule that fires on the same line for the same reason, if one does.
+    pub hadolint: Option<&'static str>,
     pub message: String,
 }
 
@@ -145,14 +148,12 @@ pub fn lint(text: &str, settings: &Settings) -> Vec<Finding> {
                 line: e.line,
                 column: 1,
                 severity: Some(Severity::Error),
+                hadolint: None,
                 message: e.message,
             }];
         }
     };
-    let context = rules::Context {
-        file: &file,
-        binary_uses_tls: settings.binary_uses_tls,
-    };
+    let context = model::Context::new(&file, settings.binary_uses_tls);
     let ignores = Ignores::from(&file);
     let mut findings = rules::check(&context);
     findings.retain(|finding| {
@@ -233,8 +234,7 @@ fn severity(finding: &Finding) -> Severity {
 
 /// `file:line:col: severity id message [hadolint DLxxxx]`.
 pub fn format_text(file: &str, finding: &Finding) -> String {
-    let rule = rules::rule(finding.rule).expect("known rule");
-    let hadolint = rule
+    let hadolint = finding
         .hadolint
         .map(|id| format!(" [hadolint {id}]"))
         .unwrap_or_default();
@@ -262,7 +262,7 @@ pub fn to_json(results: &[(String, Vec<Finding>)]) -> Value {
                     "severity": severity(finding).name(),
                     "rule": rule.id,
                     "name": rule.name,
-                    "hadolint": rule.hadolint,
+                    "hadolint": finding.hadolint,
                     "message": finding.message,
                     "fix": rule.fix,
                 })

@@ -143,6 +143,14 @@ impl Dockerfile {
         &self.instructions[stage.body.clone()]
     }
 
+    /// The instructions of a stage after its `FROM`, each with its index in `instructions`.
+    pub fn stage_instructions(&self, stage: &Stage) -> impl Iterator<Item = (usize, &Instruction)> {
+        stage
+            .body
+            .clone()
+            .map(|index| (index, &self.instructions[index]))
+    }
+
     /// `text` of an instruction in `stages[0]`'s body before `before` (an index into
     /// `instructions`), with the variables BuildKit would substitute there: the `ENV`s of the
     /// ancestor stages (`stages[1..]`, nearest first), then the stage's own `ARG`s (a bare `ARG

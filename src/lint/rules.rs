@@ -1,8 +1,10 @@
 //! The rules, each with an id, a default severity, the hadolint rule it matches (if any), an
-//! explanation and the fix; and the checks that find them. Checks look at stages the way a
-//! build runs them: the final stage is what ships, and the stages it copies from build it.
+//! explanation, the fix and the check that finds it. Checks look at stages the way a build runs
+//! them (`model`): the final stage is what ships, and of the builds in other stages only those
+//! whose output it copies are judged as the program that ships.
 
-use super::parser::{Dockerfile, Instruction, Stage};
+use super::model::{BaseKind, Context, Libc, Pin, copies_whole_context, sources};
+use super::parser::{Args, Instruction, Stage};
 use super::{Finding, Severity};
 
 /// A rule's documentation.
@@ -15,6 +17,8 @@ pub struct Rule {
     pub opt_in: bool,
     pub explanation: &'static str,
     pub fix: &'static str,
+    /// Adds the rule's findings for a file.
+    pub check: fn(&Context, &mut Vec<Finding>),
 }
 
 /// The id of the finding that stands for a file berth could not parse.
@@ -30,6 +34,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "The file is not a Dockerfile berth can read (an unknown instruction, an unterminated heredoc, an instruction before the first FROM), so no other rule could judge it. The other files are still checked.",
         fix: "Correct the line named; `docker build` would refuse it too.",
+        check: unparsable,
     },
     Rule {
         id: "GO001",
@@ -39,6 +44,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "The image compiles Go in its only stage, so the Go toolchain, the module cache and the build cache (hundreds of megabytes) ship in the image that runs, together with the source code.",
         fix: "Build in a first stage (`FROM golang:1.22 AS build`) and copy only the binary into a final stage `FROM scratch` or a distroless image.",
+        check: go001,
     },
     Rule {
         id: "GO002",
@@ -48,6 +54,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "The final stage is built from a Go toolchain image. Everything in it ships: the compiler, the standard library sources and a shell, none of which a compiled Go program needs at run time.",
         fix: "Make the final stage `FROM scratch` (with CA certificates) or `gcr.io/distroless/static` and `COPY --from=build` the binary.",
+        check: go002,
     },
     Rule {
         id: "GO003",
@@ -57,6 +64,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "The whole source is copied before the modules are downloaded, so every change to any file invalidates the layer cache of the download and every build fetches all modules again.",
         fix: "Copy `go.mod` and `go.sum` first, run `go mod download`, then copy the rest of the source.",
+        check: go003,
     },
     Rule {
         id: "GO004",
@@ -66,6 +74,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "`go.mod` is copied for the module download without `go.sum`, so the download cannot verify module checksums and the cached layer does not change when the checksums do.",
         fix: "Copy both: `COPY go.mod go.sum ./`.",
+        check: go004,
     },
     Rule {
         id: "GO005",
@@ -73,8 +82,9 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Error,
         hadolint: None,
         opt_in: false,
-        explanation: "The binary is built without `CGO_ENABLED=0` and shipped on scratch, distroless or alpine. With cgo, packages such as `net` and `os/user` link the C library dynamically; the program then fails to start on scratch or distroless/static (no loader) and on alpine (musl instead of glibc).",
+        explanation: "The binary that ships is built with cgo (not `CGO_ENABLED=0`, not linked with `-extldflags -static`), so packages such as `net` and `os/user` link the builder's C library dynamically, and the final stage has no C library (scratch, distroless/static) or another one (glibc builder, musl alpine): the program fails to start. cgo is on by default where a C compiler is installed (the Debian-based golang images carry gcc). A musl build shipped on alpine, or a glibc build on a glibc image, is fine.",
         fix: "Set `ENV CGO_ENABLED=0` in the build stage, or run `CGO_ENABLED=0 go build …`.",
+        check: go005,
     },
     Rule {
         id: "GO006",
@@ -84,6 +94,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "`-a -installsuffix cgo` dates from Go before 1.10, when the build cache did not track cgo settings. Today `-a` only forces every package to be rebuilt and makes builds slower; `-installsuffix` does nothing useful.",
         fix: "Drop `-a` and `-installsuffix cgo`; `CGO_ENABLED=0` is enough.",
+        check: go006,
     },
     Rule {
         id: "GO007",
@@ -93,6 +104,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "`go build` without `-trimpath` embeds the build machine's file paths, so the binary is not reproducible; without `-ldflags=\"-s -w\"` it keeps its symbol table and DWARF data, about a quarter of its size, which a container never uses.",
         fix: "Build with `go build -trimpath -ldflags=\"-s -w\"`.",
+        check: go007,
     },
     Rule {
         id: "GO008",
@@ -102,6 +114,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "`FROM` names an image without a tag, which means `latest`, or with a tag that holds no version (`golang:alpine`): the build gets whatever the tag points at that day, and two builds of the same commit differ.",
         fix: "Name a version: `FROM golang:1.22.1-alpine3.19`.",
+        check: go008,
     },
     Rule {
         id: "GO009",
@@ -111,6 +124,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "`latest` moves with every release of the image, across major versions; builds are neither reproducible nor safe from breaking changes.",
         fix: "Pin a version tag (and, with GO011, a digest).",
+        check: go009,
     },
     Rule {
         id: "GO010",
@@ -120,6 +134,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "The tag pins only a major version (`golang:1`, `alpine:3`), which moves to every new minor release: a new Go release changes the compiler under the build without a change in the repository.",
         fix: "Pin at least the minor version (`golang:1.22`, `alpine:3.19`), better the patch.",
+        check: go010,
     },
     Rule {
         id: "GO011",
@@ -129,6 +144,7 @@ pub const RULES: &[Rule] = &[
         opt_in: true,
         explanation: "A tag can be pushed again with other content; only a digest names exactly one image. Pinning digests makes builds reproducible and supply-chain reviewable (a bot such as Renovate keeps them current).",
         fix: "Write `FROM golang:1.22.1@sha256:…`.",
+        check: go011,
     },
     Rule {
         id: "GO012",
@@ -138,6 +154,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "The final stage runs as root (no `USER`, or `USER root`/`0`). A compromised process then owns the container's file system and has an easier way out of it.",
         fix: "Add `USER 65532:65532` (distroless's `nonroot`) or another unprivileged user to the final stage.",
+        check: go012,
     },
     Rule {
         id: "GO013",
@@ -147,6 +164,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "The final stage is `scratch` and gets no CA certificates, so every TLS connection the program makes (HTTPS clients, database drivers with TLS) fails with `x509: certificate signed by unknown authority`. With `--binary`, the binary is checked for `crypto/tls` and the finding is an error when it uses it.",
         fix: "`COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/` in the final stage.",
+        check: go013,
     },
     Rule {
         id: "GO014",
@@ -156,6 +174,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "`apk add` without `--no-cache` leaves the package index in `/var/cache/apk` in the layer.",
         fix: "Use `apk add --no-cache …`.",
+        check: go014,
     },
     Rule {
         id: "GO015",
@@ -165,6 +184,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "`ADD` of local files behaves like `COPY` but also unpacks archives and fetches URLs, which surprises readers and reviewers.",
         fix: "Use `COPY` for files and directories; keep `ADD` for the cases that need it.",
+        check: go015,
     },
     Rule {
         id: "GO016",
@@ -174,6 +194,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "`ENTRYPOINT` or `CMD` in shell form runs the program under `/bin/sh -c`: it is not PID 1 and does not get SIGTERM, so containers stop only after the kill timeout; on `scratch` there is no shell and the container cannot start at all.",
         fix: "Use the JSON form: `ENTRYPOINT [\"/app\"]`.",
+        check: go016,
     },
     Rule {
         id: "GO017",
@@ -183,6 +204,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "BuildKit is in use, but `go build` or `go mod download` runs without cache mounts, so each build whose layer cache misses compiles every package and downloads every module again.",
         fix: "`RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build go build …`.",
+        check: go017,
     },
     Rule {
         id: "GO018",
@@ -192,6 +214,7 @@ pub const RULES: &[Rule] = &[
         opt_in: false,
         explanation: "`COPY --from` names something that is neither an earlier stage nor an image reference, so the build fails (or, for a plain word, pulls an image of that name from Docker Hub).",
         fix: "Name an earlier stage (`AS build` … `COPY --from=build`) or a full image reference.",
+        check: go018,
     },
 ];
 
@@ -201,138 +224,16 @@ pub fn rule(id: &str) -> Option<&'static Rule> {
         .find(|rule| rule.id == id || rule.hadolint == Some(id))
 }
 
-/// What the final stage is built on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum BaseKind {
-    Scratch,
-    Distroless,
-    Alpine,
-    Golang,
-    Other,
-    Unknown,
-}
-
-/// The checks' view of one file.
-pub struct Context<'a> {
-    pub file: &'a Dockerfile,
-    /// Whether the binary given with `--binary` uses `crypto/tls`.
-    pub binary_uses_tls: Option<bool>,
-}
-
-impl Context<'_> {
-    /// The image a stage is ultimately built on, following `FROM <stage>`.
-    fn root_image(&self, stage: &Stage) -> Option<String> {
-        let mut current = stage;
-        for _ in 0..self.file.stages.len() {
-            let image = current.image.as_deref()?;
-            match self.file.stage_named(image, current.index) {
-                Some(parent) => current = parent,
-                None => return Some(image.to_owned()),
-            }
-        }
-        None
-    }
-
-    fn base_kind(&self, stage: &Stage) -> BaseKind {
-        let Some(image) = self.root_image(stage) else {
-            return BaseKind::Unknown;
-        };
-        let (name, tag) = split_image(&image);
-        let repo = name.rsplit('/').next().unwrap_or(name);
-        if image == "scratch" {
-            BaseKind::Scratch
-        } else if name.contains("distroless") || name.contains("chainguard/static") {
-            BaseKind::Distroless
-        } else if repo == "golang" || repo == "go" {
-            BaseKind::Golang
-        } else if repo == "alpine" || tag.is_some_and(|t| t.contains("alpine")) {
-            BaseKind::Alpine
-        } else {
-            BaseKind::Other
+/// Runs every check.
+pub fn check(context: &Context) -> Vec<Finding> {
+    let mut findings = vec![];
+    if context.file.final_stage().is_some() {
+        for rule in RULES {
+            (rule.check)(context, &mut findings);
         }
     }
-
-    /// A stage and the stages it is built `FROM`, nearest first.
-    fn lineage<'s>(&'s self, stage: &'s Stage) -> Vec<&'s Stage> {
-        let mut chain = vec![stage];
-        let mut current = stage;
-        while let Some(parent) = current
-            .image
-            .as_deref()
-            .and_then(|image| self.file.stage_named(image, current.index))
-        {
-            if chain.iter().any(|s| s.index == parent.index) {
-                break;
-            }
-            chain.push(parent);
-            current = parent;
-        }
-        chain
-    }
-
-    /// The stages whose files end up in the final image: the final one, its ancestors, and the
-    /// stages its `COPY --from` name (with theirs).
-    fn feeding_final(&self) -> Vec<&Stage> {
-        let Some(last) = self.file.final_stage() else {
-            return vec![];
-        };
-        let mut stages: Vec<&Stage> = self.lineage(last);
-        for instruction in self.file.body(last) {
-            if let Some(from) = instruction.flag("from")
-                && let Some(source) = self.file.stage_named(from, last.index)
-            {
-                for stage in self.lineage(source) {
-                    if !stages.iter().any(|s| s.index == stage.index) {
-                        stages.push(stage);
-                    }
-                }
-            }
-        }
-        stages
-    }
-}
-
-/// `name[:tag][@digest]` → name and tag.
-fn split_image(image: &str) -> (&str, Option<&str>) {
-    let without_digest = image.split('@').next().unwrap_or(image);
-    let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
-    match without_digest[last_slash..].rfind(':') {
-        Some(i) => (
-            &without_digest[..last_slash + i],
-            Some(&without_digest[last_slash + i + 1..]),
-        ),
-        None => (without_digest, None),
-    }
-}
-
-/// Whether a shell script runs `go <sub>` (`go build`, `go mod download`).
-fn runs_go(script: &str, sub: &str) -> bool {
-    go_commands(script)
-        .iter()
-        .any(|command| command.starts_with(sub))
-}
-
-/// The `go …` commands of a script, each as its words after `go`, joined by spaces.
-fn go_commands(script: &str) -> Vec<String> {
-    script
-        .split(['\n', ';', '|', '&'])
-        .filter_map(|segment| {
-            let words: Vec<&str> = segment.split_whitespace().collect();
-            let at = words
-                .iter()
-                .position(|word| *word == "go" || word.ends_with("/go"))?;
-            Some(words[at + 1..].join(" "))
-        })
-        .collect()
-}
-
-/// The words of a command with quotes dropped and `-flag=value` split.
-fn words(command: &str) -> Vec<String> {
-    command
-        .replace(['"', '\''], " ")
-        .split_whitespace()
-        .flat_map(|word| word.split('=').map(str::to_owned).collect::<Vec<_>>())
-        .collect()
+    findings.sort_by_key(|f| (f.line, f.rule));
+    findings
 }
 
 fn finding(rule: &'static str, at: &Instruction, message: String) -> Finding {
@@ -341,353 +242,448 @@ fn finding(rule: &'static str, at: &Instruction, message: String) -> Finding {
         line: at.line,
         column: at.column,
         severity: None,
+        hadolint: None,
         message,
     }
 }
 
-/// Runs every check.
-pub fn check(context: &Context) -> Vec<Finding> {
-    let file = context.file;
-    let mut findings = vec![];
-    let Some(last) = file.final_stage() else {
-        return findings;
-    };
-    let instructions = &file.instructions;
-    let final_kind = context.base_kind(last);
-    let builds_go = |stage: &Stage| {
-        file.body(stage).iter().find(|i| {
-            i.keyword == "RUN" && (runs_go(&i.script(), "build") || runs_go(&i.script(), "install"))
-        })
-    };
+/// The final stage; checks run only on files that have one.
+fn last<'a>(context: &Context<'a>) -> &'a Stage {
+    context
+        .file
+        .final_stage()
+        .expect("checked files have a stage")
+}
 
-    // GO001, GO002: the toolchain ships.
-    if file.stages.len() == 1 {
-        if let Some(run) = builds_go(last) {
-            findings.push(finding(
-                "GO001",
-                run,
-                "Go is compiled in the only stage: the toolchain ships in the image".into(),
-            ));
-        }
-    } else if final_kind == BaseKind::Golang {
+/// An unparsable file is reported by `lint` itself, before any check runs.
+fn unparsable(_: &Context, _: &mut Vec<Finding>) {}
+
+fn go001(context: &Context, findings: &mut Vec<Finding>) {
+    let file = context.file;
+    if file.stages.len() != 1 {
+        return;
+    }
+    if let Some(command) = context.commands.iter().find(|c| c.compiles()) {
+        findings.push(finding(
+            "GO001",
+            &file.instructions[command.at],
+            "Go is compiled in the only stage: the toolchain ships in the image".into(),
+        ));
+    }
+}
+
+fn go002(context: &Context, findings: &mut Vec<Finding>) {
+    let last = last(context);
+    if context.file.stages.len() > 1 && context.base_kind(last) == BaseKind::Golang {
         findings.push(finding(
             "GO002",
-            &instructions[last.from],
+            &context.file.instructions[last.from],
             format!(
                 "the final stage is built from the Go toolchain image {}",
                 context.root_image(last).unwrap_or_default()
             ),
         ));
     }
+}
 
-    for stage in &file.stages {
-        let body = file.body(stage);
-        // GO003, GO004: module download caching.
-        if builds_go(stage).is_some() {
-            let download = body
-                .iter()
-                .position(|i| i.keyword == "RUN" && runs_go(&i.script(), "mod download"));
-            let whole = body.iter().position(|i| {
-                i.keyword == "COPY" && i.flag("from").is_none() && copies_whole_context(i)
-            });
-            if let Some(whole_at) = whole
-                && download.is_none_or(|d| d > whole_at)
-            {
-                findings.push(finding(
-                    "GO003",
-                    &body[whole_at],
-                    "the whole source is copied before `go mod download`: any change re-downloads every module".into(),
-                ));
-            }
-            let before_download = &body[..download.unwrap_or(body.len())];
-            let copied: Vec<String> = before_download
-                .iter()
-                .filter(|i| i.keyword == "COPY" && i.flag("from").is_none())
-                .flat_map(sources)
-                .collect();
-            let has = |name: &str| {
-                copied.iter().any(|s| {
-                    s == name
-                        || s.ends_with(&format!("/{name}"))
-                        || s == "go.*"
-                        || s.ends_with("/go.*")
-                })
-            };
-            if download.is_some()
-                && has("go.mod")
-                && !has("go.sum")
-                && let Some(copy) = before_download.iter().find(|i| {
-                    i.keyword == "COPY" && sources(i).iter().any(|s| s.ends_with("go.mod"))
-                })
-            {
-                findings.push(finding(
-                    "GO004",
-                    copy,
-                    "go.mod is copied without go.sum before `go mod download`".into(),
-                ));
-            }
-        }
-        for instruction in body {
-            let script = instruction.script();
-            if instruction.keyword == "RUN" {
-                for command in go_commands(&script)
-                    .iter()
-                    .filter(|c| c.starts_with("build") || c.starts_with("install"))
-                {
-                    let words = words(command);
-                    // GO006
-                    if words.iter().any(|w| w == "-installsuffix")
-                        || words.iter().any(|w| w == "-a")
-                    {
-                        findings.push(finding(
-                            "GO006",
-                            instruction,
-                            "`-a -installsuffix cgo` is obsolete: it only slows the build".into(),
-                        ));
-                    }
-                    // GO007
-                    let mut missing = vec![];
-                    if !words.iter().any(|w| w == "-trimpath") {
-                        missing.push("-trimpath");
-                    }
-                    let has_ldflags = words.iter().any(|w| w == "-ldflags");
-                    if !(has_ldflags
-                        && words.iter().any(|w| w == "-s")
-                        && words.iter().any(|w| w == "-w"))
-                    {
-                        missing.push("-ldflags=\"-s -w\"");
-                    }
-                    if !missing.is_empty() {
-                        findings.push(finding(
-                            "GO007",
-                            instruction,
-                            format!("go build without {}", missing.join(" and ")),
-                        ));
-                    }
-                }
-                // GO014
-                for segment in script.split(['\n', ';', '&', '|']) {
-                    let words: Vec<&str> = segment.split_whitespace().collect();
-                    if let Some(at) = words.windows(2).position(|w| w == ["apk", "add"])
-                        && !words[at..].contains(&"--no-cache")
-                    {
-                        findings.push(finding(
-                            "GO014",
-                            instruction,
-                            "`apk add` without `--no-cache` keeps the package index in the layer"
-                                .into(),
-                        ));
-                    }
-                }
-                // GO017
-                let buildkit = file.directive("syntax").is_some()
-                    || instructions
-                        .iter()
-                        .any(|i| i.flag("mount").is_some() || !i.heredocs.is_empty());
-                let needs_cache = runs_go(&script, "build") || runs_go(&script, "mod download");
-                let cached = instruction
-                    .flags
-                    .iter()
-                    .any(|(name, value)| name == "mount" && value.contains("type=cache"));
-                if buildkit && needs_cache && !cached {
-                    findings.push(finding(
-                        "GO017",
-                        instruction,
-                        "no cache mount for the module and build caches".into(),
-                    ));
-                }
-            }
-            // GO015
-            if instruction.keyword == "ADD" {
-                let sources = sources(instruction);
-                let local = sources.iter().all(|s| {
-                    !(s.contains("://")
-                        || s.starts_with("git@")
-                        || [".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".txz"]
-                            .iter()
-                            .any(|ext| s.ends_with(ext)))
-                });
-                if !sources.is_empty() && local {
-                    findings.push(finding(
-                        "GO015",
-                        instruction,
-                        "ADD of local files: use COPY".into(),
-                    ));
-                }
-            }
-            // GO018
-            if instruction.keyword == "COPY"
-                && let Some(from) = instruction.flag("from")
-                && file.stage_named(from, stage.index).is_none()
-                && !from.contains([':', '/', '@'])
-                && !from.contains('$')
-            {
-                findings.push(finding(
-                    "GO018",
-                    instruction,
-                    format!("COPY --from={from}: no earlier stage has that name"),
-                ));
-            }
+/// The stages that compile Go, with the index of their first compiling `RUN`.
+fn compiling_stages<'a>(context: &'a Context) -> impl Iterator<Item = &'a Stage> {
+    context.file.stages.iter().filter(|stage| {
+        context
+            .commands
+            .iter()
+            .any(|c| c.stage == stage.index && c.compiles())
+    })
+}
+
+/// The stages that compile Go with modules to download: not Go before 1.11 (no modules),
+/// not `-mod=vendor` builds.
+fn downloading_stages<'a>(context: &'a Context) -> impl Iterator<Item = &'a Stage> {
+    compiling_stages(context).filter(|stage| {
+        context.go_minor(stage).is_none_or(|minor| minor >= 11)
+            && !context.commands.iter().any(|c| {
+                c.stage == stage.index && c.words.iter().any(|w| w == "-mod=vendor")
+                    || c.words
+                        .windows(2)
+                        .any(|w| w[0] == "-mod" && w[1] == "vendor")
+            })
+    })
+}
+
+/// The index in `body` of a stage's first module download: `go mod download`, or `go get` as
+/// GOPATH-era files pre-fetch dependencies.
+fn module_download(context: &Context, stage: &Stage) -> Option<usize> {
+    context
+        .commands
+        .iter()
+        .find(|c| {
+            c.stage == stage.index
+                && (c.words.starts_with(&["mod".into(), "download".into()])
+                    || c.words.first().is_some_and(|w| w == "get"))
+        })
+        .map(|c| c.at - stage.body.start)
+}
+
+fn go003(context: &Context, findings: &mut Vec<Finding>) {
+    for stage in downloading_stages(context) {
+        let body = context.file.body(stage);
+        let download = module_download(context, stage);
+        let whole = body.iter().position(|i| {
+            i.keyword == "COPY" && i.flag("from").is_none() && copies_whole_context(i)
+        });
+        if let Some(whole_at) = whole
+            && download.is_none_or(|d| d > whole_at)
+        {
+            findings.push(finding(
+                "GO003",
+                &body[whole_at],
+                "the whole source is copied before `go mod download`: any change re-downloads every module".into(),
+            ));
         }
     }
+}
 
-    // GO005: cgo with a base that has no (or another) C library.
-    if matches!(
-        final_kind,
-        BaseKind::Scratch | BaseKind::Distroless | BaseKind::Alpine
-    ) {
-        for stage in context.feeding_final() {
-            let Some(run) = builds_go(stage) else {
-                continue;
-            };
-            let lineage = context.lineage(stage);
-            let set_in_stage = lineage.iter().any(|s| {
-                file.body(s).iter().any(|i| {
-                    matches!(i.keyword.as_str(), "ENV" | "ARG")
-                        && i.args.text().replace(' ', "=").contains("CGO_ENABLED=0")
-                })
-            });
-            if !set_in_stage && !run.script().contains("CGO_ENABLED=0") {
-                findings.push(finding(
-                    "GO005",
-                    run,
-                    format!(
-                        "go build without CGO_ENABLED=0, but the final stage is {}",
-                        match final_kind {
-                            BaseKind::Scratch => "scratch",
-                            BaseKind::Distroless => "distroless",
-                            _ => "alpine",
-                        }
-                    ),
-                ));
-            }
-        }
-    }
-
-    // GO008–GO011: base image pins.
-    for stage in &file.stages {
-        let from = &instructions[stage.from];
-        let Some(image) = stage.image.as_deref() else {
+fn go004(context: &Context, findings: &mut Vec<Finding>) {
+    for stage in downloading_stages(context) {
+        let body = context.file.body(stage);
+        let Some(download) = module_download(context, stage) else {
             continue;
         };
-        if image == "scratch" || file.stage_named(image, stage.index).is_some() {
+        let before_download = &body[..download];
+        let copied: Vec<String> = before_download
+            .iter()
+            .filter(|i| i.keyword == "COPY" && i.flag("from").is_none())
+            .flat_map(sources)
+            .collect();
+        let has = |name: &str| {
+            copied.iter().any(|s| {
+                s == name || s.ends_with(&format!("/{name}")) || s == "go.*" || s.ends_with("/go.*")
+            })
+        };
+        if has("go.mod")
+            && !has("go.sum")
+            && let Some(copy) = before_download
+                .iter()
+                .find(|i| i.keyword == "COPY" && sources(i).iter().any(|s| s.ends_with("go.mod")))
+        {
+            findings.push(finding(
+                "GO004",
+                copy,
+                "go.mod is copied without go.sum before `go mod download`".into(),
+            ));
+        }
+    }
+}
+
+fn go005(context: &Context, findings: &mut Vec<Finding>) {
+    let last = last(context);
+    let Some(runtime) = context.libc(last) else {
+        return;
+    };
+    let mut reported = vec![];
+    for &index in &context.shipping {
+        let command = &context.commands[index];
+        let stage = &context.file.stages[command.stage];
+        if reported.contains(&command.at) || context.links_libc(command) != Some(true) {
             continue;
         }
-        let (_, tag) = split_image(image);
-        let pinned = image.contains('@');
-        let versioned_by_name = image.contains("distroless") || image.contains("chainguard");
-        match tag {
-            None if !pinned => findings.push(finding(
-                "GO008",
-                from,
-                format!("{image} has no tag: it means latest"),
-            )),
-            Some(tag)
-                if tag != "latest"
-                    && !versioned_by_name
-                    && !tag.bytes().any(|b| b.is_ascii_digit()) =>
-            {
-                findings.push(finding(
+        let builder = context.libc(stage);
+        let broken = match (runtime, builder) {
+            (Libc::None, _) => true,
+            (runtime, Some(builder)) => builder != runtime && builder != Libc::None,
+            (_, None) => false,
+        };
+        if !broken {
+            continue;
+        }
+        reported.push(command.at);
+        let runtime = match context.base_kind(last) {
+            BaseKind::Scratch => "scratch".to_owned(),
+            _ => context.root_image(last).unwrap_or_default(),
+        };
+        findings.push(finding(
+            "GO005",
+            &context.file.instructions[command.at],
+            match builder {
+                Some(builder) => format!(
+                    "go build with cgo links {}, but the final stage is {runtime} ({}): set CGO_ENABLED=0",
+                    builder.name(),
+                    context.libc(last).map_or("", Libc::name),
+                ),
+                None => format!(
+                    "go build without CGO_ENABLED=0, but the final stage is {runtime}, which has no C library"
+                ),
+            },
+        ));
+    }
+}
+
+fn go006(context: &Context, findings: &mut Vec<Finding>) {
+    let mut reported = vec![];
+    for command in context.commands.iter().filter(|c| c.compiles()) {
+        if (command.has_flag("-installsuffix") || command.has_flag("-a"))
+            && !reported.contains(&command.at)
+        {
+            reported.push(command.at);
+            findings.push(finding(
+                "GO006",
+                &context.file.instructions[command.at],
+                "`-a -installsuffix cgo` is obsolete: it only slows the build".into(),
+            ));
+        }
+    }
+}
+
+fn go007(context: &Context, findings: &mut Vec<Finding>) {
+    let mut reported = vec![];
+    for &index in &context.shipping {
+        let command = &context.commands[index];
+        let mut missing = vec![];
+        // `-trimpath` came with Go 1.13.
+        let stage = &context.file.stages[command.stage];
+        if !command.has_flag("-trimpath") && context.go_minor(stage).is_none_or(|m| m >= 13) {
+            missing.push("-trimpath");
+        }
+        let ldflags = command.ldflags().unwrap_or_default();
+        let words: Vec<&str> = ldflags.split_whitespace().collect();
+        if !(words.contains(&"-s") && words.contains(&"-w")) {
+            missing.push("-ldflags=\"-s -w\"");
+        }
+        if !missing.is_empty() && !reported.contains(&command.at) {
+            reported.push(command.at);
+            findings.push(finding(
+                "GO007",
+                &context.file.instructions[command.at],
+                format!("go build without {}", missing.join(" and ")),
+            ));
+        }
+    }
+}
+
+/// The stages whose `FROM` names an image (not `scratch`, not an earlier stage, not unknown),
+/// with the image and how it is pinned.
+fn pinned_images<'a>(context: &'a Context) -> impl Iterator<Item = (&'a Stage, &'a str, Pin)> {
+    let file = context.file;
+    file.stages.iter().filter_map(move |stage| {
+        let image = stage.image.as_deref()?;
+        if image == "scratch" || file.stage_named(image, stage.index).is_some() {
+            return None;
+        }
+        Some((stage, image, super::model::pin(image)))
+    })
+}
+
+fn go008(context: &Context, findings: &mut Vec<Finding>) {
+    for (stage, image, pin) in pinned_images(context) {
+        let from = &context.file.instructions[stage.from];
+        match pin {
+            Pin::Untagged => {
+                let mut found = finding(
                     "GO008",
                     from,
-                    format!("{image} names no version in its tag"),
-                ));
+                    format!("{image} has no tag: it means latest"),
+                );
+                // hadolint reads the line as written; a variable hides the image from it.
+                if !stage.image_raw.contains('$') {
+                    found.hadolint = Some("DL3006");
+                }
+                findings.push(found);
             }
-            Some("latest") => findings.push(finding(
-                "GO009",
+            Pin::NoVersion => findings.push(finding(
+                "GO008",
                 from,
-                format!("{image} uses the latest tag"),
+                format!("{image} names no version in its tag"),
             )),
-            Some(tag)
-                if tag.split('-').next().is_some_and(|v| {
-                    let v = v.trim_start_matches('v');
-                    !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit())
-                }) =>
-            {
-                findings.push(finding(
-                    "GO010",
-                    from,
-                    format!("{image} pins only a major version"),
-                ))
-            }
             _ => {}
         }
-        if !pinned {
+    }
+}
+
+fn go009(context: &Context, findings: &mut Vec<Finding>) {
+    for (stage, image, pin) in pinned_images(context) {
+        if pin == Pin::Latest {
+            let mut found = finding(
+                "GO009",
+                &context.file.instructions[stage.from],
+                format!("{image} uses the latest tag"),
+            );
+            if !stage.image_raw.contains('$') {
+                found.hadolint = Some("DL3007");
+            }
+            findings.push(found);
+        }
+    }
+}
+
+fn go010(context: &Context, findings: &mut Vec<Finding>) {
+    for (stage, image, pin) in pinned_images(context) {
+        if pin == Pin::Major {
+            findings.push(finding(
+                "GO010",
+                &context.file.instructions[stage.from],
+                format!("{image} pins only a major version"),
+            ));
+        }
+    }
+}
+
+fn go011(context: &Context, findings: &mut Vec<Finding>) {
+    for (stage, image, pin) in pinned_images(context) {
+        if pin != Pin::Digest {
             findings.push(finding(
                 "GO011",
-                from,
+                &context.file.instructions[stage.from],
                 format!("{image} is not pinned by digest"),
             ));
         }
     }
+}
 
-    // GO012: root at run time.
+fn go012(context: &Context, findings: &mut Vec<Finding>) {
+    let file = context.file;
+    let last = last(context);
+    if !context.final_stage_runs() {
+        return;
+    }
     let nonroot_base = context
         .root_image(last)
         .is_some_and(|image| image.contains("nonroot"));
     let lineage = context.lineage(last);
     let user = lineage.iter().enumerate().find_map(|(position, stage)| {
-        let body = stage.body.clone();
-        let index = body.rev().find(|&i| instructions[i].keyword == "USER")?;
+        let index = stage
+            .body
+            .clone()
+            .rev()
+            .find(|&i| file.instructions[i].keyword == "USER")?;
         Some((position, index))
     });
     match user {
         Some((position, index)) => {
-            let user = &instructions[index];
+            let user = &file.instructions[index];
             // `USER ${NAME}` runs as whatever the ARGs and ENVs in scope make of it; a name that
             // stays unknown is not judged.
             let name = file
                 .expand(&lineage[position..], index, &user.args.text())
                 .unwrap_or_default();
-            let name = name.split(':').next().unwrap_or_default().trim();
+            let name = name
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_matches('"');
             if name == "root" || name == "0" {
-                findings.push(finding(
-                    "GO012",
-                    user,
-                    "the final stage runs as root".into(),
-                ));
+                let mut found = finding("GO012", user, "the final stage runs as root".into());
+                if super::model::literal_root(user) {
+                    found.hadolint = Some("DL3002");
+                }
+                findings.push(found);
             }
         }
-        None if !nonroot_base => {
-            findings.push(finding(
-                "GO012",
-                &instructions[last.from],
-                "the final stage has no USER: it runs as root".into(),
-            ));
-        }
+        None if !nonroot_base => findings.push(finding(
+            "GO012",
+            &file.instructions[last.from],
+            "the final stage has no USER: it runs as root".into(),
+        )),
         None => {}
     }
+}
 
-    // GO013: TLS without certificates.
-    if final_kind == BaseKind::Scratch {
-        let has_certs = context.lineage(last).iter().any(|stage| {
-            file.body(stage).iter().any(|i| {
-                matches!(i.keyword.as_str(), "COPY" | "ADD") && {
-                    let text = i.args.text();
-                    text.contains("ca-certificates") || text.contains("/etc/ssl")
-                }
-            })
-        });
-        if !has_certs {
-            let mut found = finding(
-                "GO013",
-                &instructions[last.from],
-                match context.binary_uses_tls {
-                    Some(true) => "the program makes TLS calls (crypto/tls) but the scratch final stage has no CA certificates".into(),
-                    _ => "the scratch final stage has no CA certificates".into(),
-                },
-            );
-            if context.binary_uses_tls == Some(true) {
-                found.severity = Some(Severity::Error);
+fn go013(context: &Context, findings: &mut Vec<Finding>) {
+    let file = context.file;
+    let last = last(context);
+    if context.base_kind(last) != BaseKind::Scratch || !context.final_stage_runs() {
+        return;
+    }
+    let has_certs = context.lineage(last).iter().any(|stage| {
+        file.body(stage).iter().any(|i| {
+            matches!(i.keyword.as_str(), "COPY" | "ADD") && {
+                let text = i.args.text();
+                text.contains("ca-certificates") || text.contains("/etc/ssl")
             }
+        })
+    });
+    if has_certs {
+        return;
+    }
+    let tls = context.binary_uses_tls == Some(true);
+    let mut found = finding(
+        "GO013",
+        &file.instructions[last.from],
+        if tls {
+            "the program makes TLS calls (crypto/tls) but the scratch final stage has no CA certificates".into()
+        } else {
+            "the scratch final stage has no CA certificates".into()
+        },
+    );
+    if tls {
+        found.severity = Some(Severity::Error);
+    }
+    findings.push(found);
+}
+
+/// Each `RUN` instruction of the file.
+fn runs<'a>(context: &'a Context) -> impl Iterator<Item = &'a Instruction> {
+    context
+        .file
+        .instructions
+        .iter()
+        .filter(|i| i.keyword == "RUN")
+}
+
+fn go014(context: &Context, findings: &mut Vec<Finding>) {
+    for instruction in runs(context) {
+        for segment in instruction.script().split(['\n', ';', '&', '|']) {
+            let words: Vec<&str> = segment.split_whitespace().collect();
+            // `apk [options] add …`: the options may come before the subcommand.
+            let Some(apk) = words.iter().position(|w| *w == "apk") else {
+                continue;
+            };
+            let adds = words[apk + 1..]
+                .iter()
+                .take_while(|w| w.starts_with('-') || **w == "add")
+                .any(|w| *w == "add");
+            if adds && !words[apk..].contains(&"--no-cache") {
+                let mut found = finding(
+                    "GO014",
+                    instruction,
+                    "`apk add` without `--no-cache` keeps the package index in the layer".into(),
+                );
+                found.hadolint = Some("DL3019");
+                findings.push(found);
+            }
+        }
+    }
+}
+
+fn go015(context: &Context, findings: &mut Vec<Finding>) {
+    for instruction in context
+        .file
+        .instructions
+        .iter()
+        .filter(|i| i.keyword == "ADD")
+    {
+        let sources = sources(instruction);
+        let local = sources.iter().all(|s| {
+            !(s.contains("://")
+                || s.starts_with("git@")
+                || [".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".txz"]
+                    .iter()
+                    .any(|ext| s.ends_with(ext)))
+        });
+        if !sources.is_empty() && local {
+            let mut found = finding("GO015", instruction, "ADD of local files: use COPY".into());
+            found.hadolint = Some("DL3020");
             findings.push(found);
         }
     }
+}
 
-    // GO016: shell-form ENTRYPOINT/CMD in the final stage.
-    for instruction in file.body(last) {
+fn go016(context: &Context, findings: &mut Vec<Finding>) {
+    let last = last(context);
+    let scratch = context.base_kind(last) == BaseKind::Scratch;
+    for instruction in context.file.body(last) {
         if matches!(instruction.keyword.as_str(), "ENTRYPOINT" | "CMD")
-            && matches!(instruction.args, super::parser::Args::Shell(_))
+            && matches!(instruction.args, Args::Shell(_))
         {
             let mut found = finding(
                 "GO016",
@@ -697,7 +693,8 @@ pub fn check(context: &Context) -> Vec<Finding> {
                     instruction.keyword
                 ),
             );
-            if final_kind == BaseKind::Scratch {
+            found.hadolint = Some("DL3025");
+            if scratch {
                 found.message = format!(
                     "{} in shell form on scratch: there is no /bin/sh, the container cannot start",
                     instruction.keyword
@@ -707,28 +704,58 @@ pub fn check(context: &Context) -> Vec<Finding> {
             findings.push(found);
         }
     }
-    findings.sort_by_key(|f| (f.line, f.rule));
-    findings
 }
 
-/// The sources of a COPY or ADD (all words but the destination).
-fn sources(instruction: &Instruction) -> Vec<String> {
-    let words: Vec<String> = match &instruction.args {
-        super::parser::Args::Json(words) => words.clone(),
-        super::parser::Args::Shell(text) => text.split_whitespace().map(str::to_owned).collect(),
-    };
-    if !instruction.heredocs.is_empty() {
-        return vec![];
+fn go017(context: &Context, findings: &mut Vec<Finding>) {
+    if !context.buildkit() {
+        return;
     }
-    match words.split_last() {
-        Some((_, sources)) => sources.to_vec(),
-        None => vec![],
+    let mut reported = vec![];
+    for command in &context.commands {
+        let needs_cache = command.compiles()
+            || command
+                .words
+                .starts_with(&["mod".into(), "download".into()]);
+        let instruction = &context.file.instructions[command.at];
+        let cached = instruction
+            .flags
+            .iter()
+            .any(|(name, value)| name == "mount" && value.contains("type=cache"));
+        if needs_cache && !cached && !reported.contains(&command.at) {
+            reported.push(command.at);
+            findings.push(finding(
+                "GO017",
+                instruction,
+                "no cache mount for the module and build caches".into(),
+            ));
+        }
     }
 }
 
-/// `COPY . .`, `COPY ./ /src`, `COPY * ./`: the whole build context.
-fn copies_whole_context(instruction: &Instruction) -> bool {
-    sources(instruction)
-        .iter()
-        .any(|s| matches!(s.as_str(), "." | "./" | "*" | "./*"))
+fn go018(context: &Context, findings: &mut Vec<Finding>) {
+    let file = context.file;
+    for stage in &file.stages {
+        for (at, instruction) in file.stage_instructions(stage) {
+            if instruction.keyword != "COPY" {
+                continue;
+            }
+            let Some(from) = instruction.flag("from") else {
+                continue;
+            };
+            let from = file
+                .expand(&context.lineage(stage), at, from)
+                .unwrap_or_else(|| from.to_owned());
+            if file.stage_named(&from, stage.index).is_none()
+                && !from.contains([':', '/', '@', '$'])
+            {
+                let mut found = finding(
+                    "GO018",
+                    instruction,
+                    format!("COPY --from={from}: no earlier stage has that name"),
+                );
+                found.hadolint = Some("DL3022");
+                findings.push(found);
+            }
+        }
+    }
 }

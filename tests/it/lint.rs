@@ -40,6 +40,51 @@ fn every_rule_fires_on_its_bad_fixture_and_not_on_its_good_one() {
     }
 }
 
+/// Each pattern file names, in `# expect …` comments, every finding its next instruction gets;
+/// the findings must be exactly those (no false positive, no miss), with the hadolint id the
+/// text output shows where hadolint fires too.
+#[test]
+fn production_patterns_get_exactly_the_findings_they_expect() {
+    let dir = fixtures().join("patterns");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "Dockerfile") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut expected = vec![];
+        for (index, line) in lines.iter().enumerate() {
+            let Some(ids) = line.strip_prefix("# expect ") else {
+                continue;
+            };
+            let target = (index + 1..lines.len())
+                .find(|&i| {
+                    let line = lines[i].trim();
+                    !line.is_empty() && !line.starts_with('#')
+                })
+                .expect("an instruction after the expectation")
+                + 1;
+            for id in ids.split_whitespace() {
+                expected.push(format!("{target} {id}"));
+            }
+        }
+        let mut actual: Vec<String> = lint::lint(&text, &Settings::default())
+            .iter()
+            .map(|f| match f.hadolint {
+                Some(dl) => format!("{} {}[{dl}]", f.line, f.rule),
+                None => format!("{} {}", f.line, f.rule),
+            })
+            .collect();
+        expected.sort();
+        actual.sort();
+        assert_eq!(actual, expected, "{}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 15, "{checked} pattern files");
+}
+
 #[tokio::test]
 async fn the_usual_alpine_multi_stage_pattern_and_its_fix() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -201,6 +246,19 @@ async fn a_binary_that_makes_tls_calls_turns_missing_certificates_into_an_error(
         without.stdout.contains("warning GO013"),
         "{}",
         without.stdout
+    );
+    // Something that is not a Go program cannot be judged: an error, not a silent "no TLS".
+    std::fs::write(
+        dir.path().join("script.sh"),
+        "#!/bin/sh\necho crypto/tls.Client\n",
+    )
+    .unwrap();
+    let not_go = berth_in(dir.path(), &["lint", "--binary", "script.sh", bad], &[]).await;
+    assert!(!not_go.ok && not_go.stdout.is_empty(), "{}", not_go.stdout);
+    assert!(
+        not_go.stderr.contains("script.sh: not an ELF file"),
+        "{}",
+        not_go.stderr
     );
 }
 

@@ -1,4 +1,5 @@
-FROM golang:1.22.1-alpine3.19 AS build
+# cgo is on by default where gcc is (the Debian-based golang image); alpine has musl, not glibc.
+FROM golang:1.22.1-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

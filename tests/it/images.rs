@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::support::{
     ADMIN_PASSWORD, BerthProcess, Distribution, Outcome, admin_creds, berth_in, compile_go,
-    docker_build, docker_login, get_json, git, git_commit, go_repository, run, run_in,
+    copy_tree, docker_build, docker_login, get_json, git, git_commit, go_repository, run, run_in,
 };
 
 /// `berth ARGS` in `dir` with Docker credentials from `config`; fails the test on failure.
@@ -245,6 +245,38 @@ async fn tags_come_from_releases_and_branches_and_dirty_releases_are_refused() {
     for tag in ["v1.0.0", "latest", "dev-feature-login", "v1.1.0-rc.1"] {
         assert!(names.contains(&tag), "{names:?}");
     }
+}
+
+#[tokio::test]
+async fn modules_in_subdirectories_take_their_own_tags_and_every_release_on_head_counts() {
+    // One repository, two modules: one at the root, one in `hello/`, as Go's multi-module
+    // repositories are laid out; each is released by its own tags on the same commit.
+    let repo = go_repository("gohello", None).await;
+    let dir = repo.path();
+    let hello = dir.join("hello");
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/gohello"),
+        &hello,
+    );
+    git_commit(dir, "second module").await;
+    for tag in ["v0.5.0", "v0.6.0-rc.1", "hello/v0.2.0", "hello/v0.3.0-rc.1"] {
+        git(dir, &["tag", tag]).await;
+    }
+    let commit = git(dir, &["rev-parse", "HEAD"]).await;
+    let sha = format!("sha-{}", &commit[..7]);
+    let layout = tempfile::tempdir().unwrap();
+    let out = layout.path().to_str().unwrap();
+    let args = ["build", "--oci-layout", out, "--latest"];
+    let (_, tags) = digest_and_tags(&berth_ok(&hello, &args, None).await);
+    assert_eq!(
+        tags,
+        ["v0.3.0-rc.1", "v0.2.0", "v0.2", "v0", "latest", &sha]
+    );
+    let (_, tags) = digest_and_tags(&berth_ok(dir, &args, None).await);
+    assert_eq!(
+        tags,
+        ["v0.6.0-rc.1", "v0.5.0", "v0.5", "v0", "latest", &sha]
+    );
 }
 
 #[tokio::test]

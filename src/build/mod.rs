@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use crate::analyze::gobinary::{self, GoBinary};
+use crate::analyze::gobinary;
 use crate::digest::Digest;
 use crate::image::client::{self, Client};
 use crate::image::layout::REF_NAME;
@@ -107,7 +107,7 @@ pub struct BuiltImage {
     pub manifest: Descriptor,
     pub config: Descriptor,
     pub layers: Vec<Descriptor>,
-    pub binaries: Vec<GoBinary>,
+    pub binaries: Vec<sbom::ShippedBinary>,
 }
 
 /// What a build made.
@@ -345,8 +345,15 @@ pub fn build(options: &Options, progress: &Progress) -> Result<Report, Error> {
         for package in &packages {
             let output = bin_dir.join(&package.name);
             go::build(&options.dir, package, platform, &flags, &output)?;
-            binaries.push(gobinary::read(&output)?);
-            app.file(&format!("{APP_DIR}/{}", package.name), 0o755, &output);
+            let path = format!("{APP_DIR}/{}", package.name);
+            let (sha1, sha256) = file_digests(&output)?;
+            binaries.push(sbom::ShippedBinary {
+                path: format!("/{}", path.trim_start_matches('/')),
+                sha1,
+                sha256,
+                info: gobinary::read(&output)?,
+            });
+            app.file(&path, 0o755, &output);
         }
         let app = app.write(&layout, source_date)?;
         let (base_layers, base_config) = match &base {
@@ -463,6 +470,9 @@ pub fn build(options: &Options, progress: &Progress) -> Result<Report, Error> {
                 &image.binaries,
                 &format!("{image_name}@{}", image.manifest.digest),
                 &created,
+                git.as_ref()
+                    .and_then(|git| git.releases.first())
+                    .map(|(tag, _)| tag.as_str()),
             );
             sboms.push(write_sbom(&layout, &document, &image.manifest, &created)?);
         }
@@ -548,6 +558,29 @@ fn system_layer(options: &Options, layout: &Layout, source_date: u64) -> Result<
             )))?;
     }
     Ok(builder.write(layout, source_date)?)
+}
+
+/// The SHA-1 and SHA-256 of a file, hex, read as a stream.
+fn file_digests(path: &Path) -> Result<(String, String), Error> {
+    use sha1::Digest as _;
+    use std::io::Read;
+    let io = || crate::image::Error::io(format!("reading {}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(io())?;
+    let mut sha1 = sha1::Sha1::new();
+    let mut sha256 = crate::digest::Hasher::new(crate::digest::Algorithm::Sha256);
+    let mut buf = vec![0; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(io())?;
+        if n == 0 {
+            break;
+        }
+        sha1.update(&buf[..n]);
+        sha256.update(&buf[..n]);
+    }
+    Ok((
+        hex::encode(sha1.finalize()),
+        sha256.finish().hex().to_owned(),
+    ))
 }
 
 fn labels(

@@ -141,6 +141,17 @@ async fn built_image_runs_as_nonroot_with_git_tags_an_sbom_and_the_same_digest_a
         names.contains(&"example.com/gohttp") && names.contains(&"stdlib"),
         "{names:?}"
     );
+    // The application package carries the release it was built from, and the document is
+    // valid SPDX 2.3 by the SPDX project's own validator.
+    let app = document["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["primaryPackagePurpose"] == "APPLICATION")
+        .unwrap();
+    assert_eq!(app["versionInfo"], "v1.4.0");
+    assert_eq!(app["packageFileName"], "/app/gohttp");
+    validate_spdx(&document).await;
 
     // Under 5 MB compressed on scratch with certificates.
     let manifest = get_json(
@@ -732,4 +743,24 @@ async fn analyze_refuses_a_layer_that_is_not_what_its_digest_says() {
         "the error names the layer: {}",
         refused.stderr
     );
+}
+
+/// Validates an SPDX document with `pyspdxtools` (spdx-tools from PyPI, installed by the test
+/// script), which checks it against the SPDX 2.3 specification.
+async fn validate_spdx(document: &Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sbom.spdx.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(document).unwrap()).unwrap();
+    let output = tokio::process::Command::new("pyspdxtools")
+        .args(["--infile", path.to_str().unwrap()])
+        .output()
+        .await
+        .expect("pyspdxtools is required (pip install spdx-tools)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{text}");
+    assert!(!text.contains("invalid"), "{text}");
 }

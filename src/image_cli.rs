@@ -293,18 +293,17 @@ fn print_report(report: &berth::analyze::ImageReport) {
     }
     for binary in &report.binaries {
         let info = &binary.info;
-        let main = info
-            .main
-            .as_ref()
-            .map(|m| format!("{}@{}", m.path, m.version))
-            .unwrap_or_default();
+        let mut what = vec![info.go_version.clone(), info.arch.clone()];
+        what.extend(
+            info.main
+                .as_ref()
+                .map(|m| format!("{}@{}", m.path, m.version)),
+        );
         outln!(
-            "  go binary {} ({}): {} {} {}, {}, {}, {} deps",
+            "  go binary {} ({}): {}, {}, {}, {} deps",
             binary.path,
             format_size(binary.size),
-            info.go_version,
-            info.arch,
-            main,
+            what.join(" "),
             if info.stripped {
                 "stripped"
             } else {

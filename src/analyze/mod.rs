@@ -15,7 +15,7 @@
 pub mod gobinary;
 pub mod source;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read, Write};
 
 use serde_json::{Value, json};
@@ -62,12 +62,15 @@ pub struct FoundBinary {
     pub info: GoBinary,
 }
 
-/// A change that would make the image smaller, with the bytes it would save.
+/// A change that would make the image smaller or better, with the bytes it would save. Advice
+/// about binaries names them; the same advice for several binaries is one entry.
 #[derive(Debug, Clone)]
 pub struct Advice {
     pub id: &'static str,
     pub message: String,
     pub saves: u64,
+    /// The binaries it is about (empty for advice about the whole image).
+    pub paths: Vec<String>,
 }
 
 /// One platform's analysis.
@@ -103,13 +106,24 @@ fn normalize(path: &str) -> String {
         .to_owned()
 }
 
-/// The file system as the layers so far leave it: each visible file's size, the Go binaries
-/// among them, and the bytes of versions no longer visible.
+/// A visible file: its size and the content it names. Hard links share one content, so the
+/// bytes stay in the file system while any of their names does.
+#[derive(Clone, Copy)]
+struct Node {
+    size: u64,
+    content: u64,
+}
+
+/// The file system as the layers so far leave it: each visible file, the Go binaries among
+/// them, and the bytes of versions no longer visible.
 #[derive(Default)]
 struct FileSystem {
-    visible: BTreeMap<String, u64>,
+    visible: BTreeMap<String, Node>,
+    /// How many visible names each content has.
+    names: HashMap<u64, u32>,
     binaries: BTreeMap<String, FoundBinary>,
     wasted: u64,
+    next_content: u64,
 }
 
 impl FileSystem {
@@ -124,25 +138,78 @@ impl FileSystem {
             .collect();
         let mut count = 0;
         for key in keys {
-            if let Some(size) = self.visible.remove(&key) {
-                self.wasted += size;
-                self.binaries.remove(&key);
+            if self.unlink(&key) {
                 count += 1;
             }
         }
         count
     }
 
+    /// Drops one name; its bytes are wasted when it was the content's last name.
+    fn unlink(&mut self, path: &str) -> bool {
+        let Some(node) = self.visible.remove(path) else {
+            return false;
+        };
+        self.binaries.remove(path);
+        let names = self.names.entry(node.content).or_default();
+        *names = names.saturating_sub(1);
+        if *names == 0 {
+            self.names.remove(&node.content);
+            self.wasted += node.size;
+        }
+        true
+    }
+
     /// Writes a file; `true` when it replaced an earlier version.
     fn write(&mut self, path: &str, size: u64) -> bool {
-        self.binaries.remove(path);
-        match self.visible.insert(path.to_owned(), size) {
-            Some(old) => {
-                self.wasted += old;
-                true
-            }
-            None => false,
+        let replaced = self.unlink(path);
+        self.next_content += 1;
+        self.insert(
+            path,
+            Node {
+                size,
+                content: self.next_content,
+            },
+        );
+        replaced
+    }
+
+    /// A hard link `path` to `target`, as tar stores it: another name for the same content
+    /// (and the same Go binary); `true` when it replaced an earlier version.
+    fn link(&mut self, path: &str, target: &str) -> bool {
+        let Some(node) = self.visible.get(target).copied() else {
+            return self.write(path, 0);
+        };
+        let binary = self.binaries.get(target).cloned();
+        let replaced = path != target && self.unlink(path);
+        self.insert(path, node);
+        if let Some(mut binary) = binary {
+            binary.path = format!("/{path}");
+            self.binaries.insert(path.to_owned(), binary);
         }
+        replaced
+    }
+
+    fn insert(&mut self, path: &str, node: Node) {
+        *self.names.entry(node.content).or_default() += 1;
+        self.visible.insert(path.to_owned(), node);
+    }
+
+    /// Each visible path with the bytes it holds; a content with several names counts once,
+    /// at its first name.
+    fn sizes(&self) -> BTreeMap<String, u64> {
+        let mut seen = HashSet::new();
+        self.visible
+            .iter()
+            .map(|(path, node)| {
+                let size = if seen.insert(node.content) {
+                    node.size
+                } else {
+                    0
+                };
+                (path.clone(), size)
+            })
+            .collect()
     }
 }
 
@@ -212,7 +279,18 @@ fn analyze_image(source: &Source, image: &Image) -> Result<ImageReport, Error> {
                 report.files += 1;
                 report.file_bytes += size;
                 all_file_bytes += size;
-                if fs.write(&path, size) {
+                let hard_link = match kind {
+                    tar::EntryType::Link => entry
+                        .link_name()
+                        .map_err(layer_error)?
+                        .map(|target| normalize(&target.to_string_lossy())),
+                    _ => None,
+                };
+                let replaced = match &hard_link {
+                    Some(target) => fs.link(&path, target),
+                    None => fs.write(&path, size),
+                };
+                if replaced {
                     report.changed += 1;
                 } else {
                     report.added += 1;
@@ -236,7 +314,8 @@ fn analyze_image(source: &Source, image: &Image) -> Result<ImageReport, Error> {
         report.uncompressed = stream.count;
         layers.push(report);
     }
-    let content_bytes: u64 = fs.visible.values().sum();
+    let sizes = fs.sizes();
+    let content_bytes: u64 = sizes.values().sum();
     let wasted = fs.wasted;
     let efficiency = if all_file_bytes == 0 {
         1.0
@@ -244,7 +323,7 @@ fn analyze_image(source: &Source, image: &Image) -> Result<ImageReport, Error> {
         1.0 - wasted as f64 / all_file_bytes as f64
     };
     let binaries: Vec<FoundBinary> = fs.binaries.into_values().collect();
-    let advice = advise(&fs.visible, &binaries, wasted);
+    let advice = advise(&sizes, &binaries, wasted);
     Ok(ImageReport {
         platform: image.platform.clone(),
         manifest: image.manifest.clone(),
@@ -384,18 +463,78 @@ fn is_runtime_support(path: &str) -> bool {
         || path.starts_with("usr/share/ca-certificates/")
 }
 
+/// Advice about some binaries: what is wrong with one, and with several.
+struct PerBinary {
+    id: &'static str,
+    one: &'static str,
+    several: &'static str,
+}
+
+const STRIP: PerBinary = PerBinary {
+    id: "strip-symbols",
+    one: "keeps its symbol table and debug data: build with -ldflags=\"-s -w\"",
+    several: "keep their symbol tables and debug data: build with -ldflags=\"-s -w\"",
+};
+const CGO: PerBinary = PerBinary {
+    id: "static-binary",
+    one: "is dynamically linked (cgo): CGO_ENABLED=0 gives a static binary that runs on scratch",
+    several: "are dynamically linked (cgo): CGO_ENABLED=0 gives static binaries that run on scratch",
+};
+const PIE: PerBinary = PerBinary {
+    id: "static-binary",
+    one: "is a position-independent executable (-buildmode=pie) and needs the dynamic loader: build without -buildmode=pie to run on scratch",
+    several: "are position-independent executables (-buildmode=pie) and need the dynamic loader: build without -buildmode=pie to run on scratch",
+};
+const DYNAMIC: PerBinary = PerBinary {
+    id: "static-binary",
+    one: "is dynamically linked: it needs the C library and loader of its base image",
+    several: "are dynamically linked: they need the C library and loader of their base image",
+};
+const TRIMPATH: PerBinary = PerBinary {
+    id: "trimpath",
+    one: "was built without -trimpath: it embeds build-machine paths and is not reproducible",
+    several: "were built without -trimpath: they embed build-machine paths and are not reproducible",
+};
+
+/// One advice line for all `binaries` that `applies` to, with the bytes each would save.
+fn per_binary(
+    advice: &mut Vec<Advice>,
+    kind: &PerBinary,
+    binaries: &[FoundBinary],
+    applies: impl Fn(&FoundBinary) -> Option<u64>,
+) {
+    let matching: Vec<(&FoundBinary, u64)> = binaries
+        .iter()
+        .filter_map(|b| applies(b).map(|saves| (b, saves)))
+        .collect();
+    let paths: Vec<String> = matching.iter().map(|(b, _)| b.path.clone()).collect();
+    let message = match paths.as_slice() {
+        [] => return,
+        [one] => format!("{one} {}", kind.one),
+        [first, second] => format!("{first} and {second} {}", kind.several),
+        [first, second, rest @ ..] => format!(
+            "{} binaries ({first}, {second} and {} more) {}",
+            paths.len(),
+            rest.len(),
+            kind.several
+        ),
+    };
+    advice.push(Advice {
+        id: kind.id,
+        message,
+        saves: matching.iter().map(|(_, saves)| saves).sum(),
+        paths,
+    });
+}
+
+/// Advice that states only what the image and its binaries show: symbols a binary keeps, why it
+/// is dynamic (cgo, `-buildmode=pie`, or nothing the binary says), `-trimpath` only for
+/// binaries that record their build settings (Bazel's record none).
 fn advise(visible: &BTreeMap<String, u64>, binaries: &[FoundBinary], wasted: u64) -> Vec<Advice> {
     let mut advice = vec![];
-    for binary in binaries.iter().filter(|b| !b.info.stripped) {
-        advice.push(Advice {
-            id: "strip-symbols",
-            message: format!(
-                "{} keeps its symbol table and debug data: build with -ldflags=\"-s -w\"",
-                binary.path
-            ),
-            saves: binary.info.symbol_bytes,
-        });
-    }
+    per_binary(&mut advice, &STRIP, binaries, |b| {
+        (!b.info.stripped).then_some(b.info.symbol_bytes)
+    });
     let toolchain: u64 = visible
         .iter()
         .filter(|(path, _)| is_toolchain(path))
@@ -406,6 +545,7 @@ fn advise(visible: &BTreeMap<String, u64>, binaries: &[FoundBinary], wasted: u64
             id: "drop-toolchain",
             message: "the Go toolchain or module cache is in the final image: build in a separate stage and copy only the binary".into(),
             saves: toolchain,
+            paths: vec![],
         });
     }
     if wasted > 0 {
@@ -413,6 +553,7 @@ fn advise(visible: &BTreeMap<String, u64>, binaries: &[FoundBinary], wasted: u64
             id: "wasted-files",
             message: "files are overwritten or deleted by later layers: create and remove them in the same RUN".into(),
             saves: wasted,
+            paths: vec![],
         });
     }
     let all_static = !binaries.is_empty() && binaries.iter().all(|b| !b.info.dynamic);
@@ -431,32 +572,26 @@ fn advise(visible: &BTreeMap<String, u64>, binaries: &[FoundBinary], wasted: u64
                 id: "smaller-base",
                 message: "the Go binaries are static: a scratch or distroless/static base with CA certificates needs none of the other files".into(),
                 saves: others,
+                paths: vec![],
             });
         }
     }
-    for binary in binaries.iter().filter(|b| b.info.dynamic) {
-        advice.push(Advice {
-            id: "static-binary",
-            message: format!(
-                "{} is dynamically linked (cgo): CGO_ENABLED=0 gives a static binary that runs on scratch",
-                binary.path
-            ),
-            saves: 0,
-        });
-    }
-    for binary in binaries
-        .iter()
-        .filter(|b| b.info.setting("-trimpath") != Some("true"))
-    {
-        advice.push(Advice {
-            id: "trimpath",
-            message: format!(
-                "{} was built without -trimpath: it embeds build-machine paths and is not reproducible",
-                binary.path
-            ),
-            saves: 0,
-        });
-    }
+    let pie = |b: &FoundBinary| b.info.setting("-buildmode") == Some("pie");
+    let cgo = |b: &FoundBinary| b.info.setting("CGO_ENABLED") == Some("1");
+    per_binary(&mut advice, &CGO, binaries, |b| {
+        (b.info.dynamic && cgo(b)).then_some(0)
+    });
+    per_binary(&mut advice, &PIE, binaries, |b| {
+        (b.info.dynamic && !cgo(b) && pie(b)).then_some(0)
+    });
+    per_binary(&mut advice, &DYNAMIC, binaries, |b| {
+        (b.info.dynamic && !cgo(b) && !pie(b)).then_some(0)
+    });
+    per_binary(&mut advice, &TRIMPATH, binaries, |b| {
+        let records_settings =
+            b.info.setting("-compiler").is_some() || b.info.setting("GOOS").is_some();
+        (records_settings && b.info.setting("-trimpath") != Some("true")).then_some(0)
+    });
     advice
 }
 
@@ -487,6 +622,7 @@ impl ImageReport {
                 "id": advice.id,
                 "message": advice.message,
                 "saves_bytes": advice.saves,
+                "paths": advice.paths,
             })).collect::<Vec<_>>(),
         })
     }
@@ -566,6 +702,86 @@ mod tests {
         assert_eq!(fs.wasted, 7 + 100 + 50);
         assert_eq!(fs.visible.keys().collect::<Vec<_>>(), ["app/keep"]);
         assert_eq!(fs.remove("app/datastore/", Some("app/datastore")), 0);
+    }
+
+    #[test]
+    fn a_hard_link_keeps_the_content_and_the_binary_when_the_first_name_goes() {
+        let mut fs = FileSystem::default();
+        fs.write("usr/bin/tool", 2_300_000);
+        fs.binaries
+            .insert("usr/bin/tool".into(), binary("usr/bin/tool", false));
+        assert!(!fs.link("usr/bin/tool-alias", "usr/bin/tool"));
+        assert_eq!(fs.sizes().values().sum::<u64>(), 2_300_000);
+        // A later layer deletes the first name: the bytes are still there under the second.
+        assert_eq!(fs.remove("usr/bin/tool/", Some("usr/bin/tool")), 1);
+        assert_eq!(fs.wasted, 0);
+        assert_eq!(fs.sizes().values().sum::<u64>(), 2_300_000);
+        let found: Vec<&str> = fs.binaries.values().map(|b| b.path.as_str()).collect();
+        assert_eq!(found, ["/usr/bin/tool-alias"]);
+        // Deleting the last name wastes them.
+        fs.remove("usr/bin/tool-alias/", Some("usr/bin/tool-alias"));
+        assert_eq!(fs.wasted, 2_300_000);
+        assert!(fs.binaries.is_empty());
+    }
+
+    fn with_settings(path: &str, settings: &str, dynamic: bool, stripped: bool) -> FoundBinary {
+        let mut found = binary(path, dynamic);
+        found.info =
+            gobinary::parse_modinfo(&format!("path\texample.com/svc\n{settings}")).unwrap();
+        found.info.dynamic = dynamic;
+        found.info.stripped = stripped;
+        found
+    }
+
+    #[test]
+    fn advice_says_only_what_the_binary_shows_and_collapses_repeats() {
+        let visible = BTreeMap::new();
+        let messages = |binaries: &[FoundBinary]| -> Vec<String> {
+            advise(&visible, binaries, 0)
+                .iter()
+                .map(|a| format!("[{}] {}", a.id, a.message))
+                .collect()
+        };
+        // -buildmode=pie without cgo: the loader, not cgo, is why it is dynamic.
+        let pie = with_settings(
+            "app/pie",
+            "build\t-buildmode=pie\nbuild\t-compiler=gc\nbuild\t-trimpath=true\nbuild\tCGO_ENABLED=0\n",
+            true,
+            true,
+        );
+        assert_eq!(
+            messages(&[pie]),
+            [
+                "[static-binary] /app/pie is a position-independent executable (-buildmode=pie) and needs the dynamic loader: build without -buildmode=pie to run on scratch"
+            ]
+        );
+        // Bazel records no build settings: nothing to say about -trimpath or cgo's part.
+        let bazel = with_settings("app/bazel", "", true, true);
+        assert_eq!(
+            messages(&[bazel]),
+            [
+                "[static-binary] /app/bazel is dynamically linked: it needs the C library and loader of its base image"
+            ]
+        );
+        // A toolchain image: twenty unstripped binaries are one line with a count.
+        let tools: Vec<FoundBinary> = (0..20)
+            .map(|i| {
+                with_settings(
+                    &format!("usr/local/go/pkg/tool/linux_amd64/t{i:02}"),
+                    "build\t-compiler=gc\nbuild\tCGO_ENABLED=1\n",
+                    false,
+                    false,
+                )
+            })
+            .collect();
+        let advice = advise(&visible, &tools, 0);
+        assert_eq!(advice.len(), 2, "{advice:?}");
+        assert_eq!(
+            advice[0].message,
+            "20 binaries (/usr/local/go/pkg/tool/linux_amd64/t00, /usr/local/go/pkg/tool/linux_amd64/t01 and 18 more) keep their symbol tables and debug data: build with -ldflags=\"-s -w\""
+        );
+        assert_eq!(advice[1].id, "trimpath");
+        assert_eq!(advice[1].paths.len(), 20);
     }
 
     #[test]

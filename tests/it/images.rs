@@ -717,6 +717,99 @@ async fn analyze_explains_a_docker_built_image_layer_by_layer_and_its_go_binary(
 }
 
 #[tokio::test]
+async fn analyze_follows_a_hard_link_when_the_first_name_is_deleted() {
+    use berth::image::{Layout, media};
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let binary = compile_go("gohello", dir.path(), &["-trimpath"], "hello").await;
+    let bytes = std::fs::read(&binary).unwrap();
+    // Layer 1: the binary and a hard link to it, as tar stores one; layer 2 deletes the first
+    // name, as `rm` in a later RUN does.
+    let tar = |build: &dyn Fn(&mut tar::Builder<Vec<u8>>)| {
+        let mut builder = tar::Builder::new(vec![]);
+        build(&mut builder);
+        builder.into_inner().unwrap()
+    };
+    let first = tar(&|builder| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o755);
+        builder
+            .append_data(&mut header, "usr/bin/hello", &bytes[..])
+            .unwrap();
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Link);
+        link.set_size(0);
+        builder
+            .append_link(&mut link, "usr/bin/hello-alias", "usr/bin/hello")
+            .unwrap();
+    });
+    let second = tar(&|builder| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(0);
+        builder
+            .append_data(&mut header, "usr/bin/.wh.hello", &[][..])
+            .unwrap();
+    });
+    let layout = Layout::create(&dir.path().join("layout")).unwrap();
+    let layers: Vec<_> = [&first, &second]
+        .iter()
+        .map(|layer| {
+            layout
+                .write_blob("application/vnd.oci.image.layer.v1.tar", layer)
+                .unwrap()
+        })
+        .collect();
+    let config = layout
+        .write_json(
+            media::OCI_CONFIG,
+            &json!({
+                "architecture": "amd64", "os": "linux",
+                "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.digest.to_string()).collect::<Vec<_>>()},
+                "history": [{"created_by": "COPY hello"}, {"created_by": "RUN rm /usr/bin/hello"}],
+            }),
+        )
+        .unwrap();
+    let manifest = layout
+        .write_json(
+            media::OCI_MANIFEST,
+            &json!({
+                "schemaVersion": 2, "mediaType": media::OCI_MANIFEST,
+                "config": config.to_json(),
+                "layers": layers.iter().map(|l| l.to_json()).collect::<Vec<_>>(),
+            }),
+        )
+        .unwrap();
+    let mut entry = manifest.to_json();
+    entry["annotations"] = json!({"org.opencontainers.image.ref.name": "v1"});
+    layout.write_index(&[entry]).unwrap();
+
+    let target = format!("oci:{}:v1", dir.path().join("layout").display());
+    let report = &analyze(dir.path(), &target, None).await[0];
+    assert_eq!(report["wasted_bytes"], 0, "{report}");
+    assert_eq!(report["efficiency"], 1.0);
+    assert_eq!(report["content_bytes"], bytes.len() as u64);
+    let paths: Vec<&str> = report["go_binaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["/usr/bin/hello-alias"]);
+    let text = berth_ok(dir.path(), &["analyze", &target], None)
+        .await
+        .stdout;
+    let line = text
+        .lines()
+        .find(|l| l.contains("go binary /usr/bin/hello-alias"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains(" amd64 example.com/hello@") && !line.contains(" ,"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
 async fn analyze_refuses_a_layer_that_is_not_what_its_digest_says() {
     let repo = go_repository("gohello", None).await;
     let out = tempfile::tempdir().unwrap();

@@ -260,6 +260,14 @@ async fn a_binary_that_makes_tls_calls_turns_missing_certificates_into_an_error(
         "{}",
         not_go.stderr
     );
+    // An error names its cause once.
+    let missing = berth_in(dir.path(), &["lint", "--binary", "gone", bad], &[]).await;
+    assert_eq!(
+        missing.stderr.matches("No such file or directory").count(),
+        1,
+        "{}",
+        missing.stderr
+    );
 }
 
 #[test]

@@ -446,7 +446,10 @@ fn go007(context: &Context, findings: &mut Vec<Finding>) {
         }
         let ldflags = command.ldflags().unwrap_or_default();
         let words: Vec<&str> = ldflags.split_whitespace().collect();
-        if !(words.contains(&"-s") && words.contains(&"-w")) {
+        // Since Go 1.22 `-s` implies `-w` (unless `-w=0`).
+        let s_implies_w =
+            context.go_minor(stage).is_none_or(|m| m >= 22) && !words.contains(&"-w=0");
+        if !(words.contains(&"-s") && (words.contains(&"-w") || s_implies_w)) {
             missing.push("-ldflags=\"-s -w\"");
         }
         if !missing.is_empty() && !reported.contains(&command.at) {

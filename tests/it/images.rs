@@ -288,6 +288,34 @@ async fn modules_in_subdirectories_take_their_own_tags_and_every_release_on_head
         tags,
         ["v0.6.0-rc.1", "v0.5.0", "v0.5", "v0", "latest", &sha]
     );
+
+    // The SBOMs in the layout name each module's own release and are valid SPDX 2.3; the module
+    // replaced by a local directory has no version and no package URL.
+    let blobs = layout.path().join("blobs/sha256");
+    let documents: Vec<Value> = std::fs::read_dir(&blobs)
+        .unwrap()
+        .filter_map(|entry| {
+            serde_json::from_slice::<Value>(&std::fs::read(entry.unwrap().path()).ok()?).ok()
+        })
+        .filter(|value| value["spdxVersion"] == "SPDX-2.3")
+        .collect();
+    let mut versions = vec![];
+    for document in &documents {
+        validate_spdx(document).await;
+        let packages = document["packages"].as_array().unwrap();
+        let app = packages
+            .iter()
+            .find(|p| p["primaryPackagePurpose"] == "APPLICATION")
+            .unwrap();
+        versions.push(app["versionInfo"].as_str().unwrap().to_owned());
+        let local = packages
+            .iter()
+            .find(|p| p["name"] == "example.com/greeting")
+            .unwrap();
+        assert!(local.get("externalRefs").is_none(), "{local}");
+    }
+    versions.sort();
+    assert_eq!(versions, ["v0.3.0-rc.1", "v0.6.0-rc.1"]);
 }
 
 #[tokio::test]
@@ -838,22 +866,42 @@ async fn analyze_refuses_a_layer_that_is_not_what_its_digest_says() {
     );
 }
 
-/// Validates an SPDX document with `pyspdxtools` (spdx-tools from PyPI, installed by the test
-/// script), which checks it against the SPDX 2.3 specification.
+/// Validates an SPDX document against the SPDX 2.3 JSON schema (`testdata/spdx`, with Python's
+/// `jsonschema`) and with `pyspdxtools`, the SPDX project's validator of the specification's
+/// rules; both come from PyPI through the test script.
 async fn validate_spdx(document: &Value) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sbom.spdx.json");
     std::fs::write(&path, serde_json::to_vec_pretty(document).unwrap()).unwrap();
-    let output = tokio::process::Command::new("pyspdxtools")
-        .args(["--infile", path.to_str().unwrap()])
-        .output()
-        .await
-        .expect("pyspdxtools is required (pip install spdx-tools)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(output.status.success(), "{text}");
-    assert!(!text.contains("invalid"), "{text}");
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/spdx/spdx-schema-2.3.json");
+    let check = "import json, sys, jsonschema\n\
+                 schema = json.load(open(sys.argv[1]))\n\
+                 errors = [e.message for e in jsonschema.Draft201909Validator(schema).iter_errors(json.load(open(sys.argv[2])))]\n\
+                 print('\\n'.join(errors))\n\
+                 sys.exit(1 if errors else 0)\n";
+    for (program, args) in [
+        (
+            "python3",
+            vec![
+                "-c",
+                check,
+                schema.to_str().unwrap(),
+                path.to_str().unwrap(),
+            ],
+        ),
+        ("pyspdxtools", vec!["--infile", path.to_str().unwrap()]),
+    ] {
+        let output = tokio::process::Command::new(program)
+            .args(&args)
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("{program} is required: {e}"));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{program}: {text}");
+        assert!(!text.contains("invalid"), "{program}: {text}");
+    }
 }

@@ -363,6 +363,10 @@ impl<'a> Context<'a> {
         };
         let ldflags = command.ldflags().unwrap_or_default();
         let static_link = ldflags.contains("-extldflags") && ldflags.contains("-static");
+        // Linker flags from a variable the script sets (`${LD_EXTRA}`) may link statically.
+        if on && !static_link && ldflags.contains('$') {
+            return None;
+        }
         Some(on && !static_link)
     }
 
@@ -863,9 +867,11 @@ fn go_minor(tag: &str) -> Option<u32> {
     parts.next()?.parse().ok()
 }
 
-/// The commands of a shell script: split at newlines, `;`, `&&`, `||` and pipes.
+/// The commands of a shell script: lines continued with a backslash (as in heredocs) joined,
+/// then split at newlines, `;`, `&&`, `||` and pipes.
 fn segments(script: &str) -> Vec<String> {
     script
+        .replace("\\\n", " ")
         .split(['\n', ';', '|', '&'])
         .map(|s| s.trim().trim_start_matches(['(', '{']).trim().to_owned())
         .filter(|s| !s.is_empty())

@@ -69,7 +69,8 @@ pub struct GoCommand {
     pub at: usize,
     /// The index of the stage it runs in.
     pub stage: usize,
-    /// The words after `go` (or `xx-go`), quotes removed: `["build", "-o", "/app", "."]`.
+    /// The words after `go` (or `xx-go`) as the shell splits them, quotes removed:
+    /// `["build", "-ldflags", "-s -w", "-o", "/app", "."]`.
     pub words: Vec<String>,
     /// `NAME=value` the script sets for it: assignments before the command, earlier `export`s.
     pub env: Vec<(String, String)>,
@@ -96,25 +97,16 @@ impl GoCommand {
             .any(|word| word.split('=').next() == Some(flag) || word.as_str() == double)
     }
 
-    /// The text of `-ldflags`, which may span several words (`-ldflags "-s -w"`).
+    /// The value of `-ldflags` (`-ldflags="-s -w"` or `-ldflags "-s -w"`).
     pub fn ldflags(&self) -> Option<String> {
         let at = self
             .words
             .iter()
             .position(|w| w == "-ldflags" || w.starts_with("-ldflags="))?;
-        let inline = self.words[at].strip_prefix("-ldflags=").unwrap_or_default();
-        // The value's words run until the next flag of go build or a package.
-        let rest = self.words[at + 1..].iter().take_while(|w| {
-            !(GO_BUILD_FLAGS.contains(&w.split('=').next().unwrap_or_default())
-                || w.starts_with("./")
-                || w.as_str() == ".")
-        });
-        let mut text = inline.to_owned();
-        for word in rest {
-            text.push(' ');
-            text.push_str(word);
+        match self.words[at].strip_prefix("-ldflags=") {
+            Some(value) => Some(value.to_owned()),
+            None => Some(self.words.get(at + 1).cloned().unwrap_or_default()),
         }
-        Some(text)
     }
 
     /// The package arguments (what is not a flag or a flag's value).
@@ -179,33 +171,6 @@ const FLAGS_WITH_VALUE: &[&str] = &[
     "buildvcs",
     "covermode",
     "coverpkg",
-];
-
-/// Every flag of `go build`, to tell where an `-ldflags` value ends.
-const GO_BUILD_FLAGS: &[&str] = &[
-    "-o",
-    "-a",
-    "-v",
-    "-x",
-    "-n",
-    "-race",
-    "-msan",
-    "-asan",
-    "-cover",
-    "-trimpath",
-    "-ldflags",
-    "-gcflags",
-    "-asmflags",
-    "-tags",
-    "-mod",
-    "-p",
-    "-buildmode",
-    "-buildvcs",
-    "-installsuffix",
-    "-modfile",
-    "-pgo",
-    "-work",
-    "-linkshared",
 ];
 
 /// The checks' view of one file.
@@ -504,7 +469,7 @@ impl<'a> Context<'a> {
             };
             let mut env = exported.clone();
             env.extend(words[..go].iter().filter_map(|w| assignment(w)));
-            let words: Vec<String> = unquote(&words[go + 1..].join(" "));
+            let words = shell_words(&words[go + 1..].join(" "));
             let mut command = GoCommand {
                 at,
                 stage: stage.index,
@@ -887,12 +852,44 @@ fn assignment(word: &str) -> Option<(String, String)> {
     valid.then(|| (name.to_owned(), value.trim_matches(['"', '\'']).to_owned()))
 }
 
-/// The words of a command line with quotes removed (`"-s -w"` gives `-s` and `-w`).
-fn unquote(text: &str) -> Vec<String> {
-    text.replace(['"', '\'', '\\'], " ")
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
+/// The words of a command line as the shell splits them: quotes group and are removed, a
+/// backslash escapes the next character outside single quotes.
+fn shell_words(text: &str) -> Vec<String> {
+    let mut words = vec![];
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut quote: Option<char> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some('"') | None, '\\') => {
+                if let Some(next) = chars.next() {
+                    word.push(next);
+                    in_word = true;
+                }
+            }
+            (Some(_), c) => word.push(c),
+            (None, '"' | '\'') => {
+                quote = Some(c);
+                in_word = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            (None, c) => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
 }
 
 /// The binary a package builds: `./cmd/api` → `api`, `github.com/a/b/v2@v2.1.0` → `b`,
@@ -1019,6 +1016,24 @@ mod tests {
         ] {
             assert_eq!(pin(image), expected, "{image}");
         }
+    }
+
+    #[test]
+    fn shell_words_keep_quoted_flag_values_together() {
+        assert_eq!(
+            shell_words(
+                r#"build -ldflags="-s -w -X 'main.v=1'" -ldflags '-X a=b' -o "/out dir/app" ./cmd\ x"#
+            ),
+            [
+                "build",
+                "-ldflags=-s -w -X 'main.v=1'",
+                "-ldflags",
+                "-X a=b",
+                "-o",
+                "/out dir/app",
+                "./cmd x"
+            ]
+        );
     }
 
     #[test]

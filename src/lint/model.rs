@@ -173,6 +173,15 @@ const FLAGS_WITH_VALUE: &[&str] = &[
     "coverpkg",
 ];
 
+/// A `mv`, `cp`, `install` or `ln` in a `RUN`: files that may now be at `destination`.
+#[derive(Debug, Clone)]
+pub struct Move {
+    pub stage: usize,
+    pub sources: Vec<Option<String>>,
+    /// A path ending in `/` is a directory the sources land in.
+    pub destination: Option<String>,
+}
+
 /// The checks' view of one file.
 pub struct Context<'a> {
     pub file: &'a Dockerfile,
@@ -180,6 +189,8 @@ pub struct Context<'a> {
     pub binary_uses_tls: Option<bool>,
     /// Every `go …` command of the file, in order.
     pub commands: Vec<GoCommand>,
+    /// Every file move or copy in a `RUN`, to follow a binary that a later command moved.
+    pub moves: Vec<Move>,
     /// Indexes into `commands` of the builds whose output reaches the final stage.
     pub shipping: Vec<usize>,
 }
@@ -190,13 +201,15 @@ impl<'a> Context<'a> {
             file,
             binary_uses_tls,
             commands: vec![],
+            moves: vec![],
             shipping: vec![],
         };
         for stage in &file.stages {
             for at in stage.body.clone() {
                 if file.instructions[at].keyword == "RUN" {
-                    let commands = context.go_commands(stage, at);
+                    let (commands, moves) = context.scan_run(stage, at);
                     context.commands.extend(commands);
+                    context.moves.extend(moves);
                 }
             }
         }
@@ -436,16 +449,50 @@ impl<'a> Context<'a> {
         Some(dir)
     }
 
-    /// The `go …` commands of the `RUN` at `at`.
-    fn go_commands(&self, stage: &Stage, at: usize) -> Vec<GoCommand> {
+    /// The `go …` commands and the file moves of the `RUN` at `at`.
+    fn scan_run(&self, stage: &Stage, at: usize) -> (Vec<GoCommand>, Vec<Move>) {
         let instruction = &self.file.instructions[at];
         let lineage = self.lineage(stage);
         let mut dir = self.workdir(stage, at);
         let mut exported: Vec<(String, String)> = vec![];
         let mut commands = vec![];
+        let mut moves = vec![];
         for segment in segments(&instruction.script()) {
             let words: Vec<&str> = segment.split_whitespace().collect();
             match words.first() {
+                Some(&("mv" | "cp" | "install" | "ln")) => {
+                    let paths: Vec<Option<String>> = shell_words(&words[1..].join(" "))
+                        .iter()
+                        .filter(|w| !w.starts_with('-'))
+                        .map(|w| {
+                            let path = self.file.expand(&lineage, at, w)?;
+                            let dir = dir.as_deref()?;
+                            let joined = join(dir, &path);
+                            Some(if path.ends_with('/') {
+                                format!("{joined}/")
+                            } else {
+                                joined
+                            })
+                        })
+                        .collect();
+                    if let Some((destination, sources)) = paths.split_last()
+                        && !sources.is_empty()
+                    {
+                        let destination = destination.clone().map(|d| {
+                            if sources.len() > 1 && !d.ends_with('/') {
+                                format!("{d}/")
+                            } else {
+                                d
+                            }
+                        });
+                        moves.push(Move {
+                            stage: stage.index,
+                            sources: sources.to_vec(),
+                            destination,
+                        });
+                    }
+                    continue;
+                }
                 Some(&"export") => {
                     exported.extend(words[1..].iter().filter_map(|w| assignment(w)));
                     continue;
@@ -481,7 +528,7 @@ impl<'a> Context<'a> {
             command.outputs = self.outputs(stage, &command);
             commands.push(command);
         }
-        commands
+        (commands, moves)
     }
 
     /// Where `go build`/`go install` writes: `-o`, or the package's name in the directory
@@ -558,7 +605,8 @@ impl<'a> Context<'a> {
     /// unknown), following `COPY --from` into the stages it names.
     pub fn producers(&self, stage: &Stage, path: Option<&str>, depth: usize) -> Vec<usize> {
         let mut found = vec![];
-        if depth > self.file.stages.len() {
+        // Deep enough for any chain of stages and moves a real file has; bounds cycles.
+        if depth > 8 {
             return found;
         }
         for s in self.lineage(stage) {
@@ -572,6 +620,23 @@ impl<'a> Context<'a> {
                     })
                 {
                     found.push(index);
+                }
+            }
+            // A binary moved or copied by a later command: look for what wrote its source.
+            for m in self.moves.iter().filter(|m| m.stage == s.index) {
+                let lands = match (&m.destination, path) {
+                    (Some(destination), Some(path)) => overlaps(path, destination),
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                if lands {
+                    for source in &m.sources {
+                        for index in self.producers(s, source.as_deref(), depth + 1) {
+                            if !found.contains(&index) {
+                                found.push(index);
+                            }
+                        }
+                    }
                 }
             }
             for (at, instruction) in self.file.stage_instructions(s) {

@@ -258,23 +258,35 @@ fn last<'a>(context: &Context<'a>) -> &'a Stage {
 /// An unparsable file is reported by `lint` itself, before any check runs.
 fn unparsable(_: &Context, _: &mut Vec<Finding>) {}
 
-fn go001(context: &Context, findings: &mut Vec<Finding>) {
-    let file = context.file;
-    if file.stages.len() != 1 {
-        return;
+/// The first command of a single-stage file that compiles Go there (`go build`, `install`,
+/// `get`, `run`, `test`): the toolchain it needs is in the image.
+fn compiles_in_only_stage<'a>(context: &'a Context) -> Option<&'a super::model::GoCommand> {
+    if context.file.stages.len() != 1 {
+        return None;
     }
-    if let Some(command) = context.commands.iter().find(|c| c.compiles()) {
+    context.commands.iter().find(|c| {
+        matches!(
+            c.words.first().map(String::as_str),
+            Some("build" | "install" | "get" | "run" | "test")
+        )
+    })
+}
+
+fn go001(context: &Context, findings: &mut Vec<Finding>) {
+    if let Some(command) = compiles_in_only_stage(context) {
         findings.push(finding(
             "GO001",
-            &file.instructions[command.at],
+            &context.file.instructions[command.at],
             "Go is compiled in the only stage: the toolchain ships in the image".into(),
         ));
     }
 }
 
+/// The final stage is a Go toolchain image; reported as GO001 instead where the only stage
+/// visibly compiles Go.
 fn go002(context: &Context, findings: &mut Vec<Finding>) {
     let last = last(context);
-    if context.file.stages.len() > 1 && context.base_kind(last) == BaseKind::Golang {
+    if context.base_kind(last) == BaseKind::Golang && compiles_in_only_stage(context).is_none() {
         findings.push(finding(
             "GO002",
             &context.file.instructions[last.from],

@@ -751,6 +751,28 @@ async fn analyze_follows_a_hard_link_when_the_first_name_is_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let binary = compile_go("gohello", dir.path(), &["-trimpath"], "hello").await;
     let bytes = std::fs::read(&binary).unwrap();
+    // A binary built outside module mode records no main module.
+    let plain_dir = tempfile::tempdir().unwrap();
+    copy_tree(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/greeter"),
+        plain_dir.path(),
+    );
+    std::fs::remove_file(plain_dir.path().join("go.mod")).unwrap();
+    let built = tokio::process::Command::new("go")
+        .args(["build", "-o", "plain", "."])
+        .current_dir(plain_dir.path())
+        .env("GO111MODULE", "off")
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", std::env::temp_dir().join("berth-test-gocache"))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let plain = std::fs::read(plain_dir.path().join("plain")).unwrap();
     // Layer 1: the binary and a hard link to it, as tar stores one; layer 2 deletes the first
     // name, as `rm` in a later RUN does.
     let tar = |build: &dyn Fn(&mut tar::Builder<Vec<u8>>)| {
@@ -770,6 +792,12 @@ async fn analyze_follows_a_hard_link_when_the_first_name_is_deleted() {
         link.set_size(0);
         builder
             .append_link(&mut link, "usr/bin/hello-alias", "usr/bin/hello")
+            .unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(plain.len() as u64);
+        header.set_mode(0o755);
+        builder
+            .append_data(&mut header, "usr/bin/plain", &plain[..])
             .unwrap();
     });
     let second = tar(&|builder| {
@@ -816,14 +844,14 @@ async fn analyze_follows_a_hard_link_when_the_first_name_is_deleted() {
     let report = &analyze(dir.path(), &target, None).await[0];
     assert_eq!(report["wasted_bytes"], 0, "{report}");
     assert_eq!(report["efficiency"], 1.0);
-    assert_eq!(report["content_bytes"], bytes.len() as u64);
+    assert_eq!(report["content_bytes"], (bytes.len() + plain.len()) as u64);
     let paths: Vec<&str> = report["go_binaries"]
         .as_array()
         .unwrap()
         .iter()
         .map(|b| b["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, ["/usr/bin/hello-alias"]);
+    assert_eq!(paths, ["/usr/bin/hello-alias", "/usr/bin/plain"]);
     let text = berth_ok(dir.path(), &["analyze", &target], None)
         .await
         .stdout;
@@ -835,6 +863,11 @@ async fn analyze_follows_a_hard_link_when_the_first_name_is_deleted() {
         line.contains(" amd64 example.com/hello@") && !line.contains(" ,"),
         "{line}"
     );
+    let line = text
+        .lines()
+        .find(|l| l.contains("go binary /usr/bin/plain"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains(" amd64, ") && !line.contains(" ,"), "{line}");
 }
 
 #[tokio::test]

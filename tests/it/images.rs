@@ -6,8 +6,9 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::support::{
-    ADMIN_PASSWORD, BerthProcess, Distribution, Outcome, admin_creds, berth_in, compile_go,
-    copy_tree, docker_build, docker_login, get_json, git, git_commit, go_repository, run, run_in,
+    ADMIN_PASSWORD, BerthProcess, Distribution, Outcome, admin_creds, attempt, berth_in,
+    compile_go, copy_tree, docker_build, docker_login, get_json, git, git_commit, go_repository,
+    run, run_in,
 };
 
 /// `berth ARGS` in `dir` with Docker credentials from `config`; fails the test on failure.
@@ -924,17 +925,8 @@ async fn validate_spdx(document: &Value) {
         ),
         ("pyspdxtools", vec!["--infile", path.to_str().unwrap()]),
     ] {
-        let output = tokio::process::Command::new(program)
-            .args(&args)
-            .output()
-            .await
-            .unwrap_or_else(|e| panic!("{program} is required: {e}"));
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(output.status.success(), "{program}: {text}");
+        let (ok, text) = attempt(program, &args).await;
+        assert!(ok, "{program}: {text}");
         assert!(!text.contains("invalid"), "{program}: {text}");
     }
 }

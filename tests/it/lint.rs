@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use berth::lint::{self, Settings, rules::RULES};
 use serde_json::Value;
 
-use crate::support::{berth_in, compile_go};
+use crate::support::{attempt, berth_in, compile_go};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/lint")
@@ -83,6 +83,67 @@ fn production_patterns_get_exactly_the_findings_they_expect() {
         checked += 1;
     }
     assert!(checked >= 15, "{checked} pattern files");
+}
+
+/// The real hadolint (from PyPI, installed by the test script) on every fixture: a finding names
+/// a hadolint id only where hadolint reports that id on the same line, and names it wherever
+/// hadolint reports the id of the same rule on the line of the finding.
+#[tokio::test]
+async fn hadolint_ids_are_named_exactly_where_hadolint_fires() {
+    let mut files = vec![fixtures().join("alpine-go.Dockerfile")];
+    for dir in ["patterns", "bad", "good"] {
+        for entry in std::fs::read_dir(fixtures().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "Dockerfile") {
+                files.push(path);
+            }
+        }
+    }
+    let mut settings = Settings::default();
+    settings.enabled.extend(RULES.iter().map(|rule| rule.id));
+    let mut named = 0;
+    for path in &files {
+        let (_, output) = attempt(
+            "hadolint",
+            &["--no-fail", "--format", "json", path.to_str().unwrap()],
+        )
+        .await;
+        let fired: Vec<(u64, String)> = serde_json::from_str::<Value>(&output)
+            .unwrap_or_else(|e| panic!("hadolint on {}: {e}: {output}", path.display()))
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["line"].as_u64().unwrap(),
+                    f["code"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        for finding in lint::lint_path(path, &settings).unwrap() {
+            let line = finding.line as u64;
+            let rule = lint::rules::rule(finding.rule).unwrap();
+            match (finding.hadolint, rule.hadolint) {
+                (Some(id), _) => {
+                    named += 1;
+                    assert!(
+                        fired.contains(&(line, id.to_owned())),
+                        "{}:{line}: {} names {id}, hadolint says {fired:?}",
+                        path.display(),
+                        finding.rule
+                    );
+                }
+                (None, Some(id)) => assert!(
+                    !fired.contains(&(line, id.to_owned())),
+                    "{}:{line}: hadolint fires {id} where {} names none",
+                    path.display(),
+                    finding.rule
+                ),
+                (None, None) => {}
+            }
+        }
+    }
+    assert!(named >= 10, "{named} findings named a hadolint id");
 }
 
 #[tokio::test]

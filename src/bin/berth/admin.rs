@@ -84,7 +84,7 @@ enum ProjectCommand {
     },
     Ls,
     /// Show or change a project's tag policy, quota and size budget.
-    Policy(crate::lifecycle_cli::PolicyArgs),
+    Policy(crate::lifecycle::PolicyArgs),
     /// Set (or with `none` remove) one repository's own size budget, e.g. 10MB.
     Budget {
         repository: String,

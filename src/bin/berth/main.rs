@@ -18,8 +18,8 @@ macro_rules! outln {
 }
 
 mod admin;
-mod image_cli;
-mod lifecycle_cli;
+mod image;
+mod lifecycle;
 
 /// jemalloc with a single arena (`narenas:1`, compiled in by `.cargo/config.toml`) instead of
 /// glibc's allocator. Why: pushes and pulls pass megabyte buffers between threads (hyper reads a
@@ -48,28 +48,28 @@ enum Command {
     /// directly on the stores (the server may be running).
     Admin(admin::AdminArgs),
     /// Point `latest` at a release (maintainers).
-    Promote(lifecycle_cli::PromoteArgs),
+    Promote(lifecycle::PromoteArgs),
     /// Delete blobs, links, uploads and orphaned referrers nothing references, while the
     /// registry keeps serving.
-    Gc(lifecycle_cli::StoresOnly),
+    Gc(lifecycle::StoresOnly),
     /// Check that every manifest's blobs and children exist and every stored blob is
     /// accounted for; exit code 1 when not.
-    Fsck(lifecycle_cli::StoresOnly),
+    Fsck(lifecycle::StoresOnly),
     /// Storage used by project and repository.
-    Du(lifecycle_cli::DuArgs),
+    Du(lifecycle::DuArgs),
     /// Print (`plan`) or apply (`run`) a project's retention rules.
-    Retention(lifecycle_cli::RetentionArgs),
+    Retention(lifecycle::RetentionArgs),
     /// List archived images, or restore one.
-    Archive(lifecycle_cli::ArchiveArgs),
+    Archive(lifecycle::ArchiveArgs),
     /// Build a Go module into a minimal, reproducible image without a Docker daemon, tag it
     /// from git and push it (or write an OCI layout or a `docker load` tarball).
-    Build(Box<image_cli::BuildArgs>),
+    Build(Box<image::BuildArgs>),
     /// Explain an image's size layer by layer and the Go binaries inside it, from a registry,
     /// an OCI layout or a `docker save` tarball; `--ci` exits 1 when a threshold fails.
-    Analyze(image_cli::AnalyzeArgs),
+    Analyze(image::AnalyzeArgs),
     /// Check Dockerfiles of Go services; exit 1 on findings at or above --fail-on, 2 when a file
     /// cannot be parsed.
-    Lint(image_cli::LintArgs),
+    Lint(image::LintArgs),
 }
 
 /// Flags override environment variables, which override the config file, which overrides the
@@ -132,15 +132,15 @@ fn main() -> ExitCode {
     let res = match cli.command {
         Command::Serve(args) => serve(args).map(|()| ExitCode::SUCCESS),
         Command::Admin(args) => admin::run(args).map(|()| ExitCode::SUCCESS),
-        Command::Promote(args) => lifecycle_cli::promote(args).map(|()| ExitCode::SUCCESS),
-        Command::Gc(args) => lifecycle_cli::gc(args).map(|()| ExitCode::SUCCESS),
-        Command::Fsck(args) => lifecycle_cli::fsck(args).map(|()| ExitCode::SUCCESS),
-        Command::Du(args) => lifecycle_cli::du(args).map(|()| ExitCode::SUCCESS),
-        Command::Retention(args) => lifecycle_cli::retention(args).map(|()| ExitCode::SUCCESS),
-        Command::Archive(args) => lifecycle_cli::archive(args).map(|()| ExitCode::SUCCESS),
-        Command::Build(args) => image_cli::build(*args).map(|()| ExitCode::SUCCESS),
-        Command::Analyze(args) => image_cli::analyze(args).map(passed),
-        Command::Lint(args) => image_cli::lint(args),
+        Command::Promote(args) => lifecycle::promote(args).map(|()| ExitCode::SUCCESS),
+        Command::Gc(args) => lifecycle::gc(args).map(|()| ExitCode::SUCCESS),
+        Command::Fsck(args) => lifecycle::fsck(args).map(|()| ExitCode::SUCCESS),
+        Command::Du(args) => lifecycle::du(args).map(|()| ExitCode::SUCCESS),
+        Command::Retention(args) => lifecycle::retention(args).map(|()| ExitCode::SUCCESS),
+        Command::Archive(args) => lifecycle::archive(args).map(|()| ExitCode::SUCCESS),
+        Command::Build(args) => image::build(*args).map(|()| ExitCode::SUCCESS),
+        Command::Analyze(args) => image::analyze(args).map(passed),
+        Command::Lint(args) => image::lint(args),
     };
     match res {
         Ok(code) => code,

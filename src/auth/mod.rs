@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use crate::registry::names::project_of;
+/// The records the access service hands out, as its store keeps them.
+pub use crate::storage::access::{AuditEntry, AuditFilter, Robot};
 pub use scope::{Action, Actions, Role, Scope, matches};
 pub use token::{AccessClaim, Claims};
 

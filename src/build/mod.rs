@@ -393,14 +393,16 @@ pub fn build(options: &Options, progress: &Progress) -> Result<Report, Error> {
         ));
         let labels = labels(options, git.as_ref(), &version_label, &created);
         let config = image_config(
-            platform,
-            base_config.as_ref(),
-            &base_layers,
-            &own,
-            &entrypoint,
+            &ConfigParts {
+                platform,
+                base: base_config.as_ref(),
+                base_layers: &base_layers,
+                own: &own,
+                entrypoint: &entrypoint,
+                labels: &labels,
+                created: &created,
+            },
             options,
-            &labels,
-            &created,
         );
         let config = layout.write_json(media::OCI_CONFIG, &config)?;
         let mut layers = base_layers.clone();
@@ -616,19 +618,31 @@ fn labels(
     labels
 }
 
+/// What one platform's image config is made of.
+struct ConfigParts<'a> {
+    platform: &'a Platform,
+    /// The base image's config, if there is a base.
+    base: Option<&'a Value>,
+    base_layers: &'a [Descriptor],
+    /// berth's own layers with their history lines.
+    own: &'a [(&'a Layer, String)],
+    entrypoint: &'a str,
+    labels: &'a [(String, String)],
+    created: &'a str,
+}
+
 /// The image config: the base's settings (if any) under berth's user, entrypoint, working
 /// directory, environment, ports and labels.
-#[allow(clippy::too_many_arguments)]
-fn image_config(
-    platform: &Platform,
-    base: Option<&Value>,
-    base_layers: &[Descriptor],
-    own: &[(&Layer, String)],
-    entrypoint: &str,
-    options: &Options,
-    labels: &[(String, String)],
-    created: &str,
-) -> Value {
+fn image_config(parts: &ConfigParts, options: &Options) -> Value {
+    let ConfigParts {
+        platform,
+        base,
+        base_layers,
+        own,
+        entrypoint,
+        labels,
+        created,
+    } = *parts;
     let base_config = base.map(|base| &base["config"]);
     let mut env: Vec<String> = base_config
         .and_then(|config| config["Env"].as_array())

@@ -16,10 +16,10 @@ use serde_json::{Value, json};
 
 use super::error::ApiError;
 use super::{AppState, Shared, auth};
-use crate::auth::{Actions, Actor, Error, Login, RobotSpec, Role, parse_ttl};
-use crate::lifecycle::SettingsChange;
-use crate::storage::access::{AuditEntry, AuditFilter, Robot};
-use crate::storage::lifecycle::ProjectSettings;
+use crate::auth::{
+    Actions, Actor, AuditEntry, AuditFilter, Error, Login, Robot, RobotSpec, Role, parse_ttl,
+};
+use crate::lifecycle::{ProjectSettings, SettingsChange};
 
 type ApiResult<T = Response> = Result<T, ApiError>;
 

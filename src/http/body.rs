@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
-use crate::storage::ByteStream;
+use crate::registry::ByteStream;
 
 /// Frames are gathered up to this size before they go to the hashing and writing pipeline:
 /// the connection reads at most a request head's worth at a time (`server`), and each chunk

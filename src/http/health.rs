@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::Shared;
-use crate::storage;
+use crate::registry::StoreState;
 
 /// `GET /healthz`: 200 while the process serves requests at all.
 pub async fn alive() -> Response {
@@ -35,14 +35,15 @@ pub async fn ready(State(state): Shared) -> Response {
 }
 
 /// `ok`, `out of space` or `failing` (logged with its cause).
-fn store_state(store: &str, probe: &Result<(), storage::Error>) -> &'static str {
-    match probe {
-        Ok(()) => "ok",
-        Err(e) => {
-            tracing::warn!("readiness: the {store} store takes no writes: {e}");
-            match e {
-                storage::Error::OutOfSpace(_) => "out of space",
-                _ => "failing",
+fn store_state(store: &str, state: &StoreState) -> &'static str {
+    match state {
+        StoreState::Ready => "ok",
+        StoreState::OutOfSpace(reason) | StoreState::Failing(reason) => {
+            tracing::warn!("readiness: the {store} store takes no writes: {reason}");
+            if matches!(state, StoreState::OutOfSpace(_)) {
+                "out of space"
+            } else {
+                "failing"
             }
         }
     }

@@ -26,7 +26,8 @@ use crate::auth::{self, Access, Actor, Caller, Role, Target};
 use crate::digest::Digest;
 use crate::registry::names::{Reference, project_of};
 use crate::registry::{self, PutManifest, Registry, StoredManifest};
-use crate::storage::lifecycle::{LifecycleStore, ProjectSettings, RepositoryUsage};
+pub use crate::storage::lifecycle::ProjectSettings;
+use crate::storage::lifecycle::{LifecycleStore, RepositoryUsage};
 use crate::storage::{self, BlobStore, TagMove};
 pub use pulls::PullRecorder;
 use tags::{Policy, TagKind};
@@ -408,7 +409,7 @@ impl Lifecycle {
                     address: None,
                 };
                 loop {
-                    let now = chrono::Utc::now();
+                    let now = crate::time::now_utc();
                     let Ok(next) = cron.find_next_occurrence(&now, false) else {
                         return;
                     };
@@ -434,10 +435,10 @@ impl Lifecycle {
             subject: auth::Subject::Cli,
             address: None,
         };
-        let mut since = chrono::Utc::now();
+        let mut since = crate::time::now_utc();
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let now = chrono::Utc::now();
+            let now = crate::time::now_utc();
             let schedules = match self.store.retention_schedules().await {
                 Ok(schedules) => schedules,
                 Err(e) => {

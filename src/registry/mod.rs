@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use crate::storage::Referrer;
+pub use crate::storage::{ByteStream, Referrer};
 pub use blobs::{BlobRange, BlobRead, Mount, UploadState};
 pub use manifests::{
     DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, ManifestUpload, OCI_INDEX, OCI_MANIFEST, Page,
@@ -147,20 +147,41 @@ impl Registry {
     /// Whether each store takes writes now, probed at once (for readiness checks).
     pub async fn readiness(&self) -> Readiness {
         let (blobs, metadata) = tokio::join!(self.blobs.probe(), self.meta.probe());
-        Readiness { blobs, metadata }
+        Readiness {
+            blobs: blobs.into(),
+            metadata: metadata.into(),
+        }
     }
 }
 
 /// What the readiness probes of both stores found.
 #[derive(Debug)]
 pub struct Readiness {
-    pub blobs: Result<(), storage::Error>,
-    pub metadata: Result<(), storage::Error>,
+    pub blobs: StoreState,
+    pub metadata: StoreState,
 }
 
 impl Readiness {
     pub fn is_ready(&self) -> bool {
-        self.blobs.is_ok() && self.metadata.is_ok()
+        self.blobs == StoreState::Ready && self.metadata == StoreState::Ready
+    }
+}
+
+/// Whether a store takes writes now; the reason (for the log) when it does not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreState {
+    Ready,
+    OutOfSpace(String),
+    Failing(String),
+}
+
+impl From<Result<(), storage::Error>> for StoreState {
+    fn from(probe: Result<(), storage::Error>) -> StoreState {
+        match probe {
+            Ok(()) => StoreState::Ready,
+            Err(e @ storage::Error::OutOfSpace(_)) => StoreState::OutOfSpace(e.to_string()),
+            Err(e) => StoreState::Failing(e.to_string()),
+        }
     }
 }
 

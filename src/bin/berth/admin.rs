@@ -6,9 +6,10 @@ use std::io::BufRead;
 
 use anyhow::Context;
 use berth::Services;
-use berth::auth::{Actions, Actor, NewCredential, RobotSpec, Role, Subject, parse_ttl};
+use berth::auth::{
+    Actions, Actor, AuditFilter, NewCredential, RobotSpec, Role, Subject, parse_ttl,
+};
 use berth::lifecycle::parse_size;
-use berth::storage::access::AuditFilter;
 use clap::{Args, Subcommand};
 
 use crate::StoreArgs;

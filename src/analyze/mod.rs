@@ -20,8 +20,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 
 use serde_json::{Value, json};
 
-use crate::digest::Digest;
 use crate::image::Platform;
+use crate::oci::digest::Digest;
 use gobinary::GoBinary;
 use source::{Image, Source};
 

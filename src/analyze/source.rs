@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::Error;
-use crate::digest::Digest;
 use crate::image::client::{self, Client};
 use crate::image::layout::REF_NAME;
 use crate::image::{Descriptor, Layout, Platform, Reference, Verifying, media};
+use crate::oci::digest::Digest;
 
 /// An opened image source.
 pub enum Source {

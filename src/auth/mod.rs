@@ -16,13 +16,13 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use crate::registry::names::project_of;
+pub use crate::oci::names::project_of;
 /// The records the access service hands out, as its store keeps them.
 pub use crate::storage::access::{AuditEntry, AuditFilter, Robot};
 pub use scope::{Action, Actions, Role, Scope, matches};
 pub use token::{AccessClaim, Claims};
 
-use crate::registry::names::validate_name;
+use crate::oci::names::validate_name;
 use crate::storage::{self, access::*};
 use crate::time::now_ms;
 use token::KeyRing;

@@ -118,7 +118,7 @@ pub fn tags(state: Option<&GitState>, request: &TagRequest) -> Result<Vec<String
         }
     }
     for tag in request.extra {
-        crate::registry::names::validate_tag(tag)
+        crate::oci::names::validate_tag(tag)
             .map_err(|_| Error::Invalid(format!("invalid tag {tag:?}")))?;
         tags.push(tag.clone());
     }

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 
 use flate2::{Compression, GzBuilder};
 
-use crate::digest::Digest;
 use crate::image::{Descriptor, Error, HashingWriter, Layout, media};
+use crate::oci::digest::Digest;
 
 /// A written layer: its blob and the digest of its uncompressed tar.
 #[derive(Debug, Clone)]

@@ -24,10 +24,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::analyze::gobinary;
-use crate::digest::Digest;
 use crate::image::client::{self, Client};
 use crate::image::layout::REF_NAME;
 use crate::image::{Descriptor, Layout, Platform, Reference, media};
+use crate::oci::digest::Digest;
 use layer::{Layer, LayerBuilder};
 
 /// Where the binaries live in the image, and its working directory.
@@ -569,7 +569,7 @@ fn file_digests(path: &Path) -> Result<(String, String), Error> {
     let io = || crate::image::Error::io(format!("reading {}", path.display()));
     let mut file = std::fs::File::open(path).map_err(io())?;
     let mut sha1 = sha1::Sha1::new();
-    let mut sha256 = crate::digest::Hasher::new(crate::digest::Algorithm::Sha256);
+    let mut sha256 = crate::oci::digest::Hasher::new(crate::oci::digest::Algorithm::Sha256);
     let mut buf = vec![0; 1 << 16];
     loop {
         let n = file.read(&mut buf).map_err(io())?;

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::{AppState, Endpoint};
 use crate::auth::{self, Action, Need};
-use crate::registry::names::validate_name;
+use crate::oci::names::validate_name;
 
 /// The peer address of the connection, set by the connection loop.
 #[derive(Debug, Clone, Copy)]

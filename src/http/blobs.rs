@@ -8,7 +8,7 @@ use super::error::ApiError;
 use super::metrics::UploadInProgress;
 use super::{ApiResult, AppState, DOCKER_CONTENT_DIGEST, Query, body, header_str, header_value};
 use crate::auth::{Action, Caller};
-use crate::digest::Digest;
+use crate::oci::digest::Digest;
 use crate::registry::{BlobRange, Mount, UploadState};
 
 const DOCKER_UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");

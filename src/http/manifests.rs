@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::{ApiResult, AppState, DOCKER_CONTENT_DIGEST, Query, header_str, header_value};
 use crate::auth::Caller;
-use crate::digest::Digest;
-use crate::registry::names::Reference;
+use crate::oci::digest::Digest;
+use crate::oci::names::Reference;
 use crate::registry::{OCI_INDEX, Page};
 
 /// The largest manifest accepted, as in Distribution and the OCI spec's advice.

@@ -164,7 +164,10 @@ async fn call(
         }
         // Nothing is stored under a reference that cannot exist; only a push learns why.
         (&Method::PUT, Endpoint::ManifestInvalid { name, reference }) => {
-            let invalid = reference.parse::<crate::registry::names::Reference>().err();
+            let invalid = reference
+                .parse::<crate::oci::names::Reference>()
+                .err()
+                .map(crate::registry::Error::from);
             Err(ApiError::Registry(invalid.unwrap_or(
                 crate::registry::Error::ManifestUnknown { name, reference },
             )))

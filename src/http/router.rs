@@ -6,8 +6,8 @@
 
 use percent_encoding::percent_decode_str;
 
-use crate::digest::Digest;
-use crate::registry::names::{Reference, validate_name};
+use crate::oci::digest::Digest;
+use crate::oci::names::{Reference, validate_name};
 use crate::registry::{self, Error};
 
 /// One endpoint of the OCI Distribution API, with its validated path parameters.
@@ -62,7 +62,7 @@ impl Endpoint {
         let name = |name: &str| {
             validate_name(name)
                 .map(|()| name.to_owned())
-                .map_err(invalid)
+                .map_err(|e| invalid(e.into()))
         };
         let digest = |text: &str| {
             text.parse::<Digest>()

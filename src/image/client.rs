@@ -17,7 +17,7 @@ use reqwest::header;
 
 use super::credentials::{self, Credentials};
 use super::{Descriptor, Error, media};
-use crate::digest::{Algorithm, Digest};
+use crate::oci::digest::{Algorithm, Digest};
 
 /// What `Accept` says when fetching a manifest: every manifest type berth reads.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \

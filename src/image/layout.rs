@@ -18,7 +18,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::{Descriptor, Error, HashingWriter, media};
-use crate::digest::{Algorithm, Digest};
+use crate::oci::digest::{Algorithm, Digest};
 
 /// The annotation that names a manifest of `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";

@@ -12,26 +12,14 @@ pub mod reference;
 
 use std::io::{self, Read, Write};
 
-use crate::digest::{Algorithm, Digest, Hasher};
+use crate::oci::digest::{Algorithm, Digest, Hasher};
 
 pub use client::Client;
 pub use layout::Layout;
 pub use reference::Reference;
 
 /// OCI and Docker media types berth writes or reads (the manifest types are the registry's).
-pub mod media {
-    pub use crate::registry::{DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
-
-    pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-    pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-    pub const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
-    pub const SPDX: &str = "application/spdx+json";
-
-    /// Whether a manifest of this type lists other manifests (OCI index, Docker list).
-    pub fn is_index(media_type: &str) -> bool {
-        media_type == OCI_INDEX || media_type == DOCKER_MANIFEST_LIST
-    }
-}
+pub use crate::oci::media;
 
 /// Everything that can go wrong talking to a registry or reading and writing image files.
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +101,7 @@ impl Descriptor {
             media_type: value["mediaType"].as_str().unwrap_or_default().to_owned(),
             digest: digest
                 .parse()
-                .map_err(|e: crate::digest::ParseDigestError| Error::Invalid(e.to_string()))?,
+                .map_err(|e: crate::oci::digest::ParseDigestError| Error::Invalid(e.to_string()))?,
             size: value["size"].as_u64().ok_or_else(invalid)?,
         })
     }

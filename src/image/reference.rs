@@ -6,7 +6,7 @@
 use std::fmt;
 
 use super::Error;
-use crate::digest::Digest;
+use crate::oci::digest::Digest;
 
 /// Docker Hub's registry host, as the Distribution API reaches it.
 const DOCKER_HUB: &str = "registry-1.docker.io";
@@ -47,11 +47,11 @@ impl Reference {
             _ if name.contains('/') => (DOCKER_HUB.to_owned(), name.to_owned()),
             _ => (DOCKER_HUB.to_owned(), format!("library/{name}")),
         };
-        if crate::registry::names::validate_name(&repository).is_err() {
+        if crate::oci::names::validate_name(&repository).is_err() {
             return Err(invalid());
         }
         if let Some(tag) = &tag
-            && crate::registry::names::validate_tag(tag).is_err()
+            && crate::oci::names::validate_tag(tag).is_err()
         {
             return Err(invalid());
         }

@@ -24,8 +24,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::tags::Policy;
 use super::{Error, Lifecycle, Result};
 use crate::auth::{Actor, Role, Target};
-use crate::digest::Digest;
-use crate::registry::names::{Reference, project_of};
+use crate::oci::digest::Digest;
+use crate::oci::names::{Reference, project_of};
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const ARCHIVED_AT: &str = "dev.berth.archived-at";

@@ -19,7 +19,7 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::{Error, Lifecycle, Result};
 use crate::auth::Actor;
-use crate::digest::Digest;
+use crate::oci::digest::Digest;
 use crate::storage::lifecycle::Dangling;
 
 /// Blobs tombstoned and deleted per batch.

@@ -23,8 +23,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use crate::auth::{self, Access, Actor, Caller, Role, Target};
-use crate::digest::Digest;
-use crate::registry::names::{Reference, project_of};
+use crate::oci::digest::Digest;
+use crate::oci::names::{Reference, project_of};
 use crate::registry::{self, PutManifest, Registry, StoredManifest};
 pub use crate::storage::lifecycle::ProjectSettings;
 use crate::storage::lifecycle::{LifecycleStore, RepositoryUsage};
@@ -660,7 +660,7 @@ impl Lifecycle {
         repository: &str,
         bytes: Option<u64>,
     ) -> Result<()> {
-        registry::names::validate_name(repository)?;
+        crate::oci::names::validate_name(repository).map_err(registry::Error::from)?;
         let project = project_of(repository);
         self.access
             .require_role(actor, project, Role::Admin)

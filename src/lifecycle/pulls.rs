@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use crate::digest::Digest;
+use crate::oci::digest::Digest;
 use crate::storage::lifecycle::{LifecycleStore, Pulls};
 use crate::storage::{Error, Result};
 

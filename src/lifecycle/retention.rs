@@ -33,7 +33,7 @@ use semver::Version;
 
 use super::tags::TagKind;
 use crate::auth::matches;
-use crate::digest::Digest;
+use crate::oci::digest::Digest;
 use crate::storage::lifecycle::Image;
 
 /// One parsed rule.
@@ -517,7 +517,7 @@ fn newest_lines(candidates: &[Candidate<'_>], selected: &[usize], n: usize) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::Algorithm;
+    use crate::oci::digest::Algorithm;
     use crate::storage::lifecycle::TagInfo;
 
     const DAY: i64 = 86_400;

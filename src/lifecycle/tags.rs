@@ -5,7 +5,7 @@
 
 use semver::Version;
 
-use crate::digest::Digest;
+use crate::oci::digest::Digest;
 use crate::storage::TagRules;
 use crate::storage::lifecycle::ProjectSettings;
 
@@ -192,7 +192,7 @@ fn newest_stable(tags: &[(String, Digest)], keep: &dyn Fn(&Version) -> bool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::digest::Algorithm;
+    use crate::oci::digest::Algorithm;
 
     #[test]
     fn tag_kinds() {

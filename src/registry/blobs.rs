@@ -6,9 +6,9 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::names::{project_of, validate_name};
 use super::{Error, Registry, Result, quota_exceeded};
-use crate::digest::{Algorithm, Digest, Hasher};
+use crate::oci::digest::{Algorithm, Digest, Hasher};
+use crate::oci::names::{project_of, validate_name};
 use crate::storage::{self, Admit, ByteStream, Quota, UploadSession};
 use crate::time::{now_ms, now_secs};
 

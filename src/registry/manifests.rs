@@ -8,15 +8,11 @@
 use bytes::Bytes;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
-use super::names::{Reference, validate_name};
 use super::{Error, Registry, Result};
-use crate::digest::{Algorithm, Digest};
+use crate::oci::digest::{Algorithm, Digest};
+pub use crate::oci::media::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
+use crate::oci::names::{Reference, validate_name};
 use crate::storage::{ManifestPut, ManifestRecord, NewManifest, Referrer, TagMove, TagRules};
-
-pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// The most a page of tags or repositories holds, whatever `n` asks for.
 const PAGE_MAX: u32 = 10_000;

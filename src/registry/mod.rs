@@ -6,7 +6,6 @@
 
 mod blobs;
 mod manifests;
-pub mod names;
 
 use std::io;
 use std::sync::Arc;
@@ -21,7 +20,7 @@ pub use manifests::{
     PutManifest, StoredManifest,
 };
 
-use crate::digest::Digest;
+use crate::oci::digest::Digest;
 use crate::storage::{self, BlobStore, MetaStore};
 
 /// Why a registry operation failed. Each variant maps to one OCI error code in `http/error.rs`;
@@ -150,6 +149,17 @@ impl Registry {
         Readiness {
             blobs: blobs.into(),
             metadata: metadata.into(),
+        }
+    }
+}
+
+impl From<crate::oci::names::Error> for Error {
+    fn from(e: crate::oci::names::Error) -> Error {
+        use crate::oci::names::Error as Name;
+        match e {
+            Name::NameInvalid(name) => Error::NameInvalid(name),
+            Name::TagInvalid(tag) => Error::TagInvalid(tag),
+            Name::DigestInvalid(digest) => Error::DigestInvalid(digest),
         }
     }
 }

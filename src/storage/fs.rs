@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 
 use super::{BlobStore, ByteStream, Error, Result};
-use crate::digest::Digest;
+use crate::oci::digest::Digest;
 
 /// How many body chunks may wait for the writer thread. Bounds memory per upload.
 const WRITE_QUEUE: usize = 4;
@@ -466,7 +466,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path()).unwrap();
         let content = vec![7u8; 3 << 20];
-        let digest = Digest::of(crate::digest::Algorithm::Sha256, &content);
+        let digest = Digest::of(crate::oci::digest::Algorithm::Sha256, &content);
         store.upload_create("u").await.unwrap();
         let body = stream::iter([Ok(Bytes::from(content.clone()))]);
         store.upload_write("u", 0, Box::pin(body)).await.unwrap();

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 
 use super::Result;
-use crate::digest::Digest;
+use crate::oci::digest::Digest;
 
 /// What a project decides about its tags, retention and storage.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
 
-use crate::digest::Digest;
+use crate::oci::digest::Digest;
 
 /// A stream of body chunks, as a service hands it to a store.
 pub type ByteStream<'a> = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + 'a>>;

@@ -9,7 +9,7 @@ use futures_util::{StreamExt, stream};
 use super::fs::FsBlobStore;
 use super::sqlite::SqliteMetaStore;
 use super::*;
-use crate::digest::{Algorithm, Digest};
+use crate::oci::digest::{Algorithm, Digest};
 
 fn body(chunks: &[&'static [u8]]) -> ByteStream<'static> {
     let chunks: Vec<io::Result<Bytes>> = chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();

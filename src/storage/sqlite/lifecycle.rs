@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::{SqliteMetaStore, in_project, parse_digest, project_bytes, split_lines};
-use crate::digest::Digest;
+use crate::oci::digest::Digest;
 use crate::storage::Result;
 use crate::storage::lifecycle::{
     Dangling, Image, LifecycleStore, ProjectSettings, Pulls, RecordedBlob, RepositoryUsage, TagInfo,

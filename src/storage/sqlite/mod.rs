@@ -24,7 +24,7 @@ use super::{
     Admit, Error, LinkedBlob, ManifestPut, ManifestRecord, MetaStore, NewManifest, Quota, Referrer,
     Result, TagMove, UploadSession,
 };
-use crate::digest::Digest;
+use crate::oci::digest::Digest;
 use crate::time::{now_ms, now_secs};
 
 mod access;

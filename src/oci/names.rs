@@ -3,8 +3,18 @@
 
 use std::str::FromStr;
 
-use super::Error;
-use crate::digest::Digest;
+use super::digest::Digest;
+
+/// A name, tag or reference outside the grammar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("invalid repository name {0:?}")]
+    NameInvalid(String),
+    #[error("invalid tag {0:?}")]
+    TagInvalid(String),
+    #[error("invalid digest {0:?}")]
+    DigestInvalid(String),
+}
 
 /// Longest repository name accepted, as in Distribution.
 const NAME_MAX: usize = 255;

@@ -1,6 +1,6 @@
 //! Tidy checks run with the tests: every Rust file starts with a `//!` doc comment saying what
-//! it is for (after rust-analyzer's `TidyDocs`), and every metric berth records is described
-//! (so that `/metrics` has its `# HELP`).
+//! it is for (after rust-analyzer's `TidyDocs`), every metric berth records is described (so that
+//! `/metrics` has its `# HELP`), and the layer rules of ARCHITECTURE.md hold, line by line.
 
 use std::path::{Path, PathBuf};
 
@@ -54,4 +54,102 @@ fn every_recorded_metric_is_described() {
         undescribed.is_empty(),
         "metrics missing from DESCRIBED: {undescribed:?}"
     );
+}
+
+/// A layer rule: in the files under `within` (but not under `except`), no line may contain
+/// `forbidden`.
+struct LayerRule {
+    within: &'static [&'static str],
+    except: &'static [&'static str],
+    forbidden: &'static [&'static str],
+    why: &'static str,
+}
+
+const LAYER_RULES: &[LayerRule] = &[
+    LayerRule {
+        within: &["src/"],
+        except: &["src/storage/"],
+        forbidden: &["sqlx"],
+        why: "SQL lives in the storage adapters only",
+    },
+    LayerRule {
+        within: &["src/"],
+        except: &["src/http/", "src/server/", "src/lib.rs"],
+        forbidden: &["axum::", "hyper::", "tower::", "tower_http::"],
+        why: "only http/ (and the server that mounts it) knows HTTP serving",
+    },
+    LayerRule {
+        within: &["src/http/"],
+        except: &[],
+        forbidden: &["crate::storage"],
+        why: "handlers call services, never the stores",
+    },
+    LayerRule {
+        within: &["src/image/", "src/build/", "src/analyze/", "src/lint/", "src/oci/"],
+        except: &[],
+        forbidden: &[
+            "crate::registry",
+            "crate::auth",
+            "crate::lifecycle",
+            "crate::storage",
+            "crate::http",
+            "crate::server",
+        ],
+        why: "the tools are registry clients; they share only oci/ with the server",
+    },
+    LayerRule {
+        within: &["src/oci/"],
+        except: &[],
+        forbidden: &["crate::"],
+        why: "the OCI vocabulary is a leaf",
+    },
+    LayerRule {
+        within: &["src/"],
+        except: &["src/time.rs"],
+        forbidden: &["SystemTime::now", "Utc::now", "Local::now"],
+        why: "the wall clock is read in time.rs only",
+    },
+    LayerRule {
+        within: &["src/", "tests/", "bench/"],
+        except: &[],
+        forbidden: &["#[allow("],
+        why: "lints are fixed, not silenced",
+    },
+];
+
+#[test]
+fn layer_rules_hold() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![];
+    for dir in ["src", "tests", "bench"] {
+        rust_files(&root.join(dir), &mut files);
+    }
+    let mut broken = vec![];
+    for path in &files {
+        let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        // This file spells the forbidden words out.
+        if relative == "tests/it/tidy.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).unwrap();
+        for rule in LAYER_RULES {
+            let applies = rule.within.iter().any(|p| relative.starts_with(p))
+                && !rule.except.iter().any(|p| relative.starts_with(p));
+            if !applies {
+                continue;
+            }
+            for (number, line) in text.lines().enumerate() {
+                let code = line.trim_start();
+                if code.starts_with("//") {
+                    continue;
+                }
+                for word in rule.forbidden {
+                    if code.contains(word) {
+                        broken.push(format!("{relative}:{}: {word}: {}", number + 1, rule.why));
+                    }
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "layer rules broken:\n{}", broken.join("\n"));
 }

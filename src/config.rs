@@ -224,9 +224,13 @@ impl Default for LifecycleConfig {
 }
 
 impl LifecycleConfig {
-    pub fn options(&self, data_dir: &Path) -> crate::lifecycle::Options {
+    /// Where the archive's layouts go: `archive_dir`, or `<data_dir>/archive`.
+    pub fn archive_dir(&self, data_dir: &Path) -> PathBuf {
+        (self.archive_dir.clone()).unwrap_or_else(|| data_dir.join("archive"))
+    }
+
+    pub fn options(&self) -> crate::lifecycle::Options {
         crate::lifecycle::Options {
-            archive_dir: (self.archive_dir.clone()).unwrap_or_else(|| data_dir.join("archive")),
             track_pulls: self.track_pulls,
             gc_grace: Duration::from_secs(self.gc_grace_secs),
             gc_untagged: self.gc_untagged,

@@ -27,6 +27,7 @@ use auth::Access;
 use config::Config;
 use lifecycle::Lifecycle;
 use registry::Registry;
+use storage::archive::FsArchive;
 use storage::fs::FsBlobStore;
 use storage::sqlite::SqliteMetaStore;
 
@@ -90,7 +91,10 @@ pub async fn services(config: &Config, open: Open) -> Result<Services, StartErro
         meta,
         blobs,
         settings,
-        config.lifecycle.options(&config.data_dir),
+        Arc::new(FsArchive::new(
+            config.lifecycle.archive_dir(&config.data_dir),
+        )),
+        config.lifecycle.options(),
     );
     Ok(Services {
         registry,

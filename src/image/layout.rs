@@ -193,7 +193,7 @@ impl Layout {
         Ok(index["manifests"].as_array().cloned().unwrap_or_default())
     }
 
-    /// Replaces `index.json`.
+    /// Replaces `index.json` atomically.
     pub fn write_index(&self, manifests: &[serde_json::Value]) -> Result<(), Error> {
         let index = serde_json::json!({
             "schemaVersion": 2,
@@ -201,11 +201,20 @@ impl Layout {
             "manifests": manifests,
         });
         let path = self.root.join("index.json");
-        std::fs::write(
-            &path,
-            serde_json::to_vec_pretty(&index).expect("JSON serializes"),
-        )
-        .map_err(Error::io(format!("writing {}", path.display())))
+        let temp = self
+            .root
+            .join(format!(".index-{}.json", uuid::Uuid::new_v4()));
+        let write = || -> std::io::Result<()> {
+            let mut file = File::create(&temp)?;
+            file.write_all(&serde_json::to_vec_pretty(&index).expect("JSON serializes"))?;
+            file.sync_all()?;
+            std::fs::rename(&temp, &path)
+        };
+        // Replaced by a rename, so a reader (or a crash) never sees half an index.
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            Error::io(format!("writing {}", path.display()))(e)
+        })
     }
 
     /// Adds manifests to `index.json`, replacing entries with the same `ref.name`.

@@ -26,6 +26,7 @@ use crate::auth::{self, Access, Actor, Caller, Role, Target};
 use crate::oci::digest::Digest;
 use crate::oci::names::{Reference, project_of};
 use crate::registry::{self, PutManifest, Registry, StoredManifest};
+use crate::storage::archive::ArchiveStore;
 pub use crate::storage::lifecycle::ProjectSettings;
 use crate::storage::lifecycle::{LifecycleStore, RepositoryUsage};
 use crate::storage::{self, BlobStore, TagMove};
@@ -72,8 +73,6 @@ pub struct Options {
     /// How long a GC's lock lasts without renewal: after a GC dies, the next may start
     /// this long after.
     pub gc_lease: Duration,
-    /// Where archived images go, as OCI image layouts (one per repository).
-    pub archive_dir: std::path::PathBuf,
 }
 
 /// Per-project settings, read through a cache of one second (as access control's project
@@ -148,6 +147,8 @@ pub struct Lifecycle {
     store: Arc<dyn LifecycleStore>,
     blobs: Arc<dyn BlobStore>,
     settings: Arc<Settings>,
+    /// Where retention archives images instead of deleting them.
+    archive: Arc<dyn ArchiveStore>,
     pulls: Arc<PullRecorder>,
     options: Arc<Options>,
 }
@@ -159,6 +160,7 @@ impl Lifecycle {
         store: Arc<dyn LifecycleStore>,
         blobs: Arc<dyn BlobStore>,
         settings: Arc<Settings>,
+        archive: Arc<dyn ArchiveStore>,
         options: Options,
     ) -> Lifecycle {
         Lifecycle {
@@ -167,6 +169,7 @@ impl Lifecycle {
             store,
             blobs,
             settings,
+            archive,
             pulls: Arc::new(PullRecorder::default()),
             options: Arc::new(options),
         }

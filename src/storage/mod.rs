@@ -9,6 +9,7 @@
 //! metadata store is the source of truth for what a repository contains.
 
 pub mod access;
+pub mod archive;
 pub mod fs;
 pub mod lifecycle;
 pub mod sqlite;

@@ -85,7 +85,13 @@ const LAYER_RULES: &[LayerRule] = &[
         why: "handlers call services, never the stores",
     },
     LayerRule {
-        within: &["src/image/", "src/build/", "src/analyze/", "src/lint/", "src/oci/"],
+        within: &[
+            "src/image/",
+            "src/build/",
+            "src/analyze/",
+            "src/lint/",
+            "src/oci/",
+        ],
         except: &[],
         forbidden: &[
             "crate::registry",
@@ -126,7 +132,11 @@ fn layer_rules_hold() {
     }
     let mut broken = vec![];
     for path in &files {
-        let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let relative = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         // This file spells the forbidden words out.
         if relative == "tests/it/tidy.rs" {
             continue;
@@ -151,5 +161,9 @@ fn layer_rules_hold() {
             }
         }
     }
-    assert!(broken.is_empty(), "layer rules broken:\n{}", broken.join("\n"));
+    assert!(
+        broken.is_empty(),
+        "layer rules broken:\n{}",
+        broken.join("\n")
+    );
 }

@@ -1,0 +1,334 @@
+//! The archive port: where retention keeps the images it archives instead of deleting, one OCI
+//! image layout per repository, and the filesystem adapter on `image::Layout`.
+//!
+//! ```text
+//! <archive_dir>/<repository>/
+//! ├── oci-layout          {"imageLayoutVersion":"1.0.0"}
+//! ├── index.json          one descriptor per archived tag and per referrer
+//! └── blobs/sha256/<hex>  manifests, configs and layers
+//! ```
+//!
+//! The contract (`contract` below, run on every adapter): a blob is visible only once its
+//! bytes are complete and hash to its digest; a blob whose bytes do not match is refused and
+//! leaves nothing under its name; the index is replaced as a whole, so a crash never leaves one
+//! that names a missing blob (blobs are written before the index that names them).
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use super::{ByteStream, Error, Result};
+use crate::image::Layout;
+use crate::oci::digest::Digest;
+
+/// An archive of OCI image layouts, one per repository.
+#[async_trait]
+pub trait ArchiveStore: Send + Sync + 'static {
+    /// Whether the repository's layout holds the blob.
+    async fn has_blob(&self, repository: &str, digest: &Digest) -> Result<bool>;
+    /// Stores a blob, streaming; refused (and nothing stored) when the bytes are not `digest`.
+    async fn put_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        body: ByteStream<'static>,
+    ) -> Result<()>;
+    /// A small blob (a manifest) whole, checked against its digest.
+    async fn read_blob(&self, repository: &str, digest: &Digest) -> Result<Bytes>;
+    /// A blob as a stream, for a restore's upload.
+    async fn open_blob(&self, repository: &str, digest: &Digest) -> Result<ByteStream<'static>>;
+    /// The descriptors of the repository's `index.json`; empty when nothing is archived.
+    async fn index(&self, repository: &str) -> Result<Vec<Value>>;
+    /// Replaces the repository's index atomically.
+    async fn write_index(&self, repository: &str, manifests: Vec<Value>) -> Result<()>;
+    /// The repositories that have a layout, sorted.
+    async fn repositories(&self) -> Result<Vec<String>>;
+}
+
+/// Layouts in directories under `root`.
+pub struct FsArchive {
+    root: PathBuf,
+}
+
+impl FsArchive {
+    pub fn new(root: PathBuf) -> FsArchive {
+        FsArchive { root }
+    }
+
+    /// The layout of `repository`, created on first use.
+    async fn layout(&self, repository: &str) -> Result<Layout> {
+        let root = self.root.join(repository);
+        blocking(move || Layout::create(&root).map_err(from_image)).await
+    }
+
+    /// The layout of `repository` if it exists.
+    async fn existing(&self, repository: &str) -> Result<Option<Layout>> {
+        let root = self.root.join(repository);
+        blocking(move || {
+            root.join("index.json")
+                .is_file()
+                .then(|| Layout::open(&root).map_err(from_image))
+                .transpose()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ArchiveStore for FsArchive {
+    async fn has_blob(&self, repository: &str, digest: &Digest) -> Result<bool> {
+        Ok(match self.existing(repository).await? {
+            Some(layout) => {
+                let digest = digest.clone();
+                blocking(move || Ok(layout.has_blob(&digest))).await?
+            }
+            None => false,
+        })
+    }
+
+    async fn put_blob(
+        &self,
+        repository: &str,
+        digest: &Digest,
+        mut body: ByteStream<'static>,
+    ) -> Result<()> {
+        let layout = self.layout(repository).await?;
+        // The layout writes blocking I/O; chunks cross to its thread through a small queue, so
+        // the blob is never held whole.
+        let (chunks, mut queue) = tokio::sync::mpsc::channel::<Bytes>(4);
+        let writer = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut writer = layout.blob_writer().map_err(from_image)?;
+            while let Some(chunk) = queue.blocking_recv() {
+                writer.write_all(&chunk)?;
+            }
+            Ok::<_, Error>((writer, layout))
+        });
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(Error::Body)?;
+            if chunks.send(chunk).await.is_err() {
+                break;
+            }
+        }
+        drop(chunks);
+        let (writer, layout) = writer.await.map_err(join_error)??;
+        // Hash and commit together: a blob whose bytes are not its digest never gets its name.
+        let expected = digest.clone();
+        blocking(move || {
+            let (actual, _) = writer.commit().map_err(from_image)?;
+            if actual != expected {
+                let _ = std::fs::remove_file(layout.blob_path(&actual));
+                return Err(Error::Corrupt(format!(
+                    "archived blob {expected} has the bytes of {actual}"
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn read_blob(&self, repository: &str, digest: &Digest) -> Result<Bytes> {
+        let layout = self.existing(repository).await?.ok_or(Error::NotFound)?;
+        let digest = digest.clone();
+        blocking(move || {
+            if !layout.has_blob(&digest) {
+                return Err(Error::NotFound);
+            }
+            layout
+                .read_blob(&digest)
+                .map(Bytes::from)
+                .map_err(from_image)
+        })
+        .await
+    }
+
+    async fn open_blob(&self, repository: &str, digest: &Digest) -> Result<ByteStream<'static>> {
+        let layout = self.existing(repository).await?.ok_or(Error::NotFound)?;
+        let digest = digest.clone();
+        let file = blocking(move || {
+            if !layout.has_blob(&digest) {
+                return Err(Error::NotFound);
+            }
+            layout.open_blob(&digest).map_err(from_image)
+        })
+        .await?;
+        let reader = tokio::fs::File::from_std(file);
+        Ok(Box::pin(tokio_util::io::ReaderStream::with_capacity(
+            reader,
+            1 << 20,
+        )))
+    }
+
+    async fn index(&self, repository: &str) -> Result<Vec<Value>> {
+        match self.existing(repository).await? {
+            Some(layout) => blocking(move || layout.index().map_err(from_image)).await,
+            None => Ok(vec![]),
+        }
+    }
+
+    async fn write_index(&self, repository: &str, manifests: Vec<Value>) -> Result<()> {
+        let layout = self.layout(repository).await?;
+        blocking(move || layout.write_index(&manifests).map_err(from_image)).await
+    }
+
+    async fn repositories(&self) -> Result<Vec<String>> {
+        let root = self.root.clone();
+        blocking(move || {
+            let mut found = vec![];
+            find_layouts(&root, &root, &mut found)?;
+            found.sort();
+            Ok(found)
+        })
+        .await
+    }
+}
+
+/// Repository names of the layouts under `dir` (directories holding an `index.json`).
+fn find_layouts(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+    found: &mut Vec<String>,
+) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        entries => entries?,
+    };
+    if dir.join("index.json").is_file() {
+        let name = dir.strip_prefix(root).unwrap_or(dir);
+        found.push(name.to_string_lossy().into_owned());
+        return Ok(());
+    }
+    for entry in entries {
+        let path = entry?.path();
+        if path.is_dir() {
+            find_layouts(root, &path, found)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(join_error)?
+}
+
+fn join_error(e: tokio::task::JoinError) -> Error {
+    Error::Io(std::io::Error::other(e))
+}
+
+/// A layout's error as the store's: I/O keeps its kind (a full disk stays `OutOfSpace`).
+fn from_image(e: crate::image::Error) -> Error {
+    match e {
+        crate::image::Error::Io { source, .. } => Error::from(source),
+        other => Error::Corrupt(other.to_string()),
+    }
+}
+
+/// The contract every `ArchiveStore` keeps, one named check per behaviour on a fresh store.
+#[cfg(test)]
+pub(crate) mod contract {
+    use super::*;
+
+    fn stream(parts: &[&'static [u8]]) -> ByteStream<'static> {
+        let chunks: Vec<std::io::Result<Bytes>> =
+            parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
+        Box::pin(futures_util::stream::iter(chunks))
+    }
+
+    async fn collect(mut body: ByteStream<'static>) -> Vec<u8> {
+        let mut out = vec![];
+        while let Some(chunk) = body.next().await {
+            out.extend_from_slice(&chunk.unwrap());
+        }
+        out
+    }
+
+    pub async fn a_fresh_archive_is_empty(store: &dyn ArchiveStore) {
+        let digest = Digest::of(crate::oci::digest::Algorithm::Sha256, b"x");
+        assert!(store.repositories().await.unwrap().is_empty());
+        assert!(store.index("team/app").await.unwrap().is_empty());
+        assert!(!store.has_blob("team/app", &digest).await.unwrap());
+        assert!(matches!(
+            store.read_blob("team/app", &digest).await,
+            Err(Error::NotFound)
+        ));
+        assert!(matches!(
+            store.open_blob("team/app", &digest).await,
+            Err(Error::NotFound)
+        ));
+    }
+
+    pub async fn blobs_stream_in_and_out_by_digest(store: &dyn ArchiveStore) {
+        let digest = Digest::of(crate::oci::digest::Algorithm::Sha256, b"hello, archive");
+        store
+            .put_blob("team/app", &digest, stream(&[b"hello, ", b"archive"]))
+            .await
+            .unwrap();
+        assert!(store.has_blob("team/app", &digest).await.unwrap());
+        assert_eq!(
+            &store.read_blob("team/app", &digest).await.unwrap()[..],
+            b"hello, archive"
+        );
+        let body = store.open_blob("team/app", &digest).await.unwrap();
+        assert_eq!(collect(body).await, b"hello, archive");
+        // Another repository's layout does not see it.
+        assert!(!store.has_blob("team/other", &digest).await.unwrap());
+    }
+
+    pub async fn a_blob_whose_bytes_are_not_its_digest_is_refused(store: &dyn ArchiveStore) {
+        let claimed = Digest::of(crate::oci::digest::Algorithm::Sha256, b"expected");
+        let refused = store
+            .put_blob("team/app", &claimed, stream(&[b"something else"]))
+            .await;
+        assert!(matches!(refused, Err(Error::Corrupt(_))), "{refused:?}");
+        assert!(!store.has_blob("team/app", &claimed).await.unwrap());
+        let actual = Digest::of(crate::oci::digest::Algorithm::Sha256, b"something else");
+        assert!(!store.has_blob("team/app", &actual).await.unwrap());
+    }
+
+    pub async fn the_index_is_replaced_whole_and_lists_repositories(store: &dyn ArchiveStore) {
+        let entry = serde_json::json!({"digest": "sha256:00", "annotations": {"a": "b"}});
+        store
+            .write_index("team/app", vec![entry.clone()])
+            .await
+            .unwrap();
+        store.write_index("team/tools/lint", vec![]).await.unwrap();
+        assert_eq!(store.index("team/app").await.unwrap(), vec![entry]);
+        store.write_index("team/app", vec![]).await.unwrap();
+        assert!(store.index("team/app").await.unwrap().is_empty());
+        assert_eq!(
+            store.repositories().await.unwrap(),
+            ["team/app", "team/tools/lint"]
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! fs_contract {
+        ($($name:ident),* $(,)?) => {$(
+            #[tokio::test]
+            async fn $name() {
+                let dir = tempfile::tempdir().unwrap();
+                let store = FsArchive::new(dir.path().join("archive"));
+                contract::$name(&store).await;
+            }
+        )*};
+    }
+
+    fs_contract!(
+        a_fresh_archive_is_empty,
+        blobs_stream_in_and_out_by_digest,
+        a_blob_whose_bytes_are_not_its_digest_is_refused,
+        the_index_is_replaced_whole_and_lists_repositories,
+    );
+}

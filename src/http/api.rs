@@ -19,7 +19,7 @@ use super::{AppState, Shared, auth};
 use crate::auth::{
     Actions, Actor, AuditEntry, AuditFilter, Error, Login, Robot, RobotSpec, Role, parse_ttl,
 };
-use crate::lifecycle::{ProjectSettings, SettingsChange};
+use crate::lifecycle::{Change, ProjectSettings, SettingsChange};
 
 type ApiResult<T = Response> = Result<T, ApiError>;
 
@@ -491,30 +491,21 @@ async fn project_policy(
     Ok(policy_json(&settings))
 }
 
-/// A field that is absent (`None`: unchanged) or `null` (`Some(None)`: removed).
-fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyUpdate {
     immutable_releases: Option<bool>,
     follow_aliases: Option<bool>,
     latest_on_push: Option<bool>,
-    #[serde(default, deserialize_with = "nullable")]
-    quota_bytes: Option<Option<u64>>,
-    #[serde(default, deserialize_with = "nullable")]
-    budget_bytes: Option<Option<u64>>,
+    #[serde(default)]
+    quota_bytes: Change<u64>,
+    #[serde(default)]
+    budget_bytes: Change<u64>,
     budget_warn_only: Option<bool>,
     /// Retention rules, one per line.
     retention: Option<String>,
-    #[serde(default, deserialize_with = "nullable")]
-    retention_schedule: Option<Option<String>>,
+    #[serde(default)]
+    retention_schedule: Change<String>,
 }
 
 /// `PATCH /api/v1/projects/{project}/policy` with the fields to change (project admins).

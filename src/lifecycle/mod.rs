@@ -123,7 +123,7 @@ impl registry::Quotas for Settings {
     }
 }
 
-/// A change to a project's settings: `None` leaves a field as it is.
+/// A change to a project's settings: `None` (or `Change::Keep`) leaves a field as it is.
 #[derive(Debug, Default, Clone)]
 pub struct SettingsChange {
     pub immutable_releases: Option<bool>,
@@ -131,12 +131,41 @@ pub struct SettingsChange {
     pub latest_on_push: Option<bool>,
     /// Retention rules, one per line (checked before they are stored).
     pub retention: Option<String>,
-    /// `Some(None)` removes the schedule.
-    pub retention_schedule: Option<Option<String>>,
-    /// `Some(None)` removes the quota.
-    pub quota_bytes: Option<Option<u64>>,
-    pub budget_bytes: Option<Option<u64>>,
+    pub retention_schedule: Change<String>,
+    pub quota_bytes: Change<u64>,
+    pub budget_bytes: Change<u64>,
     pub budget_warn_only: Option<bool>,
+}
+
+/// A change to a setting that may be unset: leave it, remove it, or set it. In JSON an absent
+/// field keeps the setting (with `#[serde(default)]`), `null` removes it.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum Change<T> {
+    #[default]
+    Keep,
+    Remove,
+    Set(T),
+}
+
+impl<T> Change<T> {
+    /// The setting after the change.
+    pub fn apply(self, current: Option<T>) -> Option<T> {
+        match self {
+            Change::Keep => current,
+            Change::Remove => None,
+            Change::Set(value) => Some(value),
+        }
+    }
+
+    pub fn is_keep(&self) -> bool {
+        matches!(self, Change::Keep)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Change<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Change<T>, D::Error> {
+        Ok(Option::<T>::deserialize(d)?.map_or(Change::Remove, Change::Set))
+    }
 }
 
 /// The lifecycle service. Cheap to clone.
@@ -618,14 +647,12 @@ impl Lifecycle {
             retention::parse(&rules).map_err(Error::Invalid)?;
             settings.retention = rules;
         }
-        if let Some(schedule) = c.retention_schedule {
-            if let Some(cron) = &schedule {
-                parse_schedule(cron).map_err(Error::Invalid)?;
-            }
-            settings.retention_schedule = schedule;
+        if let Change::Set(cron) = &c.retention_schedule {
+            parse_schedule(cron).map_err(Error::Invalid)?;
         }
-        settings.quota_bytes = c.quota_bytes.unwrap_or(settings.quota_bytes);
-        settings.budget_bytes = c.budget_bytes.unwrap_or(settings.budget_bytes);
+        settings.retention_schedule = c.retention_schedule.apply(settings.retention_schedule);
+        settings.quota_bytes = c.quota_bytes.apply(settings.quota_bytes);
+        settings.budget_bytes = c.budget_bytes.apply(settings.budget_bytes);
         settings.budget_warn_only = c.budget_warn_only.unwrap_or(settings.budget_warn_only);
         if !self.store.set_project_settings(project, &settings).await? {
             return Err(Error::NotFound(format!(
@@ -638,7 +665,7 @@ impl Lifecycle {
         let mut warnings = Vec::new();
         if let Some(quota) = settings
             .quota_bytes
-            .filter(|_| change.quota_bytes.is_some())
+            .filter(|_| !change.quota_bytes.is_keep())
         {
             let used = self.store.project_bytes(project).await?;
             if used > quota {

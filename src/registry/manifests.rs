@@ -12,7 +12,9 @@ use super::{Error, Registry, Result};
 use crate::oci::digest::{Algorithm, Digest};
 pub use crate::oci::media::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use crate::oci::names::{Reference, validate_name};
-use crate::storage::{ManifestPut, ManifestRecord, NewManifest, Referrer, TagMove, TagRules};
+use crate::storage::{
+    ManifestPut, ManifestRecord, NewManifest, Referrer, TagMove, TagPointed, TagRules,
+};
 
 /// The most a page of tags or repositories holds, whatever `n` asks for.
 const PAGE_MAX: u32 = 10_000;
@@ -173,8 +175,12 @@ impl Registry {
         digest: &Digest,
     ) -> Result<Option<Digest>> {
         validate_name(name)?;
-        let moved = self.meta.point_tag(name, tag, digest).await?;
-        moved.ok_or_else(|| manifest_unknown(name, &Reference::Digest(digest.clone())))
+        match self.meta.point_tag(name, tag, digest).await? {
+            TagPointed::Pointed { previous } => Ok(previous),
+            TagPointed::NoSuchManifest => {
+                Err(manifest_unknown(name, &Reference::Digest(digest.clone())))
+            }
+        }
     }
 
     /// The tags that reach `digest`, a manifest or a blob, directly or through an index.

@@ -219,6 +219,15 @@ pub trait TagRules: Sync {
     fn follow(&self, tag: &str, tags: &[(String, Digest)]) -> Vec<(String, Digest)>;
 }
 
+/// What `MetaStore::point_tag` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagPointed {
+    /// The repository holds no manifest of that digest; nothing changed.
+    NoSuchManifest,
+    /// The tag points at the manifest now; `previous` is where it pointed before, if anywhere.
+    Pointed { previous: Option<Digest> },
+}
+
 /// A tag pointed at another manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagMove {
@@ -376,14 +385,8 @@ pub trait MetaStore: Send + Sync {
     /// Deletes a tag (not the manifest); `false` if it was not there.
     async fn delete_tag(&self, repository: &str, tag: &str) -> Result<bool>;
 
-    /// Points `tag` at the stored manifest `digest`, returning where it pointed before (`None`
-    /// inside if it is new); `None` if the repository holds no such manifest.
-    async fn point_tag(
-        &self,
-        repository: &str,
-        tag: &str,
-        digest: &Digest,
-    ) -> Result<Option<Option<Digest>>>;
+    /// Points `tag` at the stored manifest `digest`, saying where it pointed before.
+    async fn point_tag(&self, repository: &str, tag: &str, digest: &Digest) -> Result<TagPointed>;
 
     /// The tags that reach `digest` (a manifest or a blob): those pointing at it, or at a
     /// manifest that references it, directly or through an index.

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use berth::auth::{Actor, Subject};
-use berth::lifecycle::{Lifecycle, SettingsChange, format_size, parse_size};
+use berth::lifecycle::{Change, Lifecycle, SettingsChange, format_size, parse_size};
 use clap::Args;
 
 use crate::StoreArgs;
@@ -93,17 +93,12 @@ pub struct PolicyArgs {
 
 impl PolicyArgs {
     pub fn change(&self) -> anyhow::Result<SettingsChange> {
-        let size = |text: &Option<String>| -> anyhow::Result<Option<Option<u64>>> {
-            text.as_deref()
-                .map(|t| {
-                    if t == "none" {
-                        Ok(None)
-                    } else {
-                        parse_size(t).map(Some)
-                    }
-                })
-                .transpose()
-                .map_err(anyhow::Error::msg)
+        let size = |text: &Option<String>| -> anyhow::Result<Change<u64>> {
+            Ok(match text.as_deref() {
+                None => Change::Keep,
+                Some("none") => Change::Remove,
+                Some(t) => Change::Set(parse_size(t).map_err(anyhow::Error::msg)?),
+            })
         };
         let retention = match &self.retention_file {
             None => None,
@@ -115,10 +110,11 @@ impl PolicyArgs {
                     .with_context(|| format!("reading {}", path.display()))?,
             ),
         };
-        let retention_schedule = self
-            .retention_schedule
-            .as_ref()
-            .map(|s| (s != "none").then(|| s.clone()));
+        let retention_schedule = match self.retention_schedule.as_deref() {
+            None => Change::Keep,
+            Some("none") => Change::Remove,
+            Some(cron) => Change::Set(cron.to_owned()),
+        };
         Ok(SettingsChange {
             retention,
             retention_schedule,

@@ -22,7 +22,7 @@ use sqlx::{Row, SqliteConnection, SqlitePool, TransactionManager};
 
 use super::{
     Admit, Error, LinkedBlob, ManifestPut, ManifestRecord, MetaStore, NewManifest, Quota, Referrer,
-    Result, TagMove, UploadSession,
+    Result, TagMove, TagPointed, UploadSession,
 };
 use crate::oci::digest::Digest;
 use crate::time::{now_ms, now_secs};
@@ -662,12 +662,7 @@ impl MetaStore for SqliteMetaStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn point_tag(
-        &self,
-        repository: &str,
-        tag: &str,
-        digest: &Digest,
-    ) -> Result<Option<Option<Digest>>> {
+    async fn point_tag(&self, repository: &str, tag: &str, digest: &Digest) -> Result<TagPointed> {
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let repo: Option<i64> = sqlx::query_scalar(
             "SELECT r.id FROM repositories r JOIN manifests m ON m.repository_id = r.id
@@ -677,7 +672,9 @@ impl MetaStore for SqliteMetaStore {
         .bind(digest.to_string())
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(repo) = repo else { return Ok(None) };
+        let Some(repo) = repo else {
+            return Ok(TagPointed::NoSuchManifest);
+        };
         let previous: Option<String> =
             sqlx::query_scalar("SELECT digest FROM tags WHERE repository_id = ?1 AND name = ?2")
                 .bind(repo)
@@ -686,7 +683,9 @@ impl MetaStore for SqliteMetaStore {
                 .await?;
         set_tag(&mut tx, repo, tag, &digest.to_string(), now_secs()).await?;
         tx.commit().await?;
-        Ok(Some(previous.as_deref().map(parse_digest).transpose()?))
+        Ok(TagPointed::Pointed {
+            previous: previous.as_deref().map(parse_digest).transpose()?,
+        })
     }
 
     async fn tags_reaching(&self, repository: &str, digest: &Digest) -> Result<Vec<String>> {

@@ -119,7 +119,7 @@ pub async fn app(config: &Config) -> Result<App, StartError> {
         .auth
         .trusted_proxies
         .iter()
-        .map(|text| http::auth::AddressBlock::parse(text))
+        .map(|text| http::auth::parse_block(text))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| StartError::Config(format!("[auth] trusted_proxies: {e}")))?;
     let schedule = config

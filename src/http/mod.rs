@@ -52,7 +52,7 @@ pub struct AppState {
     /// Whether clients reach berth over HTTPS (for the derived realm).
     pub tls: bool,
     /// Proxies whose `X-Forwarded-For` names the client.
-    pub trusted_proxies: Vec<auth::AddressBlock>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// How long an upload body may send nothing before the request fails.
     pub body_limits: body::BodyLimits,

@@ -1,4 +1,4 @@
-//! Authorization of registry requests: which scope each endpoint needs, the bearer token, and
+//! Authorization of registry requests: the bearer token, and
 //! the `WWW-Authenticate` challenge of Docker's token authentication.
 
 use std::net::{IpAddr, SocketAddr};
@@ -11,46 +11,14 @@ use base64::Engine;
 
 use axum::response::{IntoResponse, Response};
 
+use super::AppState;
 use super::error::ApiError;
-use super::{AppState, Endpoint};
-use crate::auth::{self, Action, Need};
+use crate::auth::{self, Need};
 use crate::oci::names::validate_name;
 
 /// The peer address of the connection, set by the connection loop.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub SocketAddr);
-
-/// The scope a registry request needs. Anything that writes needs `push`, deletes need
-/// `delete`, reads need `pull`.
-pub fn need(method: &Method, endpoint: &Endpoint) -> Need {
-    let repository = |name: &str, action| Need::Repository {
-        name: name.to_owned(),
-        action,
-    };
-    let write = |name: &str| {
-        if method == Method::DELETE {
-            repository(name, Action::Delete)
-        } else if method == Method::GET || method == Method::HEAD {
-            repository(name, Action::Pull)
-        } else {
-            repository(name, Action::Push)
-        }
-    };
-    match endpoint {
-        Endpoint::Base => Need::Base,
-        Endpoint::Catalog => Need::Catalog,
-        Endpoint::Tags { name } | Endpoint::Referrers { name, .. } => {
-            repository(name, Action::Pull)
-        }
-        Endpoint::Manifest { name, .. }
-        | Endpoint::ManifestInvalid { name, .. }
-        | Endpoint::Blob { name, .. } => write(name),
-        // Every request on an upload session is part of a push, even a status GET.
-        Endpoint::Uploads { name } | Endpoint::Upload { name, .. } => {
-            repository(name, Action::Push)
-        }
-    }
-}
 
 /// The credentials of an `Authorization: <scheme> <credentials>` header, if it has that scheme.
 fn authorization<'a>(headers: &'a HeaderMap, scheme: &str) -> Option<&'a str> {

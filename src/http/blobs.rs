@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::metrics::UploadInProgress;
-use super::{ApiResult, AppState, DOCKER_CONTENT_DIGEST, Query, body, header_str, header_value};
+use super::{ApiResult, AppState, DOCKER_CONTENT_DIGEST, body, header_str, header_value};
 use crate::auth::{Action, Caller};
 use crate::oci::digest::Digest;
 use crate::registry::{BlobRange, Mount, UploadState};
@@ -78,14 +78,16 @@ pub async fn start(
     state: &AppState,
     caller: &Caller,
     name: &str,
-    query: &Query,
+    mount: Option<String>,
+    from: Option<String>,
+    digest: Option<String>,
     body: Body,
 ) -> ApiResult {
     state.access.ensure_project(caller, name).await?;
-    if let Some(mount) = query.get("mount") {
-        let digest = parse_digest(mount)?;
-        let from = query
-            .get("from")
+    if let Some(mount) = mount {
+        let digest = parse_digest(&mount)?;
+        let from = from
+            .as_deref()
             .filter(|from| caller.may(from, Action::Pull))
             .unwrap_or("");
         return match state.registry.mount_blob(name, &digest, from).await? {
@@ -93,8 +95,8 @@ pub async fn start(
             Mount::Upload(upload) => Ok(session(StatusCode::ACCEPTED, name, &upload)),
         };
     }
-    if let Some(digest) = query.get("digest") {
-        let digest = parse_digest(digest)?;
+    if let Some(digest) = digest {
+        let digest = parse_digest(&digest)?;
         let _in_progress = UploadInProgress::start();
         let body = body::stream(body, state.body_limits);
         state.registry.upload_blob(name, &digest, body).await?;
@@ -135,11 +137,11 @@ pub async fn finish(
     state: &AppState,
     name: &str,
     id: &str,
-    query: &Query,
+    digest: Option<String>,
     headers: &HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let digest = parse_digest(query.get("digest").ok_or(ApiError::DigestMissing)?)?;
+    let digest = parse_digest(&digest.ok_or(ApiError::DigestMissing)?)?;
     let (start, declared) = chunk_range(headers)?;
     let _in_progress = UploadInProgress::start();
     let body = body::stream(body, state.body_limits);

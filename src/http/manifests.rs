@@ -7,7 +7,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::{ApiResult, AppState, DOCKER_CONTENT_DIGEST, Query, header_str, header_value};
+use super::{ApiResult, AppState, DOCKER_CONTENT_DIGEST, header_str, header_value};
 use crate::auth::Caller;
 use crate::oci::digest::Digest;
 use crate::oci::names::Reference;
@@ -118,8 +118,13 @@ pub async fn delete(
 
 /// `GET /v2/<name>/tags/list?n=<n>&last=<tag>`: `{"name","tags"}` in lexical order, with a
 /// `Link: <…>; rel="next"` header when more follow.
-pub async fn tags(state: &AppState, name: &str, query: &Query) -> ApiResult {
-    let (n, last) = (page_size(query)?, query.get("last"));
+pub async fn tags(
+    state: &AppState,
+    name: &str,
+    n: Option<String>,
+    last: Option<String>,
+) -> ApiResult {
+    let (n, last) = (page_size(n.as_deref())?, last.as_deref());
     let page = state.registry.tags(name, last, n).await?;
     let link = next_link(&format!("/v2/{name}/tags/list"), n, &page);
     Ok(listing(json!({"name": name, "tags": page.items}), link))
@@ -127,8 +132,13 @@ pub async fn tags(state: &AppState, name: &str, query: &Query) -> ApiResult {
 
 /// `GET /v2/_catalog?n=<n>&last=<name>`: `{"repositories"}` in lexical order, paginated alike.
 /// Only repositories of projects the caller may see are listed.
-pub async fn catalog(state: &AppState, caller: &Caller, query: &Query) -> ApiResult {
-    let (n, last) = (page_size(query)?, query.get("last"));
+pub async fn catalog(
+    state: &AppState,
+    caller: &Caller,
+    n: Option<String>,
+    last: Option<String>,
+) -> ApiResult {
+    let (n, last) = (page_size(n.as_deref())?, last.as_deref());
     let visible = state.access.visible_projects(caller).await?;
     let page = state
         .registry
@@ -141,8 +151,12 @@ pub async fn catalog(state: &AppState, caller: &Caller, query: &Query) -> ApiRes
 /// `GET /v2/<name>/referrers/<digest>?artifactType=<type>`: an OCI image index of the
 /// manifests whose subject is `<digest>` (empty when there are none), with
 /// `OCI-Filters-Applied: artifactType` when filtered.
-pub async fn referrers(state: &AppState, name: &str, digest: &Digest, query: &Query) -> ApiResult {
-    let artifact_type = query.get("artifactType");
+pub async fn referrers(
+    state: &AppState,
+    name: &str,
+    digest: &Digest,
+    artifact_type: Option<&str>,
+) -> ApiResult {
     let referrers = state
         .registry
         .referrers(name, digest, artifact_type)
@@ -195,14 +209,12 @@ fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
     !any
 }
 
-fn page_size(query: &Query) -> Result<Option<u32>, ApiError> {
-    query
-        .get("n")
-        .map(|n| {
-            n.parse()
-                .map_err(|_| ApiError::PaginationNumberInvalid(n.to_owned()))
-        })
-        .transpose()
+fn page_size(n: Option<&str>) -> Result<Option<u32>, ApiError> {
+    n.map(|n| {
+        n.parse()
+            .map_err(|_| ApiError::PaginationNumberInvalid(n.to_owned()))
+    })
+    .transpose()
 }
 
 fn next_link(path: &str, n: Option<u32>, page: &Page) -> Option<String> {

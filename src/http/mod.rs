@@ -23,20 +23,22 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 pub use router::Endpoint;
+use router::{ManifestReference, Query};
 
 use error::ApiError;
 use router::ParseError;
 
 use crate::auth::{Access, Caller};
 use crate::lifecycle::Lifecycle;
-use crate::registry::Registry;
+use crate::oci::names::Reference;
+use crate::registry::{self, Registry};
 
 const API_VERSION: HeaderName = HeaderName::from_static("docker-distribution-api-version");
 const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
@@ -98,10 +100,11 @@ type ApiResult = Result<Response, ApiError>;
 async fn dispatch(state: Shared, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let mut caller_name = None;
-    let (label, res) = match Endpoint::parse(parts.uri.path()) {
+    let query = Query::parse(parts.uri.query());
+    let (label, res) = match Endpoint::parse(&parts.method, parts.uri.path(), &query) {
         Ok(endpoint) => {
             let label = endpoint.label();
-            let need = auth::need(&parts.method, &endpoint);
+            let need = endpoint.need();
             let token = auth::bearer(&parts.headers);
             let address = auth::client_address(&state, &parts);
             match state.access.authorize(token, &need, address).await {
@@ -126,6 +129,7 @@ async fn dispatch(state: Shared, request: Request) -> Response {
         }
         Err(ParseError::NotFound) => ("unknown", Err(ApiError::NotFound)),
         Err(ParseError::Invalid(e)) => ("invalid", Err(ApiError::Registry(e))),
+        Err(ParseError::MethodNotAllowed) => ("invalid", Err(ApiError::MethodNotAllowed)),
     };
     let mut response = res.unwrap_or_else(IntoResponse::into_response);
     response
@@ -139,6 +143,7 @@ async fn dispatch(state: Shared, request: Request) -> Response {
     response
 }
 
+/// Calls the endpoint's handler; each calls one service method.
 async fn call(
     state: &AppState,
     endpoint: Endpoint,
@@ -146,93 +151,77 @@ async fn call(
     caller: Caller,
     body: Body,
 ) -> ApiResult {
-    let query = Query::parse(parts.uri.query());
     let headers = &parts.headers;
-    let head = parts.method == Method::HEAD;
-    match (&parts.method, endpoint) {
-        (&Method::GET | &Method::HEAD, Endpoint::Base) => Ok(base()),
-        (&Method::GET, Endpoint::Catalog) => manifests::catalog(state, &caller, &query).await,
-        (&Method::GET, Endpoint::Tags { name }) => manifests::tags(state, &name, &query).await,
-        (&Method::GET | &Method::HEAD, Endpoint::Manifest { name, reference }) => {
-            manifests::get(state, &name, &reference, headers, head).await
-        }
-        (&Method::PUT, Endpoint::Manifest { name, reference }) => {
+    match endpoint {
+        Endpoint::Base => Ok(base()),
+        Endpoint::Catalog { n, last } => manifests::catalog(state, &caller, n, last).await,
+        Endpoint::ListTags { name, n, last } => manifests::tags(state, &name, n, last).await,
+        Endpoint::GetManifest {
+            name,
+            reference,
+            head,
+        } => manifests::get(state, &name, &known(&name, reference)?, headers, head).await,
+        Endpoint::PutManifest { name, reference } => {
+            let reference = match reference {
+                ManifestReference::Valid(reference) => reference,
+                // Nothing is stored under a reference that cannot exist; only a push learns why.
+                ManifestReference::Invalid(text) => {
+                    let invalid = text.parse::<Reference>().err().map(registry::Error::from);
+                    return Err(ApiError::Registry(invalid.unwrap_or(
+                        registry::Error::ManifestUnknown {
+                            name,
+                            reference: text,
+                        },
+                    )));
+                }
+            };
             manifests::put(state, &caller, &name, &reference, headers, body).await
         }
-        (&Method::DELETE, Endpoint::Manifest { name, reference }) => {
-            manifests::delete(state, &caller, &name, &reference).await
+        Endpoint::DeleteManifest { name, reference } => {
+            manifests::delete(state, &caller, &name, &known(&name, reference)?).await
         }
-        // Nothing is stored under a reference that cannot exist; only a push learns why.
-        (&Method::PUT, Endpoint::ManifestInvalid { name, reference }) => {
-            let invalid = reference
-                .parse::<crate::oci::names::Reference>()
-                .err()
-                .map(crate::registry::Error::from);
-            Err(ApiError::Registry(invalid.unwrap_or(
-                crate::registry::Error::ManifestUnknown { name, reference },
-            )))
-        }
-        (
-            &Method::GET | &Method::HEAD | &Method::DELETE,
-            Endpoint::ManifestInvalid { name, reference },
-        ) => Err(ApiError::Registry(
-            crate::registry::Error::ManifestUnknown { name, reference },
-        )),
-        (&Method::GET, Endpoint::Referrers { name, digest }) => {
-            manifests::referrers(state, &name, &digest, &query).await
-        }
-        (&Method::GET | &Method::HEAD, Endpoint::Blob { name, digest }) => {
+        Endpoint::Referrers {
+            name,
+            digest,
+            artifact_type,
+        } => manifests::referrers(state, &name, &digest, artifact_type.as_deref()).await,
+        Endpoint::GetBlob { name, digest, head } => {
             blobs::get(state, &name, &digest, headers, head).await
         }
-        (&Method::DELETE, Endpoint::Blob { name, digest }) => {
+        Endpoint::DeleteBlob { name, digest } => {
             blobs::delete(state, &caller, &name, &digest).await
         }
-        (&Method::POST, Endpoint::Uploads { name }) => {
-            blobs::start(state, &caller, &name, &query, body).await
+        Endpoint::StartUpload {
+            name,
+            mount,
+            from,
+            digest,
+        } => blobs::start(state, &caller, &name, mount, from, digest, body).await,
+        Endpoint::UploadStatus { name, id } => blobs::status(state, &name, &id).await,
+        Endpoint::PatchUpload { name, id } => blobs::patch(state, &name, &id, headers, body).await,
+        Endpoint::FinishUpload { name, id, digest } => {
+            blobs::finish(state, &name, &id, digest, headers, body).await
         }
-        (&Method::GET, Endpoint::Upload { name, id }) => blobs::status(state, &name, &id).await,
-        (&Method::PATCH, Endpoint::Upload { name, id }) => {
-            blobs::patch(state, &name, &id, headers, body).await
+        Endpoint::CancelUpload { name, id } => blobs::cancel(state, &name, &id).await,
+    }
+}
+
+/// A manifest reference that can name something; otherwise there is no such manifest.
+fn known(name: &str, reference: ManifestReference) -> Result<Reference, ApiError> {
+    match reference {
+        ManifestReference::Valid(reference) => Ok(reference),
+        ManifestReference::Invalid(text) => {
+            Err(ApiError::Registry(registry::Error::ManifestUnknown {
+                name: name.to_owned(),
+                reference: text,
+            }))
         }
-        (&Method::PUT, Endpoint::Upload { name, id }) => {
-            blobs::finish(state, &name, &id, &query, headers, body).await
-        }
-        (&Method::DELETE, Endpoint::Upload { name, id }) => blobs::cancel(state, &name, &id).await,
-        _ => Err(ApiError::MethodNotAllowed),
     }
 }
 
 /// `GET /v2/`: the API version check every client starts with.
 fn base() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
-}
-
-/// The decoded query string.
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(query: Option<&str>) -> Query {
-        Query(
-            form_urlencoded::parse(query.unwrap_or("").as_bytes())
-                .into_owned()
-                .collect(),
-        )
-    }
-
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Every value of a repeated parameter, in order.
-    fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.0
-            .iter()
-            .filter(move |(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
 }
 
 /// A header value as text, if present and visible ASCII.

@@ -85,7 +85,7 @@ async fn issue(
 }
 
 fn form_query(body: &Bytes) -> Query {
-    Query(form_urlencoded::parse(body).into_owned().collect())
+    Query::parse(Some(&String::from_utf8_lossy(body)))
 }
 
 fn check_service(access: &crate::auth::Access, service: Option<&str>) -> Result<(), Error> {

@@ -7,9 +7,10 @@ use axum::response::{IntoResponse, Response};
 use super::error::ApiError;
 use super::metrics::UploadInProgress;
 use super::{ApiResult, AppState, DOCKER_CONTENT_DIGEST, body, header_str, header_value};
-use crate::auth::{Action, Caller};
+use crate::auth::Caller;
+use crate::lifecycle::{Started, UploadStart};
 use crate::oci::digest::Digest;
-use crate::registry::{BlobRange, Mount, UploadState};
+use crate::registry::{BlobRange, UploadState};
 
 const DOCKER_UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
 
@@ -83,27 +84,24 @@ pub async fn start(
     digest: Option<String>,
     body: Body,
 ) -> ApiResult {
-    state.access.ensure_project(caller, name).await?;
-    if let Some(mount) = mount {
-        let digest = parse_digest(&mount)?;
-        let from = from
-            .as_deref()
-            .filter(|from| caller.may(from, Action::Pull))
-            .unwrap_or("");
-        return match state.registry.mount_blob(name, &digest, from).await? {
-            Mount::Mounted => Ok(created(name, &digest)),
-            Mount::Upload(upload) => Ok(session(StatusCode::ACCEPTED, name, &upload)),
-        };
-    }
-    if let Some(digest) = digest {
-        let digest = parse_digest(&digest)?;
-        let _in_progress = UploadInProgress::start();
-        let body = body::stream(body, state.body_limits);
-        state.registry.upload_blob(name, &digest, body).await?;
-        return Ok(created(name, &digest));
-    }
-    let upload = state.registry.start_upload(name).await?;
-    Ok(session(StatusCode::ACCEPTED, name, &upload))
+    let start = match (mount, digest) {
+        (Some(mount), _) => UploadStart::Mount {
+            digest: parse_digest(&mount)?,
+            from,
+        },
+        (None, Some(digest)) => UploadStart::Whole {
+            digest: parse_digest(&digest)?,
+            body: body::stream(body, state.body_limits),
+        },
+        (None, None) => UploadStart::Session,
+    };
+    let _in_progress = matches!(start, UploadStart::Whole { .. }).then(UploadInProgress::start);
+    Ok(
+        match state.lifecycle.start_upload(caller, name, start).await? {
+            Started::Stored(digest) => created(name, &digest),
+            Started::Session(upload) => session(StatusCode::ACCEPTED, name, &upload),
+        },
+    )
 }
 
 /// `GET /v2/<name>/blobs/uploads/<id>`: 204 with `Range: 0-<last byte>`.

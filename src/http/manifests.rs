@@ -75,7 +75,6 @@ pub async fn put(
         Err(e) => return Err(ApiError::ManifestBody(std::io::Error::other(e))),
     };
     let content_type = header_str(headers, &header::CONTENT_TYPE);
-    state.access.ensure_project(caller, name).await?;
     let put = state
         .lifecycle
         .put_manifest(caller, name, reference, content_type, content)
@@ -139,11 +138,7 @@ pub async fn catalog(
     last: Option<String>,
 ) -> ApiResult {
     let (n, last) = (page_size(n.as_deref())?, last.as_deref());
-    let visible = state.access.visible_projects(caller).await?;
-    let page = state
-        .registry
-        .catalog(last, n, &|name| visible.shows(name))
-        .await?;
+    let page = state.lifecycle.catalog(caller, last, n).await?;
     let link = next_link("/v2/_catalog", n, &page);
     Ok(listing(json!({"repositories": page.items}), link))
 }

@@ -123,6 +123,30 @@ impl registry::Quotas for Settings {
     }
 }
 
+/// How a blob push starts (`POST /v2/<name>/blobs/uploads/`).
+pub enum UploadStart {
+    /// `?mount=<digest>&from=<repository>`.
+    Mount {
+        digest: Digest,
+        from: Option<String>,
+    },
+    /// `?digest=<digest>` with the whole blob as the body.
+    Whole {
+        digest: Digest,
+        body: storage::ByteStream<'static>,
+    },
+    /// A session for chunks.
+    Session,
+}
+
+/// What a push start did.
+pub enum Started {
+    /// The blob is in the repository (mounted or stored whole).
+    Stored(Digest),
+    /// An upload session to continue.
+    Session(registry::UploadState),
+}
+
 /// A change to a project's settings: `None` (or `Change::Keep`) leaves a field as it is.
 #[derive(Debug, Default, Clone)]
 pub struct SettingsChange {
@@ -204,6 +228,51 @@ impl Lifecycle {
         }
     }
 
+    // --- Blobs and the catalog, as the registry API reaches them ----------------------------
+
+    /// Starts a blob push for `caller`, creating the project on its first push: mounts the blob
+    /// from `from` when the caller may pull there (else, as when the blob is not there, opens a
+    /// session), stores a whole blob, or opens a session.
+    pub async fn start_upload(
+        &self,
+        caller: &Caller,
+        name: &str,
+        start: UploadStart,
+    ) -> Result<Started> {
+        self.access.ensure_project(caller, name).await?;
+        Ok(match start {
+            UploadStart::Mount { digest, from } => {
+                let from = from
+                    .as_deref()
+                    .filter(|from| caller.may(from, auth::Action::Pull))
+                    .unwrap_or("");
+                match self.registry.mount_blob(name, &digest, from).await? {
+                    registry::Mount::Mounted => Started::Stored(digest),
+                    registry::Mount::Upload(upload) => Started::Session(upload),
+                }
+            }
+            UploadStart::Whole { digest, body } => {
+                self.registry.upload_blob(name, &digest, body).await?;
+                Started::Stored(digest)
+            }
+            UploadStart::Session => Started::Session(self.registry.start_upload(name).await?),
+        })
+    }
+
+    /// A page of the catalog: the repositories of the projects `caller` may see.
+    pub async fn catalog(
+        &self,
+        caller: &Caller,
+        last: Option<&str>,
+        n: Option<u32>,
+    ) -> Result<registry::Page> {
+        let visible = self.access.visible_projects(caller).await?;
+        Ok(self
+            .registry
+            .catalog(last, n, &|name| visible.shows(name))
+            .await?)
+    }
+
     // --- Manifests, as the registry API reaches them -----------------------------------------
 
     /// Validates a manifest, checks it against the size budget, stores it under the project's
@@ -216,6 +285,7 @@ impl Lifecycle {
         content_type: Option<&str>,
         content: Bytes,
     ) -> Result<PutManifest> {
+        self.access.ensure_project(caller, name).await?;
         let upload = self
             .registry
             .prepare_manifest(name, reference, content_type, content)

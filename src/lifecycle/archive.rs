@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::tags::Policy;
 use super::{Error, Lifecycle, Result};
+use crate::auth::AuditAction;
 use crate::auth::{Actor, Role, Target};
 use crate::oci::digest::Digest;
 use crate::oci::names::{Reference, project_of};
@@ -133,7 +134,9 @@ impl Lifecycle {
         }
         let target = Target::repository(repository, Some(digest.to_string()))
             .with_detail(&format!("tag {tag} restored from the archive"));
-        self.access.audit(actor, "archive.restore", target).await;
+        self.access
+            .audit(actor, AuditAction::ArchiveRestore, target)
+            .await;
         Ok(digest)
     }
 

@@ -19,6 +19,7 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::{Error, Lifecycle, Result};
 use crate::auth::Actor;
+use crate::auth::AuditAction;
 use crate::oci::digest::Digest;
 use crate::storage::lifecycle::Dangling;
 
@@ -115,7 +116,7 @@ impl Lifecycle {
         let report = res?;
         let detail = format!("{report:?}");
         self.access
-            .audit(actor, "gc", crate::auth::Target::detail(&detail))
+            .audit(actor, AuditAction::Gc, crate::auth::Target::detail(&detail))
             .await;
         Ok(report)
     }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use bytes::Bytes;
 
+use crate::auth::AuditAction;
 use crate::auth::{self, Access, Actor, Caller, Role, Target};
 use crate::oci::digest::Digest;
 use crate::oci::names::{Reference, project_of};
@@ -306,7 +307,7 @@ impl Lifecycle {
             tracing::warn!(repository = name, %digest, "{message}");
             let target = Target::repository(name, Some(digest.clone())).with_detail(&message);
             self.access
-                .audit_caller(caller, "budget.warn", target)
+                .audit_caller(caller, AuditAction::BudgetWarn, target)
                 .await;
         }
         let put = self
@@ -317,11 +318,15 @@ impl Lifecycle {
         if let Some(tag) = upload.tag() {
             target = target.with_detail(&format!("tag {tag}"));
         }
-        self.access.audit_caller(caller, "push", target).await;
+        self.access
+            .audit_caller(caller, AuditAction::Push, target)
+            .await;
         if let (Some(tag), Some(from)) = (upload.tag(), &put.moved_from) {
             let target = Target::repository(name, Some(digest.clone()))
                 .with_detail(&format!("tag {tag} moved from {from}"));
-            self.access.audit_caller(caller, "tag.move", target).await;
+            self.access
+                .audit_caller(caller, AuditAction::TagMove, target)
+                .await;
         }
         for moved in &put.followed {
             self.audit_move(
@@ -348,7 +353,7 @@ impl Lifecycle {
         let target = Target::repository(name, Some(moved.to.to_string()))
             .with_detail(&format!("tag {} moved from {from}, {why}", moved.tag));
         self.access
-            .audit_system(SYSTEM_ACTOR, "tag.follow", target)
+            .audit_system(SYSTEM_ACTOR, AuditAction::TagFollow, target)
             .await;
     }
 
@@ -394,7 +399,9 @@ impl Lifecycle {
             }
             Reference::Digest(digest) => Target::repository(name, Some(digest.to_string())),
         };
-        self.access.audit_caller(caller, "delete", target).await;
+        self.access
+            .audit_caller(caller, AuditAction::Delete, target)
+            .await;
         Ok(())
     }
 
@@ -405,7 +412,9 @@ impl Lifecycle {
         self.guard_releases(caller, name, digest).await?;
         self.registry.delete_blob(name, digest).await?;
         let target = Target::repository(name, Some(digest.to_string())).with_detail("blob");
-        self.access.audit_caller(caller, "delete", target).await;
+        self.access
+            .audit_caller(caller, AuditAction::Delete, target)
+            .await;
         Ok(())
     }
 
@@ -468,7 +477,9 @@ impl Lifecycle {
         };
         let target = Target::repository(name, Some(moved.to.to_string()))
             .with_detail(&format!("latest promoted to {tag}"));
-        self.access.audit(actor, "tag.promote", target).await;
+        self.access
+            .audit(actor, AuditAction::TagPromote, target)
+            .await;
         let warning = match TagKind::of(tag) {
             TagKind::Release(version) if !version.pre.is_empty() => Some(format!(
                 "{tag} is a pre-release: `latest` now names an image that is not a stable release"
@@ -673,7 +684,9 @@ impl Lifecycle {
                 let target =
                     Target::repository(&decision.repository, Some(decision.digest.to_string()))
                         .with_detail(&detail);
-                self.access.audit(actor, "retention.delete", target).await;
+                self.access
+                    .audit(actor, AuditAction::RetentionDelete, target)
+                    .await;
                 applied.push(decision);
             }
         }
@@ -731,7 +744,9 @@ impl Lifecycle {
         }
         self.settings.forget(project);
         let target = Target::project(project).with_detail(&format!("{settings:?}"));
-        self.access.audit(actor, "project.settings", target).await;
+        self.access
+            .audit(actor, AuditAction::ProjectSettings, target)
+            .await;
         let mut warnings = Vec::new();
         if let Some(quota) = settings
             .quota_bytes
@@ -768,7 +783,9 @@ impl Lifecycle {
         self.store.set_repository_budget(repository, bytes).await?;
         let detail = bytes.map_or("budget removed".to_owned(), |b| format!("budget {b} bytes"));
         let target = Target::repository(repository, None).with_detail(&detail);
-        self.access.audit(actor, "repository.budget", target).await;
+        self.access
+            .audit(actor, AuditAction::RepositoryBudget, target)
+            .await;
         Ok(())
     }
 

@@ -279,7 +279,56 @@ fn go001(context: &Context, findings: &mut Vec<Finding>) {
             &context.file.instructions[command.at],
             "Go is compiled in the only stage: the toolchain ships in the image".into(),
         ));
+    } else if context.file.stages.len() == 1
+        && let Some(install) = runs(context).find(|i| installs_toolchain(&i.script()))
+    {
+        // A build behind `make` or a script shows no go command, but the toolchain it
+        // installed is in the image all the same.
+        findings.push(finding(
+            "GO001",
+            install,
+            "the Go toolchain is installed in the only stage: it ships in the image".into(),
+        ));
     }
+}
+
+/// Where Go's release archives are downloaded from.
+const GO_DOWNLOADS: &[&str] = &[
+    "storage.googleapis.com/golang/",
+    "dl.google.com/go/",
+    "go.dev/dl/",
+    "golang.org/dl/",
+];
+
+/// Whether a script installs a Go toolchain: a distribution's Go package (`apt-get install
+/// golang-go`, `apk add go`) or a release archive from Go's download site.
+fn installs_toolchain(script: &str) -> bool {
+    if GO_DOWNLOADS.iter().any(|site| script.contains(site)) {
+        return true;
+    }
+    script.split(['\n', ';', '&', '|']).any(|segment| {
+        let words: Vec<&str> = segment.split_whitespace().collect();
+        let Some(manager) = words.iter().position(|w| {
+            matches!(
+                *w,
+                "apt-get" | "apt" | "apk" | "yum" | "dnf" | "microdnf" | "zypper"
+            )
+        }) else {
+            return false;
+        };
+        let mut rest = words[manager + 1..]
+            .iter()
+            .skip_while(|w| w.starts_with('-'));
+        matches!(rest.next(), Some(&("install" | "add")))
+            && rest.any(|w| {
+                let package = w.split(['=', '~']).next().unwrap_or(w);
+                package == "golang"
+                    || package == "go" && words[manager] == "apk"
+                    || package
+                        .strip_prefix("golang-")
+                        .is_some_and(|v| v == "go" || v.starts_with(|c: char| c.is_ascii_digit()))
+            })
+    })
 }
 
 /// The final stage is a Go toolchain image; reported as GO001 instead where the only stage

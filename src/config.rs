@@ -24,6 +24,11 @@ pub struct Config {
     pub limits: Limits,
     pub auth: AuthConfig,
     pub lifecycle: LifecycleConfig,
+    /// Milliseconds a replica trusts what it read about credentials, tokens, projects and
+    /// project settings before it reads the store again: a change made on another replica or
+    /// by `berth admin` takes effect everywhere within this time. 0 reads the store on every
+    /// request.
+    pub cache_ttl_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -73,7 +78,14 @@ impl Default for Config {
             limits: Limits::default(),
             auth: AuthConfig::default(),
             lifecycle: LifecycleConfig::default(),
+            cache_ttl_ms: 1000,
         }
+    }
+}
+
+impl Config {
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_millis(self.cache_ttl_ms)
     }
 }
 
@@ -173,7 +185,7 @@ impl Default for AuthConfig {
 }
 
 impl AuthConfig {
-    pub fn settings(&self) -> crate::auth::Settings {
+    pub fn settings(&self, cache_ttl: Duration) -> crate::auth::Settings {
         crate::auth::Settings {
             service: self.service.clone(),
             issuer: self.issuer.clone(),
@@ -185,6 +197,7 @@ impl AuthConfig {
             login_window: Duration::from_secs(self.login_window_secs),
             robot_max_ttl: Duration::from_secs(self.robot_max_ttl_days.saturating_mul(86_400)),
             admin_password: self.admin_password.clone(),
+            cache_ttl,
         }
     }
 }

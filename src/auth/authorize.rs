@@ -67,14 +67,14 @@ impl Access {
         }
     }
 
-    /// The claims of a valid access token. A token verified in the last `CACHE_TTL` (and not
+    /// The claims of a valid access token. A token verified in the last `cache_ttl` (and not
     /// expired since) is taken from the cache: clients send the same token with every request,
     /// and checking it again costs more than serving a manifest.
     pub(super) async fn verified(&self, token: &str) -> Result<Arc<Claims>> {
         {
             let cache = self.cache.lock().expect("access cache lock");
             if let Some((claims, at)) = cache.tokens.get(token)
-                && at.elapsed() < CACHE_TTL
+                && at.elapsed() < self.settings.cache_ttl
                 && claims.exp * 1000 > now_ms()
             {
                 return Ok(claims.clone());
@@ -98,14 +98,14 @@ impl Access {
         Ok(claims)
     }
 
-    /// Whether the credential still exists and may act; trusted for `CACHE_TTL` once seen.
+    /// Whether the credential still exists and may act; trusted for `cache_ttl` once seen.
     pub(super) async fn credential_valid(&self, pid: &str) -> Result<bool> {
         let generation = {
             let cache = self.cache.lock().expect("access cache lock");
             if cache
                 .valid
                 .get(pid)
-                .is_some_and(|at| at.elapsed() < CACHE_TTL)
+                .is_some_and(|at| at.elapsed() < self.settings.cache_ttl)
             {
                 return Ok(true);
             }
@@ -124,7 +124,7 @@ impl Access {
         let generation = {
             let cache = self.cache.lock().expect("access cache lock");
             if let Some((project, at)) = cache.projects.get(name)
-                && at.elapsed() < CACHE_TTL
+                && at.elapsed() < self.settings.cache_ttl
             {
                 return Ok(project.clone());
             }

@@ -33,8 +33,6 @@ use crate::storage::{self, access::*};
 use crate::time::now_ms;
 use token::KeyRing;
 
-/// How long a replica trusts what it read about a credential or a project.
-const CACHE_TTL: Duration = Duration::from_secs(1);
 /// The most of a client-supplied user name kept in counters and the audit log: longer than any
 /// account name (`robot$<project>+<name>` with a 255-character project and a 64-character name).
 const NAME_SHOWN_MAX: usize = 400;
@@ -106,6 +104,8 @@ pub struct Settings {
     pub robot_max_ttl: Duration,
     /// The bootstrap password of `admin`; generated (and handed to `berth serve`) when `None`.
     pub admin_password: Option<String>,
+    /// How long a replica trusts what it read about a credential, a token or a project.
+    pub cache_ttl: Duration,
 }
 
 /// Who is acting.

@@ -3,19 +3,19 @@
 
 use super::*;
 
-/// Per-project settings, read through a cache of one second (as access control's project
-/// cache): a change reaches every replica within a second.
+/// Per-project settings, read through a cache that lives `ttl` (as access control's project
+/// cache): a change reaches every replica within that time.
 pub struct Settings {
     store: Arc<dyn LifecycleStore>,
+    ttl: Duration,
     cache: Mutex<HashMap<String, (Option<ProjectSettings>, Instant)>>,
 }
 
-const SETTINGS_TTL: Duration = Duration::from_secs(1);
-
 impl Settings {
-    pub fn new(store: Arc<dyn LifecycleStore>) -> Settings {
+    pub fn new(store: Arc<dyn LifecycleStore>, ttl: Duration) -> Settings {
         Settings {
             store,
+            ttl,
             cache: Mutex::new(HashMap::new()),
         }
     }
@@ -23,7 +23,7 @@ impl Settings {
     /// The settings of `project`, or the defaults if it does not exist (yet).
     pub(super) async fn get(&self, project: &str) -> storage::Result<ProjectSettings> {
         if let Some((settings, at)) = self.lock().get(project)
-            && at.elapsed() < SETTINGS_TTL
+            && at.elapsed() < self.ttl
         {
             return Ok(settings.clone().unwrap_or_default());
         }

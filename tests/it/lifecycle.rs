@@ -13,10 +13,6 @@ use crate::support::{
     docker_login, error_code, pull_and_verify, push, run, sha256, token_at, upload_blob,
 };
 
-/// How long the server may serve project settings it read before a CLI change (its cache),
-/// plus margin.
-const SETTINGS_DELAY: Duration = Duration::from_millis(1300);
-
 /// A management API call as `admin`: the status and the JSON body (`null` if none).
 async fn admin_api(
     base: &str,
@@ -326,7 +322,6 @@ async fn quotas_and_budgets_refuse_pushes_and_leave_nothing_behind() {
         let mut all = vec!["project", "policy", "team"];
         all.extend_from_slice(args);
         berth_admin(data.path(), &all, "").await;
-        tokio::time::sleep(SETTINGS_DELAY).await;
     };
     let layer = |n: u8| vec![n; 1000];
     let (_, res) = push(&s.client, &base, "team/app", "one", &[layer(1), layer(2)]).await;

@@ -27,7 +27,21 @@ pub fn test_config(data_dir: &Path) -> Config {
     };
     config.auth.admin_password = Some(ADMIN_PASSWORD.to_owned());
     config.auth.auto_create_projects = true;
+    // Read the store on every request, so that a change made by `berth admin` or another
+    // replica shows at once and no test waits out a cache.
+    config.cache_ttl_ms = 0;
     config
+}
+
+/// The configuration file `BerthProcess` starts with unless a test names its own: what
+/// `test_config` sets that has no flag.
+fn process_config() -> &'static Path {
+    static FILE: std::sync::OnceLock<tempfile::TempPath> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut file, b"cache_ttl_ms = 0\n").unwrap();
+        file.into_temp_path()
+    })
 }
 
 /// An in-process server on `127.0.0.1:<random port>` over a data directory. Its `client`
@@ -270,6 +284,7 @@ impl BerthProcess {
             .env("BERTH_LOG_FORMAT", "json")
             .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("BERTH_AUTO_CREATE_PROJECTS", "true")
+            .env("BERTH_CONFIG", process_config())
             .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .kill_on_drop(true)

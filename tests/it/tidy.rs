@@ -85,6 +85,18 @@ const LAYER_RULES: &[LayerRule] = &[
         why: "handlers call services, never the stores",
     },
     LayerRule {
+        within: &["src/registry/", "src/auth/", "src/lifecycle/"],
+        except: &[],
+        forbidden: &[
+            "std::fs",
+            "tokio::fs",
+            "std::path",
+            "File::open",
+            "File::create",
+        ],
+        why: "services reach bytes through their ports",
+    },
+    LayerRule {
         within: &[
             "src/image/",
             "src/build/",

@@ -899,7 +899,7 @@ fn go_minor(tag: &str) -> Option<u32> {
 
 /// The commands of a shell script: lines continued with a backslash (as in heredocs) joined,
 /// then split at newlines, `;`, `&&`, `||` and pipes.
-fn segments(script: &str) -> Vec<String> {
+pub fn segments(script: &str) -> Vec<String> {
     script
         .replace("\\\n", " ")
         .split(['\n', ';', '|', '&'])

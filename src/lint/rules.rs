@@ -3,7 +3,7 @@
 //! them (`model`): the final stage is what ships, and of the builds in other stages only those
 //! whose output it copies are judged as the program that ships.
 
-use super::model::{BaseKind, Context, Libc, Pin, copies_whole_context, sources};
+use super::model::{BaseKind, Context, Libc, Pin, copies_whole_context, segments, sources};
 use super::parser::{Args, Instruction, Stage};
 use super::{Finding, Severity};
 
@@ -306,7 +306,7 @@ fn installs_toolchain(script: &str) -> bool {
     if GO_DOWNLOADS.iter().any(|site| script.contains(site)) {
         return true;
     }
-    script.split(['\n', ';', '&', '|']).any(|segment| {
+    segments(script).iter().any(|segment| {
         let words: Vec<&str> = segment.split_whitespace().collect();
         let Some(manager) = words.iter().position(|w| {
             matches!(

@@ -12,9 +12,9 @@ use serde_json::Value;
 
 use super::Error;
 use crate::image::client::{self, Client};
-use crate::image::layout::REF_NAME;
-use crate::image::{Descriptor, Layout, Platform, Reference, Verifying, media};
+use crate::image::{Layout, Platform, Reference, Verifying};
 use crate::oci::digest::Digest;
+use crate::oci::spec::{self, Document, REF_NAME};
 
 /// An opened image source.
 pub enum Source {
@@ -122,21 +122,20 @@ impl Source {
                 let chosen = match name {
                     Some(name) => entries
                         .iter()
-                        .find(|entry| entry["annotations"][REF_NAME].as_str() == Some(name))
+                        .find(|entry| spec::annotation(entry, REF_NAME) == Some(name))
                         .ok_or_else(|| {
                             Error::NotFound(format!("no image named {name:?} in the layout"))
                         })?,
                     None => entries
                         .iter()
                         .find(|entry| {
-                            entry["artifactType"].is_null()
-                                && entry["annotations"][REF_NAME].is_string()
+                            entry.artifact_type().is_none()
+                                && spec::annotation(entry, REF_NAME).is_some()
                         })
                         .or_else(|| entries.first())
                         .ok_or_else(|| Error::NotFound("the layout holds no image".into()))?,
                 };
-                let descriptor = crate::image::Descriptor::from_json(chosen)?;
-                let top = self.manifest(&descriptor.digest.to_string())?;
+                let top = self.manifest(chosen.digest().as_ref())?;
                 self.expand(top)?
             }
             Source::DockerArchive { dir } => vec![legacy_archive_image(dir.path())?],
@@ -150,8 +149,8 @@ impl Source {
         Ok(images)
     }
 
-    /// A manifest's media type, JSON and digest.
-    fn manifest(&self, reference: &str) -> Result<(String, Value, Digest), Error> {
+    /// A manifest and its digest.
+    fn manifest(&self, reference: &str) -> Result<(Document, Digest), Error> {
         let (media_type, bytes, digest) = match self {
             Source::Registry {
                 client,
@@ -171,58 +170,51 @@ impl Source {
                 return Err(Error::NotFound(format!("manifest {reference}")));
             }
         };
-        let json: Value = serde_json::from_slice(&bytes)
+        let document = Document::parse(&media_type, &bytes)
             .map_err(|e| crate::image::Error::Invalid(format!("manifest {digest}: {e}")))?;
-        let media_type = json["mediaType"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or(media_type);
-        Ok((media_type, json, digest))
+        Ok((document, digest))
     }
 
-    fn expand(
-        &self,
-        (media_type, json, digest): (String, Value, Digest),
-    ) -> Result<Vec<Image>, Error> {
-        if media::is_index(&media_type) || json["manifests"].is_array() {
-            let mut images = vec![];
-            for entry in json["manifests"].as_array().into_iter().flatten() {
-                let platform = Platform::from_json(&entry["platform"]);
-                // Attestations are filed under unknown/unknown; artifacts carry a type.
-                if platform.as_ref().is_some_and(|p| p.os == "unknown")
-                    || !entry["artifactType"].is_null()
-                {
-                    continue;
+    fn expand(&self, (document, digest): (Document, Digest)) -> Result<Vec<Image>, Error> {
+        let manifest = match document {
+            Document::Index(index) => {
+                let mut images = vec![];
+                for entry in index.manifests() {
+                    // Attestations are filed under unknown/unknown; artifacts carry a type.
+                    let attestation = entry
+                        .platform()
+                        .as_ref()
+                        .is_some_and(|p| p.os().to_string() == "unknown");
+                    if attestation || entry.artifact_type().is_some() {
+                        continue;
+                    }
+                    images.extend(self.expand(self.manifest(entry.digest().as_ref())?)?);
                 }
-                let child = Descriptor::from_json(entry)?;
-                images.extend(self.expand(self.manifest(&child.digest.to_string())?)?);
+                return Ok(images);
             }
-            return Ok(images);
-        }
-        let config = Descriptor::from_json(&json["config"])?;
+            Document::Image(manifest) => manifest,
+        };
+        let config_digest = crate::image::digest(manifest.config())?;
         let config: Value = {
             let mut bytes = vec![];
             self.blob(&LayerRef {
-                digest: Some(config.digest.clone()),
-                compressed: config.size,
+                digest: Some(config_digest.clone()),
+                compressed: manifest.config().size(),
                 path: None,
             })?
             .take(16 << 20)
             .read_to_end(&mut bytes)
             .map_err(crate::image::Error::io("reading an image config"))?;
-            serde_json::from_slice(&bytes).map_err(|e| {
-                crate::image::Error::Invalid(format!("config {}: {e}", config.digest))
-            })?
+            serde_json::from_slice(&bytes)
+                .map_err(|e| crate::image::Error::Invalid(format!("config {config_digest}: {e}")))?
         };
-        let layers = json["layers"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let layers = manifest
+            .layers()
+            .iter()
             .map(|layer| {
-                let descriptor = Descriptor::from_json(layer)?;
                 Ok(LayerRef {
-                    digest: Some(descriptor.digest),
-                    compressed: descriptor.size,
+                    digest: Some(crate::image::digest(layer)?),
+                    compressed: layer.size(),
                     path: None,
                 })
             })

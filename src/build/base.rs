@@ -2,6 +2,7 @@
 //! demand.
 
 use super::*;
+use crate::oci::spec::Document;
 
 /// The base image, resolved once.
 pub(super) struct Base {
@@ -28,60 +29,66 @@ impl Base {
     /// The base's layers and config for `platform`.
     pub(super) fn image_for(&self, platform: &Platform) -> Result<(Vec<Descriptor>, Value), Error> {
         let repository = &self.reference.repository;
-        let manifest = if media::is_index(&self.manifest.media_type) {
-            let index = self.manifest.json()?;
-            let entry = index["manifests"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|entry| {
-                    Platform::from_json(&entry["platform"]).is_some_and(|p| platform.matches(&p))
-                })
-                .ok_or_else(|| crate::image::Error::NoPlatform {
-                    reference: self.reference.to_string(),
-                    platform: platform.to_string(),
-                })?;
-            let digest = Descriptor::from_json(entry)?.digest;
-            self.client
-                .fetch_manifest(repository, &digest.to_string())?
-                .json()?
-        } else {
-            self.manifest.json()?
+        let manifest = match self.manifest.document()? {
+            Document::Index(index) => {
+                let entry = index
+                    .manifests()
+                    .iter()
+                    .find(|entry| {
+                        entry
+                            .platform()
+                            .as_ref()
+                            .is_some_and(|p| platform.matches(&Platform::from_spec(p)))
+                    })
+                    .ok_or_else(|| crate::image::Error::NoPlatform {
+                        reference: self.reference.to_string(),
+                        platform: platform.to_string(),
+                    })?;
+                match self
+                    .client
+                    .fetch_manifest(repository, entry.digest().as_ref())?
+                    .document()?
+                {
+                    Document::Image(manifest) => manifest,
+                    Document::Index(_) => {
+                        return Err(Error::Invalid(format!(
+                            "{}: an index inside an index",
+                            self.reference
+                        )));
+                    }
+                }
+            }
+            Document::Image(manifest) => manifest,
         };
-        let config = Descriptor::from_json(&manifest["config"])?;
+        let config = crate::image::digest(manifest.config())?;
         let mut bytes = vec![];
         {
             use std::io::Read;
-            let blob = self.client.fetch_blob(repository, &config.digest)?;
-            crate::image::Verifying::new(blob.take(16 << 20), config.digest.clone())
+            let blob = self.client.fetch_blob(repository, &config)?;
+            crate::image::Verifying::new(blob.take(16 << 20), config.clone())
                 .read_to_end(&mut bytes)
                 .map_err(crate::image::Error::io("reading the base image's config"))?;
         }
         let config_json: Value = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Invalid(format!("the base image's config: {e}")))?;
-        let layers = manifest["layers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(Descriptor::from_json)
-            .collect::<Result<_, _>>()?;
-        Ok((layers, config_json))
+        Ok((manifest.layers().clone(), config_json))
     }
 
     /// Copies a blob of the base into the layout, verifying its digest.
     pub(super) fn fetch_into(&self, layout: &Layout, descriptor: &Descriptor) -> Result<(), Error> {
-        if layout.has_blob(&descriptor.digest) {
+        let digest = crate::image::digest(descriptor)?;
+        if layout.has_blob(&digest) {
             return Ok(());
         }
         let response = self
             .client
-            .fetch_blob(&self.reference.repository, &descriptor.digest)?;
-        let mut verified = crate::image::Verifying::new(response, descriptor.digest.clone());
+            .fetch_blob(&self.reference.repository, &digest)?;
+        let mut verified = crate::image::Verifying::new(response, digest.clone());
         let mut writer = layout.blob_writer()?;
         // A blob that is not what its digest says fails the copy; the writer then leaves nothing.
         std::io::copy(&mut verified, &mut writer).map_err(crate::image::Error::io(format!(
-            "downloading base layer {} of {}",
-            descriptor.digest, self.reference
+            "downloading base layer {digest} of {}",
+            self.reference
         )))?;
         writer.commit()?;
         Ok(())

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use flate2::{Compression, GzBuilder};
 
-use crate::image::{Descriptor, Error, HashingWriter, Layout, media};
+use crate::image::{Error, HashingWriter, Layout, media};
 use crate::oci::digest::Digest;
+use crate::oci::spec::{self, Descriptor};
 
 /// A written layer: its blob and the digest of its uncompressed tar.
 #[derive(Debug, Clone)]
@@ -161,11 +162,7 @@ impl LayerBuilder {
         blob.flush().map_err(Error::io("writing a layer"))?;
         let (digest, size) = blob.commit()?;
         Ok(Layer {
-            descriptor: Descriptor {
-                media_type: media::OCI_LAYER_GZIP.to_owned(),
-                digest,
-                size,
-            },
+            descriptor: spec::descriptor(media::OCI_LAYER_GZIP, &digest, size),
             diff_id,
         })
     }

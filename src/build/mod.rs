@@ -27,6 +27,7 @@ use config::{ConfigParts, image_config, labels, system_layer};
 use output::{push, write_sbom, write_tarball};
 pub use progress::Progress;
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -34,9 +35,9 @@ use serde_json::{Value, json};
 
 use crate::analyze::gobinary;
 use crate::image::client::{self, Client};
-use crate::image::layout::REF_NAME;
-use crate::image::{Descriptor, Layout, Platform, Reference, media};
+use crate::image::{Layout, Platform, Reference, media};
 use crate::oci::digest::Digest;
+use crate::oci::spec::{self, Descriptor, REF_NAME};
 use layer::{Layer, LayerBuilder};
 
 /// Where the binaries live in the image, and its working directory.
@@ -285,18 +286,13 @@ pub fn build(options: &Options, progress: &Progress) -> Result<Report, Error> {
         let config = layout.write_json(media::OCI_CONFIG, &config)?;
         let mut layers = base_layers.clone();
         layers.extend(own.iter().map(|(layer, _)| layer.descriptor.clone()));
-        let mut annotations = json!({ "org.opencontainers.image.created": created });
+        let mut annotations = HashMap::from([(spec::CREATED.to_owned(), created.clone())]);
         if let Some(base) = &base {
-            annotations["org.opencontainers.image.base.name"] = json!(base.reference.to_string());
-            annotations["org.opencontainers.image.base.digest"] = json!(base.digest.to_string());
+            annotations.insert(spec::BASE_NAME.to_owned(), base.reference.to_string());
+            annotations.insert(spec::BASE_DIGEST.to_owned(), base.digest.to_string());
         }
-        let manifest = json!({
-            "schemaVersion": 2,
-            "mediaType": media::OCI_MANIFEST,
-            "config": config.to_json(),
-            "layers": layers.iter().map(Descriptor::to_json).collect::<Vec<_>>(),
-            "annotations": annotations,
-        });
+        let mut manifest = spec::image_manifest(config.clone(), layers.clone());
+        manifest.set_annotations(Some(annotations));
         let manifest = layout.write_json(media::OCI_MANIFEST, &manifest)?;
         if let Some(base) = &base
             && (options.oci_layout.is_some() || options.tarball.is_some())
@@ -316,27 +312,19 @@ pub fn build(options: &Options, progress: &Progress) -> Result<Report, Error> {
     let top = if let [image] = images.as_slice() {
         image.manifest.clone()
     } else {
-        let manifests: Vec<Value> = images
+        let manifests = images
             .iter()
             .map(|image| {
-                let mut entry = image.manifest.to_json();
-                let mut platform = json!({
-                    "os": image.platform.os,
-                    "architecture": image.platform.architecture,
-                });
-                if let Some(variant) = &image.platform.variant {
-                    platform["variant"] = json!(variant);
-                }
-                entry["platform"] = platform;
+                let mut entry = image.manifest.clone();
+                entry.set_platform(Some(image.platform.to_spec()));
                 entry
             })
             .collect();
-        let index = json!({
-            "schemaVersion": 2,
-            "mediaType": media::OCI_INDEX,
-            "manifests": manifests,
-            "annotations": { "org.opencontainers.image.created": created },
-        });
+        let mut index = spec::index(manifests);
+        index.set_annotations(Some(HashMap::from([(
+            spec::CREATED.to_owned(),
+            created.clone(),
+        )])));
         layout.write_json(media::OCI_INDEX, &index)?
     };
     let image_name = options
@@ -348,7 +336,7 @@ pub fn build(options: &Options, progress: &Progress) -> Result<Report, Error> {
         for image in &images {
             let document = sbom::spdx(
                 &image.binaries,
-                &format!("{image_name}@{}", image.manifest.digest),
+                &format!("{image_name}@{}", image.manifest.digest()),
                 &created,
                 git.as_ref()
                     .and_then(|git| git.releases.first())
@@ -364,19 +352,19 @@ pub fn build(options: &Options, progress: &Progress) -> Result<Report, Error> {
         sboms,
     };
     if options.oci_layout.is_some() {
-        let mut entries: Vec<Value> = report
+        let mut entries: Vec<Descriptor> = report
             .tags
             .iter()
             .map(|tag| {
-                let mut entry = report.top.to_json();
-                entry["annotations"] = json!({ REF_NAME: tag });
+                let mut entry = report.top.clone();
+                spec::annotate(&mut entry, REF_NAME, tag);
                 entry
             })
             .collect();
         if entries.is_empty() {
-            entries.push(report.top.to_json());
+            entries.push(report.top.clone());
         }
-        entries.extend(report.sboms.iter().map(Descriptor::to_json));
+        entries.extend(report.sboms.iter().cloned());
         layout.add_to_index(&entries)?;
         progress.line(&format!("wrote OCI layout {}", layout.root().display()));
     }

@@ -2,11 +2,13 @@
 //! at a time, mounted from the base where possible, then manifests, tags and SBOMs).
 
 use super::*;
+use crate::image::push::{self, Push};
+use crate::oci::spec::ImageManifest;
 
 /// Writes the SBOM artifact (empty config, the SPDX document, `subject` = the image).
 pub(super) fn write_sbom(
     layout: &Layout,
-    document: &Value,
+    document: &serde_json::Value,
     subject: &Descriptor,
     created: &str,
 ) -> Result<Descriptor, Error> {
@@ -15,15 +17,13 @@ pub(super) fn write_sbom(
         media::SPDX,
         &serde_json::to_vec_pretty(document).expect("JSON serializes"),
     )?;
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": media::OCI_MANIFEST,
-        "artifactType": media::SPDX,
-        "config": empty.to_json(),
-        "layers": [spdx.to_json()],
-        "subject": subject.to_json(),
-        "annotations": { "org.opencontainers.image.created": created },
-    });
+    let mut manifest = spec::image_manifest(empty, vec![spdx]);
+    manifest.set_artifact_type(Some(media::SPDX.into()));
+    manifest.set_subject(Some(subject.clone()));
+    manifest.set_annotations(Some(HashMap::from([(
+        spec::CREATED.to_owned(),
+        created.to_owned(),
+    )])));
     Ok(layout.write_json(media::OCI_MANIFEST, &manifest)?)
 }
 
@@ -48,20 +48,26 @@ pub(super) fn write_tarball(
             .collect(),
         None => vec![],
     };
-    let mut entries: Vec<Value> = repo_tags
+    let mut entries: Vec<Descriptor> = repo_tags
         .iter()
         .zip(&report.tags)
         .map(|(name, tag)| {
-            let mut entry = chosen.manifest.to_json();
-            entry["annotations"] = json!({ "io.containerd.image.name": name, REF_NAME: tag });
+            let mut entry = chosen.manifest.clone();
+            spec::annotate(&mut entry, "io.containerd.image.name", name);
+            spec::annotate(&mut entry, REF_NAME, tag);
             entry
         })
         .collect();
     if entries.is_empty() {
-        entries.push(chosen.manifest.to_json());
+        entries.push(chosen.manifest.clone());
     }
-    let layers: Vec<Digest> = chosen.layers.iter().map(|l| l.digest.clone()).collect();
-    Ok(layout.export_docker_archive(path, &entries, &chosen.config.digest, &layers, &repo_tags)?)
+    let layers = chosen
+        .layers
+        .iter()
+        .map(crate::image::digest)
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = crate::image::digest(&chosen.config)?;
+    Ok(layout.export_docker_archive(path, &entries, &config, &layers, &repo_tags)?)
 }
 
 /// How Docker writes a reference: Hub images without the registry.
@@ -89,21 +95,24 @@ pub(super) fn push(
         scopes.push(client::scope(&base.reference.repository, false));
     }
     let client = Client::connect(&image.registry, scopes, insecure)?;
+    let to = Push {
+        client: &client,
+        layout,
+        repository,
+    };
     let push_blob = |descriptor: &Descriptor| -> Result<(), Error> {
-        let short = &descriptor.digest.hex()[..12];
-        if client.blob_exists(repository, &descriptor.digest)? {
+        let digest = crate::image::digest(descriptor)?;
+        let short = &digest.hex()[..12];
+        if to.has_blob(descriptor)? {
             progress.line(&format!("{short}: exists"));
             return Ok(());
         }
-        if !layout.has_blob(&descriptor.digest) {
+        if !layout.has_blob(&digest) {
             let base = base.ok_or_else(|| {
-                Error::Invalid(format!(
-                    "blob {} is missing from the layout",
-                    descriptor.digest
-                ))
+                Error::Invalid(format!("blob {digest} is missing from the layout"))
             })?;
             if let Some(same) = same_registry
-                && client.mount_blob(repository, &descriptor.digest, &same.reference.repository)?
+                && client.mount_blob(repository, &digest, &same.reference.repository)?
             {
                 progress.line(&format!(
                     "{short}: mounted from {}",
@@ -113,17 +122,10 @@ pub(super) fn push(
             }
             base.fetch_into(layout, descriptor)?;
         }
-        let bar = progress.upload(short, descriptor.size);
-        let path = layout.blob_path(&descriptor.digest);
-        client.push_blob(repository, descriptor, || {
-            let file = std::fs::File::open(&path).map_err(crate::image::Error::io(format!(
-                "opening {}",
-                path.display()
-            )))?;
-            Ok(bar.wrap_read(file))
-        })?;
+        let bar = progress.upload(short, descriptor.size());
+        to.blob(descriptor, |file| bar.wrap_read(file))?;
         bar.finish_and_clear();
-        progress.line(&format!("{short}: pushed {} bytes", descriptor.size));
+        progress.line(&format!("{short}: pushed {} bytes", descriptor.size()));
         Ok(())
     };
     let mut blobs: Vec<&Descriptor> = vec![];
@@ -131,72 +133,29 @@ pub(super) fn push(
         blobs.extend(&built.layers);
         blobs.push(&built.config);
     }
-    push_all(&blobs, &push_blob)?;
-    let put = |descriptor: &Descriptor, reference: &str| -> Result<(), Error> {
-        let bytes = layout.read_blob(&descriptor.digest)?;
-        Ok(client.put_manifest(repository, reference, &descriptor.media_type, &bytes)?)
-    };
+    push::each_blob(&blobs, &push_blob)?;
     if report.images.len() > 1 {
         for built in &report.images {
-            put(&built.manifest, &built.manifest.digest.to_string())?;
+            to.manifest(&built.manifest, built.manifest.digest().as_ref())?;
         }
     }
-    put(&report.top, &report.top.digest.to_string())?;
+    to.manifest(&report.top, report.top.digest().as_ref())?;
     if report.tags.is_empty() {
         progress.line("no tags (not a git work tree, and no --tag): pushed by digest only");
     }
     for tag in &report.tags {
-        put(&report.top, tag)?;
+        to.manifest(&report.top, tag)?;
         progress.line(&format!("{}", image.with_tag(tag)));
     }
     for sbom in &report.sboms {
-        let manifest: Value = serde_json::from_slice(&layout.read_blob(&sbom.digest)?)
+        let digest = crate::image::digest(sbom)?;
+        let manifest: ImageManifest = serde_json::from_slice(&layout.read_blob(&digest)?)
             .map_err(|e| Error::Invalid(e.to_string()))?;
-        let blobs = [
-            Descriptor::from_json(&manifest["config"])?,
-            Descriptor::from_json(&manifest["layers"][0])?,
-        ];
-        push_all(&blobs.iter().collect::<Vec<_>>(), &push_blob)?;
-        put(sbom, &sbom.digest.to_string())?;
-        progress.line(&format!("sbom {}", &sbom.digest.hex()[..12]));
+        let mut blobs = vec![manifest.config()];
+        blobs.extend(manifest.layers());
+        push::each_blob(&blobs, &push_blob)?;
+        to.manifest(sbom, &digest.to_string())?;
+        progress.line(&format!("sbom {}", &digest.hex()[..12]));
     }
     Ok(())
-}
-
-/// How many blobs go up at once.
-pub(super) const PARALLEL_UPLOADS: usize = 4;
-
-/// Runs `push` once per distinct blob, a few at a time; the first error wins.
-pub(super) fn push_all(
-    blobs: &[&Descriptor],
-    push: &(dyn Fn(&Descriptor) -> Result<(), Error> + Sync),
-) -> Result<(), Error> {
-    let mut seen = std::collections::HashSet::new();
-    let distinct: Vec<&Descriptor> = blobs
-        .iter()
-        .copied()
-        .filter(|blob| seen.insert(blob.digest.clone()))
-        .collect();
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let failure = std::sync::Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..PARALLEL_UPLOADS.min(distinct.len()) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(blob) = distinct.get(i) else { return };
-                    if let Err(e) = push(blob) {
-                        failure.lock().unwrap().get_or_insert(e);
-                        // Stop the others after their current blob.
-                        next.store(distinct.len(), std::sync::atomic::Ordering::Relaxed);
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    match failure.into_inner().unwrap() {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
 }

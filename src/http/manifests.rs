@@ -11,6 +11,7 @@ use super::{ApiResult, AppState, DOCKER_CONTENT_DIGEST, header_str, header_value
 use crate::auth::Caller;
 use crate::oci::digest::Digest;
 use crate::oci::names::Reference;
+use crate::oci::spec;
 use crate::registry::{OCI_INDEX, Page};
 
 /// The largest manifest accepted, as in Distribution and the OCI spec's advice.
@@ -152,32 +153,11 @@ pub async fn referrers(
     digest: &Digest,
     artifact_type: Option<&str>,
 ) -> ApiResult {
-    let referrers = state
+    let index = state
         .registry
-        .referrers(name, digest, artifact_type)
+        .referrers_index(name, digest, artifact_type)
         .await?;
-    let manifests: Vec<Value> = referrers
-        .into_iter()
-        .map(|referrer| {
-            let mut descriptor = json!({
-                "mediaType": referrer.media_type,
-                "digest": referrer.digest.to_string(),
-                "size": referrer.size,
-            });
-            if let Some(artifact_type) = referrer.artifact_type {
-                descriptor["artifactType"] = Value::String(artifact_type);
-            }
-            if let Some(annotations) = referrer
-                .annotations
-                .and_then(|a| serde_json::from_str(&a).ok())
-            {
-                descriptor["annotations"] = annotations;
-            }
-            descriptor
-        })
-        .collect();
-    let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests});
-    let mut response = ([(header::CONTENT_TYPE, OCI_INDEX)], index.to_string()).into_response();
+    let mut response = ([(header::CONTENT_TYPE, OCI_INDEX)], spec::to_vec(&index)).into_response();
     if artifact_type.is_some() {
         response
             .headers_mut()

@@ -16,8 +16,9 @@ use reqwest::blocking::{Client as Http, RequestBuilder, Response};
 use reqwest::header;
 
 use super::credentials::{self, Credentials};
-use super::{Descriptor, Error, media};
+use super::{Error, media};
 use crate::oci::digest::{Algorithm, Digest};
+use crate::oci::spec::{Descriptor, Document};
 
 /// What `Accept` says when fetching a manifest: every manifest type berth reads.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
@@ -43,9 +44,10 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    pub fn json(&self) -> Result<serde_json::Value, Error> {
-        serde_json::from_slice(&self.bytes)
-            .map_err(|e| Error::Invalid(format!("manifest {} is not JSON: {e}", self.digest)))
+    /// The manifest or index the bytes hold.
+    pub fn document(&self) -> Result<Document, Error> {
+        Document::parse(&self.media_type, &self.bytes)
+            .map_err(|e| Error::Invalid(format!("manifest {}: {e}", self.digest)))
     }
 }
 
@@ -287,13 +289,13 @@ impl Client {
         })?;
         let upload = self.resolve(&location);
         let separator = if upload.contains('?') { '&' } else { '?' };
-        let url = format!("{upload}{separator}digest={}", descriptor.digest);
+        let url = format!("{upload}{separator}digest={}", descriptor.digest());
         let response = self.send("PUT", &url, |http| {
             let body = open()?;
             Ok(http
                 .put(&url)
                 .header(header::CONTENT_TYPE, "application/octet-stream")
-                .body(reqwest::blocking::Body::sized(body, descriptor.size)))
+                .body(reqwest::blocking::Body::sized(body, descriptor.size())))
         })?;
         if response.status() != StatusCode::CREATED {
             return Err(registry_error("PUT", &url, response));

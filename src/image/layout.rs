@@ -17,11 +17,11 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::{Descriptor, Error, HashingWriter, media};
-use crate::oci::digest::{Algorithm, Digest};
+use serde::Serialize;
 
-/// The annotation that names a manifest of `index.json`.
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+use super::{Error, HashingWriter};
+use crate::oci::digest::{Algorithm, Digest};
+use crate::oci::spec::{self, Descriptor, ImageIndex, REF_NAME};
 
 /// An image layout directory.
 pub struct Layout {
@@ -144,21 +144,16 @@ impl Layout {
                 .map_err(Error::io(format!("writing {}", path.display())))?;
             writer.commit()?;
         }
-        Ok(Descriptor {
-            media_type: media_type.to_owned(),
-            digest,
-            size: bytes.len() as u64,
-        })
+        Ok(spec::descriptor(media_type, &digest, bytes.len() as u64))
     }
 
-    /// Stores a JSON document as a blob; the bytes are serde_json's compact, key-sorted form.
-    pub fn write_json(
+    /// Stores a JSON document as a blob, in the bytes of [`spec::to_vec`].
+    pub fn write_json<T: Serialize>(
         &self,
         media_type: &str,
-        value: &serde_json::Value,
+        document: &T,
     ) -> Result<Descriptor, Error> {
-        let bytes = serde_json::to_vec(value).expect("JSON values always serialize");
-        self.write_blob(media_type, &bytes)
+        self.write_blob(media_type, &spec::to_vec(document))
     }
 
     /// Reads a small blob (a manifest or config) whole, checking its digest.
@@ -184,22 +179,19 @@ impl Layout {
     }
 
     /// The manifests `index.json` lists.
-    pub fn index(&self) -> Result<Vec<serde_json::Value>, Error> {
+    pub fn index(&self) -> Result<Vec<Descriptor>, Error> {
         let path = self.root.join("index.json");
         let text = std::fs::read_to_string(&path)
             .map_err(Error::io(format!("reading {}", path.display())))?;
-        let index: serde_json::Value = serde_json::from_str(&text)
+        let index: ImageIndex = serde_json::from_str(&text)
             .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
-        Ok(index["manifests"].as_array().cloned().unwrap_or_default())
+        Ok(index.manifests().clone())
     }
 
     /// Replaces `index.json` atomically.
-    pub fn write_index(&self, manifests: &[serde_json::Value]) -> Result<(), Error> {
-        let index = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": media::OCI_INDEX,
-            "manifests": manifests,
-        });
+    pub fn write_index(&self, manifests: &[Descriptor]) -> Result<(), Error> {
+        let index =
+            serde_json::to_value(spec::index(manifests.to_vec())).expect("an index serializes");
         let path = self.root.join("index.json");
         let temp = self
             .root
@@ -218,13 +210,13 @@ impl Layout {
     }
 
     /// Adds manifests to `index.json`, replacing entries with the same `ref.name`.
-    pub fn add_to_index(&self, entries: &[serde_json::Value]) -> Result<(), Error> {
+    pub fn add_to_index(&self, entries: &[Descriptor]) -> Result<(), Error> {
         let mut manifests = self.index()?;
         for entry in entries {
-            let name = &entry["annotations"][REF_NAME];
-            manifests.retain(|old| {
-                name.is_null() && old["digest"] != entry["digest"]
-                    || !name.is_null() && &old["annotations"][REF_NAME] != name
+            let name = spec::annotation(entry, REF_NAME);
+            manifests.retain(|old| match name {
+                None => old.digest() != entry.digest(),
+                Some(name) => spec::annotation(old, REF_NAME) != Some(name),
             });
             manifests.push(entry.clone());
         }
@@ -237,16 +229,12 @@ impl Layout {
     pub fn export_docker_archive(
         &self,
         path: &Path,
-        index_entries: &[serde_json::Value],
+        index_entries: &[Descriptor],
         config: &Digest,
         layers: &[Digest],
         repo_tags: &[String],
     ) -> Result<(), Error> {
-        let index = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": media::OCI_INDEX,
-            "manifests": index_entries,
-        });
+        let index = spec::to_vec(&spec::index(index_entries.to_vec()));
         let blob_name =
             |digest: &Digest| format!("blobs/{}/{}", digest.algorithm().name(), digest.hex());
         let docker_manifest = serde_json::json!([{
@@ -267,7 +255,7 @@ impl Layout {
             }
             names.sort();
             append_bytes(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-            append_bytes(&mut tar, "index.json", index.to_string().as_bytes())?;
+            append_bytes(&mut tar, "index.json", &index)?;
             append_bytes(
                 &mut tar,
                 "manifest.json",

@@ -8,11 +8,13 @@
 pub mod client;
 pub mod credentials;
 pub mod layout;
+pub mod push;
 pub mod reference;
 
 use std::io::{self, Read, Write};
 
 use crate::oci::digest::{Algorithm, Digest, Hasher};
+use crate::oci::spec::{self, Descriptor};
 
 pub use client::Client;
 pub use layout::Layout;
@@ -75,36 +77,9 @@ impl Error {
     }
 }
 
-/// A descriptor: what a manifest says about a blob or child manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Descriptor {
-    pub media_type: String,
-    pub digest: Digest,
-    pub size: u64,
-}
-
-impl Descriptor {
-    /// The JSON form (`mediaType`, `digest`, `size`).
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "mediaType": self.media_type,
-            "digest": self.digest.to_string(),
-            "size": self.size,
-        })
-    }
-
-    /// Reads a descriptor out of manifest JSON.
-    pub fn from_json(value: &serde_json::Value) -> Result<Descriptor, Error> {
-        let invalid = || Error::Invalid(format!("not a descriptor: {value}"));
-        let digest = value["digest"].as_str().ok_or_else(invalid)?;
-        Ok(Descriptor {
-            media_type: value["mediaType"].as_str().unwrap_or_default().to_owned(),
-            digest: digest
-                .parse()
-                .map_err(|e: crate::oci::digest::ParseDigestError| Error::Invalid(e.to_string()))?,
-            size: value["size"].as_u64().ok_or_else(invalid)?,
-        })
-    }
+/// The digest a descriptor names, as berth verifies it.
+pub fn digest(descriptor: &Descriptor) -> Result<Digest, Error> {
+    spec::digest_of(descriptor).map_err(|e| Error::Invalid(e.to_string()))
 }
 
 /// A writer that hashes (SHA-256) and counts what passes through it.
@@ -225,7 +200,25 @@ impl Platform {
         }
     }
 
-    /// Reads the `platform` object of an index entry or the fields of an image config.
+    /// The `platform` of an index entry.
+    pub fn from_spec(platform: &spec::Platform) -> Platform {
+        Platform {
+            os: platform.os().to_string(),
+            architecture: platform.architecture().to_string(),
+            variant: platform.variant().clone(),
+        }
+    }
+
+    /// The `platform` of an index entry for this platform.
+    pub fn to_spec(&self) -> spec::Platform {
+        let mut platform = spec::Platform::default();
+        platform.set_os(self.os.as_str().into());
+        platform.set_architecture(self.architecture.as_str().into());
+        platform.set_variant(self.variant.clone());
+        platform
+    }
+
+    /// Reads the fields of an image config.
     pub fn from_json(value: &serde_json::Value) -> Option<Platform> {
         Some(Platform {
             os: value["os"].as_str()?.to_owned(),

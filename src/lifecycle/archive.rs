@@ -5,7 +5,6 @@
 //! Writes happen under the project's retention lock.
 
 use bytes::Bytes;
-use serde_json::{Value, json};
 
 use super::tags::Policy;
 use super::{Error, Lifecycle, Result};
@@ -13,8 +12,8 @@ use crate::auth::AuditAction;
 use crate::auth::{Actor, Role, Target};
 use crate::oci::digest::Digest;
 use crate::oci::names::{Reference, project_of};
+use crate::oci::spec::{self, Descriptor, Document, REF_NAME};
 
-const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const ARCHIVED_AT: &str = "dev.berth.archived-at";
 const SUBJECT_OF: &str = "dev.berth.referrer-of";
 
@@ -38,14 +37,15 @@ impl Lifecycle {
     ) -> Result<()> {
         let mut manifests = self.archive.index(repository).await?;
         let now = crate::time::now_secs().to_string();
-        let top = self.copy_manifest(repository, digest).await?;
-        let mut entry = top.clone();
-        entry["annotations"] = json!({REF_NAME: tag, ARCHIVED_AT: now});
-        manifests.retain(|m| m["annotations"][REF_NAME] != tag);
+        let mut entry = self.copy_manifest(repository, digest).await?;
+        spec::annotate(&mut entry, REF_NAME, tag);
+        spec::annotate(&mut entry, ARCHIVED_AT, &now);
+        manifests.retain(|m| spec::annotation(m, REF_NAME) != Some(tag));
         manifests.push(entry);
         for referrer in self.registry.referrers(repository, digest, None).await? {
             let mut entry = self.copy_manifest(repository, &referrer.digest).await?;
-            entry["annotations"] = json!({SUBJECT_OF: digest.to_string(), ARCHIVED_AT: now});
+            spec::annotate(&mut entry, SUBJECT_OF, &digest.to_string());
+            spec::annotate(&mut entry, ARCHIVED_AT, &now);
             if !manifests.contains(&entry) {
                 manifests.push(entry);
             }
@@ -54,18 +54,15 @@ impl Lifecycle {
     }
 
     /// Copies a manifest and everything it names into the archive; returns its descriptor.
-    async fn copy_manifest(&self, repository: &str, digest: &Digest) -> Result<Value> {
+    async fn copy_manifest(&self, repository: &str, digest: &Digest) -> Result<Descriptor> {
         let reference = Reference::Digest(digest.clone());
         let manifest = self.registry.get_manifest(repository, &reference).await?;
-        let parsed: Value = serde_json::from_slice(&manifest.content)
+        let parsed = Document::parse(&manifest.media_type, &manifest.content)
             .map_err(|e| Error::Invalid(format!("stored manifest {digest}: {e}")))?;
-        for child in named(&parsed, "manifests") {
+        for child in digests(parsed.manifests())? {
             Box::pin(self.copy_manifest(repository, &child)).await?;
         }
-        for blob in named(&parsed, "layers")
-            .into_iter()
-            .chain(named(&parsed, "config"))
-        {
+        for blob in digests(parsed.blobs())? {
             if self.archive.has_blob(repository, &blob).await? {
                 continue;
             }
@@ -76,11 +73,11 @@ impl Lifecycle {
         let body: crate::storage::ByteStream<'static> =
             Box::pin(futures_util::stream::once(async move { Ok(content) }));
         self.archive.put_blob(repository, digest, body).await?;
-        Ok(json!({
-            "mediaType": manifest.media_type,
-            "digest": digest.to_string(),
-            "size": manifest.content.len(),
-        }))
+        Ok(spec::descriptor(
+            &manifest.media_type,
+            digest,
+            manifest.content.len() as u64,
+        ))
     }
 
     /// Every archived tag (system administrators).
@@ -89,15 +86,14 @@ impl Lifecycle {
         let mut found = Vec::new();
         for repository in self.archive.repositories().await? {
             for entry in self.archive.index(&repository).await? {
-                let Some(tag) = entry["annotations"][REF_NAME].as_str() else {
+                let Some(tag) = spec::annotation(&entry, REF_NAME) else {
                     continue;
                 };
                 found.push(Archived {
                     repository: repository.clone(),
                     tag: tag.to_owned(),
-                    digest: entry["digest"].as_str().unwrap_or("").to_owned(),
-                    archived_at: entry["annotations"][ARCHIVED_AT]
-                        .as_str()
+                    digest: entry.digest().to_string(),
+                    archived_at: spec::annotation(&entry, ARCHIVED_AT)
                         .and_then(|t| t.parse().ok())
                         .unwrap_or(0),
                 });
@@ -117,18 +113,18 @@ impl Lifecycle {
         let entries = self.archive.index(repository).await?;
         let entry = entries
             .iter()
-            .find(|m| m["annotations"][REF_NAME] == tag)
+            .find(|m| spec::annotation(m, REF_NAME) == Some(tag))
             .ok_or_else(|| Error::NotFound(format!("{repository}:{tag} is not archived")))?;
-        let digest = parse_digest(&entry["digest"])?;
+        let digest = parse_digest(entry)?;
         let settings = self.settings.get(project_of(repository)).await?;
         let policy = Policy::of(&settings);
         self.restore_manifest(repository, &digest, Some(tag), &policy)
             .await?;
         for referrer in entries
             .iter()
-            .filter(|m| m["annotations"][SUBJECT_OF] == digest.to_string())
+            .filter(|m| spec::annotation(m, SUBJECT_OF) == Some(&digest.to_string()))
         {
-            let referrer = parse_digest(&referrer["digest"])?;
+            let referrer = parse_digest(referrer)?;
             self.restore_manifest(repository, &referrer, None, &policy)
                 .await?;
         }
@@ -148,22 +144,19 @@ impl Lifecycle {
         policy: &Policy,
     ) -> Result<()> {
         let content: Bytes = self.archive.read_blob(repository, digest).await?;
-        let parsed: Value = serde_json::from_slice(&content)
+        let parsed = Document::parse("", &content)
             .map_err(|e| Error::Invalid(format!("archived manifest {digest}: {e}")))?;
-        for child in named(&parsed, "manifests") {
+        for child in digests(parsed.manifests())? {
             Box::pin(self.restore_manifest(repository, &child, None, policy)).await?;
         }
-        for blob in named(&parsed, "layers")
-            .into_iter()
-            .chain(named(&parsed, "config"))
-        {
+        for blob in digests(parsed.blobs())? {
             if self.registry.stat_blob(repository, &blob).await.is_ok() {
                 continue;
             }
             let body = self.archive.open_blob(repository, &blob).await?;
             self.registry.upload_blob(repository, &blob, body).await?;
         }
-        let media_type = parsed["mediaType"].as_str().map(str::to_owned);
+        let media_type = parsed.media_type();
         let reference = match tag {
             Some(tag) => Reference::Tag(tag.to_owned()),
             None => Reference::Digest(digest.clone()),
@@ -179,24 +172,16 @@ impl Lifecycle {
     }
 }
 
-/// The digests a manifest names under `field` (`config`, `layers` or `manifests`).
-fn named(manifest: &Value, field: &str) -> Vec<Digest> {
-    let value = &manifest[field];
-    let descriptors: Vec<&Value> = match value {
-        Value::Array(items) => items.iter().collect(),
-        Value::Object(_) => vec![value],
-        _ => vec![],
-    };
+/// The digests of descriptors whose content the registry holds (foreign layers, fetched from
+/// their URLs, are left out).
+fn digests<'a>(descriptors: impl IntoIterator<Item = &'a Descriptor>) -> Result<Vec<Digest>> {
     descriptors
         .into_iter()
-        .filter(|d| d["urls"].is_null())
-        .filter_map(|d| d["digest"].as_str()?.parse().ok())
+        .filter(|d| d.urls().is_none())
+        .map(parse_digest)
         .collect()
 }
 
-fn parse_digest(value: &Value) -> Result<Digest> {
-    value
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .ok_or_else(|| Error::Invalid(format!("archive index names {value} as a digest")))
+fn parse_digest(descriptor: &Descriptor) -> Result<Digest> {
+    spec::digest_of(descriptor).map_err(|e| Error::Invalid(format!("the archive index: {e}")))
 }

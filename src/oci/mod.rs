@@ -5,3 +5,4 @@
 pub mod digest;
 pub mod media;
 pub mod names;
+pub mod spec;

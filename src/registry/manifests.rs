@@ -12,6 +12,7 @@ use super::{Error, Registry, Result};
 use crate::oci::digest::{Algorithm, Digest};
 pub use crate::oci::media::{DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST};
 use crate::oci::names::{Reference, validate_name};
+use crate::oci::spec;
 use crate::storage::{
     ManifestPut, ManifestRecord, NewManifest, Referrer, TagMove, TagPointed, TagRules,
 };
@@ -232,6 +233,32 @@ impl Registry {
         validate_name(name)?;
         Ok(self.meta.referrers(name, digest, artifact_type).await?)
     }
+
+    /// The referrers API's answer: an OCI image index of the manifests whose `subject` is
+    /// `digest` (empty when there are none), each with its `artifactType` and annotations.
+    pub async fn referrers_index(
+        &self,
+        name: &str,
+        digest: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<ImageIndex> {
+        let referrers = self.referrers(name, digest, artifact_type).await?;
+        let manifests = referrers
+            .into_iter()
+            .map(|referrer| {
+                let mut descriptor =
+                    spec::descriptor(&referrer.media_type, &referrer.digest, referrer.size);
+                descriptor.set_artifact_type(referrer.artifact_type.as_deref().map(Into::into));
+                descriptor.set_annotations(
+                    referrer
+                        .annotations
+                        .and_then(|a| serde_json::from_str(&a).ok()),
+                );
+                descriptor
+            })
+            .collect();
+        Ok(spec::index(manifests))
+    }
 }
 
 /// Cuts a listing fetched with one extra item down to `limit`, noting whether more follow.
@@ -384,9 +411,7 @@ fn total_size(sizes: impl IntoIterator<Item = u64>) -> Result<u64> {
 }
 
 fn digest_of(descriptor: &Descriptor) -> Result<Digest> {
-    let text = descriptor.digest().to_string();
-    text.parse()
-        .map_err(|_| Error::ManifestInvalid(format!("unsupported digest {text}")))
+    spec::digest_of(descriptor).map_err(|e| Error::ManifestInvalid(e.to_string()))
 }
 
 /// Foreign (non-distributable) layers are fetched from their URLs, not from the registry.

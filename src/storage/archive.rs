@@ -18,11 +18,11 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use serde_json::Value;
 
 use super::{ByteStream, Error, Result};
 use crate::image::Layout;
 use crate::oci::digest::Digest;
+use crate::oci::spec::Descriptor;
 
 /// An archive of OCI image layouts, one per repository.
 #[async_trait]
@@ -41,9 +41,9 @@ pub trait ArchiveStore: Send + Sync + 'static {
     /// A blob as a stream, for a restore's upload.
     async fn open_blob(&self, repository: &str, digest: &Digest) -> Result<ByteStream<'static>>;
     /// The descriptors of the repository's `index.json`; empty when nothing is archived.
-    async fn index(&self, repository: &str) -> Result<Vec<Value>>;
+    async fn index(&self, repository: &str) -> Result<Vec<Descriptor>>;
     /// Replaces the repository's index atomically.
-    async fn write_index(&self, repository: &str, manifests: Vec<Value>) -> Result<()>;
+    async fn write_index(&self, repository: &str, manifests: Vec<Descriptor>) -> Result<()>;
     /// The repositories that have a layout, sorted.
     async fn repositories(&self) -> Result<Vec<String>>;
 }
@@ -162,14 +162,14 @@ impl ArchiveStore for FsArchive {
         )))
     }
 
-    async fn index(&self, repository: &str) -> Result<Vec<Value>> {
+    async fn index(&self, repository: &str) -> Result<Vec<Descriptor>> {
         match self.existing(repository).await? {
             Some(layout) => blocking(move || layout.index().map_err(from_image)).await,
             None => Ok(vec![]),
         }
     }
 
-    async fn write_index(&self, repository: &str, manifests: Vec<Value>) -> Result<()> {
+    async fn write_index(&self, repository: &str, manifests: Vec<Descriptor>) -> Result<()> {
         let layout = self.layout(repository).await?;
         blocking(move || layout.write_index(&manifests).map_err(from_image)).await
     }
@@ -235,6 +235,7 @@ fn from_image(e: crate::image::Error) -> Error {
 #[cfg(test)]
 pub(crate) mod contract {
     use super::*;
+    use crate::oci::spec;
 
     fn stream(parts: &[&'static [u8]]) -> ByteStream<'static> {
         let chunks: Vec<std::io::Result<Bytes>> =
@@ -294,7 +295,12 @@ pub(crate) mod contract {
     }
 
     pub async fn the_index_is_replaced_whole_and_lists_repositories(store: &dyn ArchiveStore) {
-        let entry = serde_json::json!({"digest": "sha256:00", "annotations": {"a": "b"}});
+        let mut entry = spec::descriptor(
+            crate::oci::media::OCI_MANIFEST,
+            &Digest::of(crate::oci::digest::Algorithm::Sha256, b"manifest"),
+            8,
+        );
+        spec::annotate(&mut entry, "a", "b");
         store
             .write_index("team/app", vec![entry.clone()])
             .await

@@ -748,6 +748,7 @@ async fn analyze_explains_a_docker_built_image_layer_by_layer_and_its_go_binary(
 #[tokio::test]
 async fn analyze_follows_a_hard_link_when_the_first_name_is_deleted() {
     use berth::image::{Layout, media};
+    use berth::oci::spec;
     use serde_json::json;
     let dir = tempfile::tempdir().unwrap();
     let binary = compile_go("gohello", dir.path(), &["-trimpath"], "hello").await;
@@ -822,23 +823,16 @@ async fn analyze_follows_a_hard_link_when_the_first_name_is_deleted() {
             media::OCI_CONFIG,
             &json!({
                 "architecture": "amd64", "os": "linux",
-                "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.digest.to_string()).collect::<Vec<_>>()},
+                "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.digest().to_string()).collect::<Vec<_>>()},
                 "history": [{"created_by": "COPY hello"}, {"created_by": "RUN rm /usr/bin/hello"}],
             }),
         )
         .unwrap();
     let manifest = layout
-        .write_json(
-            media::OCI_MANIFEST,
-            &json!({
-                "schemaVersion": 2, "mediaType": media::OCI_MANIFEST,
-                "config": config.to_json(),
-                "layers": layers.iter().map(|l| l.to_json()).collect::<Vec<_>>(),
-            }),
-        )
+        .write_json(media::OCI_MANIFEST, &spec::image_manifest(config, layers))
         .unwrap();
-    let mut entry = manifest.to_json();
-    entry["annotations"] = json!({"org.opencontainers.image.ref.name": "v1"});
+    let mut entry = manifest;
+    spec::annotate(&mut entry, spec::REF_NAME, "v1");
     layout.write_index(&[entry]).unwrap();
 
     let target = format!("oci:{}:v1", dir.path().join("layout").display());

@@ -148,13 +148,15 @@ pub fn build(args: BuildArgs) -> anyhow::Result<()> {
     };
     let report = build::build(&options, &Progress::new())?;
     for image in &report.images {
-        let size: u64 = image.layers.iter().map(|layer| layer.size).sum();
+        let size: u64 = image.layers.iter().map(|layer| layer.size()).sum();
         eprintln!(
             "{}: {} ({} bytes compressed)",
-            image.platform, image.manifest.digest, size
+            image.platform,
+            image.manifest.digest(),
+            size
         );
     }
-    outln!("{}", report.top.digest);
+    outln!("{}", report.top.digest());
     for tag in &report.tags {
         outln!("{tag}");
     }

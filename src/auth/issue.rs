@@ -146,14 +146,14 @@ impl Access {
             Subject::Robot(robot) => {
                 let covered = robot.pattern.split(',').any(|p| matches(p, name));
                 if robot.project == project_name && covered {
-                    Actions::parse_lenient(&robot.actions)
+                    robot.actions
                 } else {
                     public
                 }
             }
             Subject::User { id, .. } => match project {
                 Some(_) => match self.store.role(project_name, *id).await? {
-                    Some(role) => Role::parse(&role)?.actions().union(public),
+                    Some(role) => role.actions().union(public),
                     None => public,
                 },
                 // Whoever pushes first into a new project becomes its admin, if allowed.

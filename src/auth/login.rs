@@ -80,7 +80,7 @@ impl Access {
             let Some(robot) = robot.filter(|r| ok && !r.disabled && r.expires_at > now_ms()) else {
                 return Ok(None);
             };
-            if robot.kind == "ci" && !self.minter_entitled(&robot).await? {
+            if robot.kind == RobotKind::Ci && !self.minter_entitled(&robot).await? {
                 return Ok(None);
             }
             return Ok(Some(Subject::Robot(robot)));
@@ -127,7 +127,11 @@ impl Access {
                 }),
             "robot" => match self.store.robot_by_id(id).await? {
                 Some(robot) if robot.disabled || robot.expires_at <= now_ms() => None,
-                Some(robot) if robot.kind == "ci" && !self.minter_entitled(&robot).await? => None,
+                Some(robot)
+                    if robot.kind == RobotKind::Ci && !self.minter_entitled(&robot).await? =>
+                {
+                    None
+                }
                 robot => robot.map(Subject::Robot),
             },
             _ => None,

@@ -13,12 +13,7 @@ impl Access {
 
     pub(super) async fn role_of(&self, actor: &Actor, project: &str) -> Result<Option<Role>> {
         match &actor.subject {
-            Subject::User { id, .. } => self
-                .store
-                .role(project, *id)
-                .await?
-                .map(|r| Role::parse(&r))
-                .transpose(),
+            Subject::User { id, .. } => self.store.role(project, *id).await.map_err(Error::from),
             _ => Ok(None),
         }
     }
@@ -221,9 +216,7 @@ impl Access {
         self.require_project_admin(actor, project).await?;
         let found = self.store.user_by_name(user).await?;
         let found = found.ok_or_else(|| Error::NotFound(format!("user {user:?}")))?;
-        self.store
-            .member_set(project, found.id, role.as_str())
-            .await?;
+        self.store.member_set(project, found.id, role).await?;
         self.invalidate();
         let detail = format!("{user} is {}", role.as_str());
         self.audit(
@@ -252,7 +245,7 @@ impl Access {
         Ok(())
     }
 
-    pub async fn members(&self, actor: &Actor, project: &str) -> Result<Vec<(String, String)>> {
+    pub async fn members(&self, actor: &Actor, project: &str) -> Result<Vec<(String, Role)>> {
         self.require_project_admin(actor, project).await?;
         Ok(self.store.members(project).await?)
     }
@@ -269,8 +262,14 @@ impl Access {
             )));
         }
         let name = robot_account(&spec.project, &spec.name);
-        self.mint(actor, "robot", name, spec, AuditAction::RobotCreate)
-            .await
+        self.mint(
+            actor,
+            RobotKind::Robot,
+            name,
+            spec,
+            AuditAction::RobotCreate,
+        )
+        .await
     }
 
     /// Mints a CI push token for repositories of one project matching `pattern`, valid for
@@ -306,7 +305,7 @@ impl Access {
             ttl,
         };
         let name = format!("ci${project}+{}", hex::encode(secret::random_bytes::<5>()));
-        self.mint(actor, "ci", name, &spec, AuditAction::TokenCreate)
+        self.mint(actor, RobotKind::Ci, name, &spec, AuditAction::TokenCreate)
             .await
     }
 
@@ -314,7 +313,7 @@ impl Access {
     pub(super) async fn mint(
         &self,
         actor: &Actor,
-        kind: &str,
+        kind: RobotKind,
         name: String,
         spec: &RobotSpec,
         action: AuditAction,
@@ -333,10 +332,10 @@ impl Access {
         let mut robot = Robot {
             id: 0,
             name: name.clone(),
-            kind: kind.to_owned(),
+            kind,
             project: spec.project.clone(),
             pattern: spec.pattern.clone(),
-            actions: spec.actions.to_string(),
+            actions: spec.actions,
             secret_hash: secret::digest(&secret),
             expires_at,
             disabled: false,
@@ -371,7 +370,7 @@ impl Access {
     /// Robots and CI tokens may be managed by their project's admins; CI tokens also by the
     /// user who minted them, while that user may still push in the project.
     pub(super) async fn require_robot_manager(&self, actor: &Actor, robot: &Robot) -> Result<()> {
-        let minted_it = robot.kind == "ci"
+        let minted_it = robot.kind == RobotKind::Ci
             && matches!(actor.subject, Subject::User { .. })
             && robot.created_by == actor.subject.creator()
             && self.minter_entitled(robot).await?;
@@ -398,7 +397,6 @@ impl Access {
             return Ok(true);
         }
         let role = self.store.role(&robot.project, user.id).await?;
-        let role = role.map(|r| Role::parse(&r)).transpose()?;
         Ok(role.is_some_and(|r| r >= Role::Developer))
     }
 
@@ -432,7 +430,7 @@ impl Access {
         self.require_robot_manager(actor, &robot).await?;
         self.store.robot_delete(name).await?;
         self.invalidate();
-        let action = if robot.kind == "ci" {
+        let action = if robot.kind == RobotKind::Ci {
             AuditAction::TokenRevoke
         } else {
             AuditAction::RobotDelete

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 pub use crate::oci::names::project_of;
 /// The records the access service hands out, as its store keeps them.
-pub use crate::storage::access::{AuditEntry, AuditFilter, Robot};
+pub use crate::storage::access::{AuditEntry, AuditFilter, Robot, RobotKind};
 pub use audit::AuditAction;
 pub use scope::{Action, Actions, Role, Scope, matches};
 pub use token::{AccessClaim, Claims};
@@ -80,6 +80,12 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Storage(#[from] storage::Error),
+}
+
+impl From<Unknown> for Error {
+    fn from(unknown: Unknown) -> Error {
+        Error::Invalid(unknown.0)
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

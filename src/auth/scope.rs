@@ -7,140 +7,7 @@ use std::fmt;
 
 use super::Error;
 
-/// What a client may do to a repository.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Pull,
-    Push,
-    Delete,
-}
-
-impl Action {
-    pub const ALL: [Action; 3] = [Action::Pull, Action::Push, Action::Delete];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Pull => "pull",
-            Action::Push => "push",
-            Action::Delete => "delete",
-        }
-    }
-
-    fn bit(self) -> u8 {
-        match self {
-            Action::Pull => 1,
-            Action::Push => 2,
-            Action::Delete => 4,
-        }
-    }
-}
-
-/// A set of actions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Actions(u8);
-
-impl Actions {
-    pub const NONE: Actions = Actions(0);
-    pub const ALL: Actions = Actions(7);
-
-    pub fn of(actions: &[Action]) -> Actions {
-        Actions(actions.iter().fold(0, |bits, a| bits | a.bit()))
-    }
-
-    pub fn contains(self, action: Action) -> bool {
-        self.0 & action.bit() != 0
-    }
-
-    pub fn intersect(self, other: Actions) -> Actions {
-        Actions(self.0 & other.0)
-    }
-
-    pub fn union(self, other: Actions) -> Actions {
-        Actions(self.0 | other.0)
-    }
-
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    pub fn iter(self) -> impl Iterator<Item = Action> {
-        Action::ALL.into_iter().filter(move |a| self.contains(*a))
-    }
-
-    /// Parses `pull,push`; unknown actions (such as `*`) are ignored, as the token spec asks
-    /// of actions a server does not know.
-    pub fn parse_lenient(text: &str) -> Actions {
-        Actions::of(
-            &text
-                .split(',')
-                .filter_map(|a| Action::ALL.into_iter().find(|x| x.as_str() == a.trim()))
-                .collect::<Vec<_>>(),
-        )
-    }
-
-    /// Parses `pull,push`, refusing unknown actions and the empty set.
-    pub fn parse_strict(text: &str) -> Result<Actions, Error> {
-        let mut actions = Actions::NONE;
-        for word in text.split(',') {
-            let action = Action::ALL
-                .into_iter()
-                .find(|a| a.as_str() == word.trim())
-                .ok_or_else(|| Error::Invalid(format!("unknown action {word:?}")))?;
-            actions = actions.union(Actions::of(&[action]));
-        }
-        Ok(actions)
-    }
-}
-
-impl fmt::Display for Actions {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let words: Vec<&str> = self.iter().map(Action::as_str).collect();
-        f.write_str(&words.join(","))
-    }
-}
-
-/// A member's role in a project.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// Pull.
-    Guest,
-    /// Pull and push.
-    Developer,
-    /// Pull, push and delete tags.
-    Maintainer,
-    /// Everything, plus members, robots and settings of the project.
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Guest => "guest",
-            Role::Developer => "developer",
-            Role::Maintainer => "maintainer",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(text: &str) -> Result<Role, Error> {
-        [Role::Guest, Role::Developer, Role::Maintainer, Role::Admin]
-            .into_iter()
-            .find(|r| r.as_str() == text)
-            .ok_or_else(|| {
-                Error::Invalid(format!(
-                    "unknown role {text:?} (guest, developer, maintainer or admin)"
-                ))
-            })
-    }
-
-    pub fn actions(self) -> Actions {
-        match self {
-            Role::Guest => Actions::of(&[Action::Pull]),
-            Role::Developer => Actions::of(&[Action::Pull, Action::Push]),
-            Role::Maintainer | Role::Admin => Actions::ALL,
-        }
-    }
-}
+pub use crate::storage::access::{Action, Actions, Role};
 
 /// Whether `name` matches `pattern`, where `*` stands for any run of characters (`/`
 /// included) and everything else matches itself.
@@ -250,6 +117,6 @@ mod tests {
         assert_eq!(Role::Guest.actions().to_string(), "pull");
         assert_eq!(Role::Developer.actions().to_string(), "pull,push");
         assert_eq!(Role::Maintainer.actions().to_string(), "pull,push,delete");
-        assert!(Actions::parse_strict("pull,bogus").is_err());
+        assert!("pull,bogus".parse::<Actions>().is_err());
     }
 }

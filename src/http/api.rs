@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::{AppState, Shared, auth};
 use crate::auth::{
-    Actions, Actor, AuditEntry, AuditFilter, Error, Login, Robot, RobotSpec, Role, parse_ttl,
+    Action, Actor, AuditEntry, AuditFilter, Error, Login, Robot, RobotSpec, Role, parse_ttl,
 };
 use crate::lifecycle::{Change, ProjectSettings, SettingsChange};
 
@@ -179,7 +179,7 @@ async fn members(
     let members = state.access.members(&actor, &project).await?;
     let list: Vec<Value> = members
         .iter()
-        .map(|(user, role)| json!({"user": user, "role": role}))
+        .map(|(user, role)| json!({"user": user, "role": role.as_str()}))
         .collect();
     Ok(Json(json!(list)))
 }
@@ -196,7 +196,7 @@ async fn set_member(
     Path((project, user)): Path<(String, String)>,
     JsonBody(body): JsonBody<Membership>,
 ) -> ApiResult {
-    let role = Role::parse(&body.role)?;
+    let role: Role = body.role.parse().map_err(crate::auth::Error::from)?;
     state
         .access
         .set_member(&actor, &project, &user, role)
@@ -216,10 +216,10 @@ async fn remove_member(
 fn robot_json(robot: &Robot) -> Value {
     json!({
         "name": robot.name,
-        "kind": robot.kind,
+        "kind": robot.kind.as_str(),
         "project": robot.project,
         "repositories": robot.pattern.split(',').collect::<Vec<_>>(),
-        "actions": robot.actions.split(',').collect::<Vec<_>>(),
+        "actions": robot.actions.iter().map(Action::as_str).collect::<Vec<_>>(),
         "expires_at": robot.expires_at,
         "disabled": robot.disabled,
         "created_by": robot.created_by,
@@ -273,7 +273,11 @@ async fn create_robot(
             .map_or_else(|| format!("{project}/*"), OneOrMany::joined),
         project,
         name: body.name,
-        actions: Actions::parse_strict(&body.actions.joined())?,
+        actions: body
+            .actions
+            .joined()
+            .parse()
+            .map_err(crate::auth::Error::from)?,
         ttl: parse_ttl(&body.ttl)?,
     };
     let created = state.access.create_robot(&actor, &spec).await?;

@@ -124,7 +124,7 @@ pub fn annotation<'a>(descriptor: &'a Descriptor, key: &str) -> Option<&'a str> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oci::digest::Algorithm;
+    use super::super::digest::Algorithm;
 
     #[test]
     fn bytes_do_not_depend_on_the_order_annotations_were_added() {

@@ -4,9 +4,202 @@
 //!
 //! Times are unix milliseconds. Secrets never reach this port: only their hashes do.
 
+use std::fmt;
+use std::str::FromStr;
+
 use async_trait::async_trait;
 
 use super::Result;
+
+/// What a client may do to a repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Pull,
+    Push,
+    Delete,
+}
+
+impl Action {
+    pub const ALL: [Action; 3] = [Action::Pull, Action::Push, Action::Delete];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Pull => "pull",
+            Action::Push => "push",
+            Action::Delete => "delete",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Action::Pull => 1,
+            Action::Push => 2,
+            Action::Delete => 4,
+        }
+    }
+}
+
+/// A set of actions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Actions(u8);
+
+impl Actions {
+    pub const NONE: Actions = Actions(0);
+    pub const ALL: Actions = Actions(7);
+
+    pub fn of(actions: &[Action]) -> Actions {
+        Actions(actions.iter().fold(0, |bits, a| bits | a.bit()))
+    }
+
+    pub fn contains(self, action: Action) -> bool {
+        self.0 & action.bit() != 0
+    }
+
+    pub fn intersect(self, other: Actions) -> Actions {
+        Actions(self.0 & other.0)
+    }
+
+    pub fn union(self, other: Actions) -> Actions {
+        Actions(self.0 | other.0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Action> {
+        Action::ALL.into_iter().filter(move |a| self.contains(*a))
+    }
+
+    /// Parses `pull,push`; unknown actions (such as `*`) are ignored, as the token spec asks
+    /// of actions a server does not know.
+    pub fn parse_lenient(text: &str) -> Actions {
+        Actions::of(
+            &text
+                .split(',')
+                .filter_map(|a| Action::ALL.into_iter().find(|x| x.as_str() == a.trim()))
+                .collect::<Vec<_>>(),
+        )
+    }
+}
+
+/// `pull,push`, refusing unknown actions.
+impl FromStr for Actions {
+    type Err = Unknown;
+
+    fn from_str(text: &str) -> Result<Actions, Unknown> {
+        let mut actions = Actions::NONE;
+        for word in text.split(',') {
+            let action = Action::ALL
+                .into_iter()
+                .find(|a| a.as_str() == word.trim())
+                .ok_or_else(|| Unknown(format!("unknown action {word:?}")))?;
+            actions = actions.union(Actions::of(&[action]));
+        }
+        Ok(actions)
+    }
+}
+
+impl fmt::Display for Actions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let words: Vec<&str> = self.iter().map(Action::as_str).collect();
+        f.write_str(&words.join(","))
+    }
+}
+
+/// A member's role in a project.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Pull.
+    Guest,
+    /// Pull and push.
+    Developer,
+    /// Pull, push and delete tags.
+    Maintainer,
+    /// Everything, plus members, robots and settings of the project.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Guest => "guest",
+            Role::Developer => "developer",
+            Role::Maintainer => "maintainer",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn actions(self) -> Actions {
+        match self {
+            Role::Guest => Actions::of(&[Action::Pull]),
+            Role::Developer => Actions::of(&[Action::Pull, Action::Push]),
+            Role::Maintainer | Role::Admin => Actions::ALL,
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = Unknown;
+
+    fn from_str(text: &str) -> Result<Role, Unknown> {
+        [Role::Guest, Role::Developer, Role::Maintainer, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+            .ok_or_else(|| {
+                Unknown(format!(
+                    "unknown role {text:?} (guest, developer, maintainer or admin)"
+                ))
+            })
+    }
+}
+
+/// What a robot account is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RobotKind {
+    /// A robot account, created by a project admin.
+    Robot,
+    /// A CI push token, minted by a member for a pipeline; it lives only while the member who
+    /// minted it may still push.
+    Ci,
+}
+
+impl RobotKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RobotKind::Robot => "robot",
+            RobotKind::Ci => "ci",
+        }
+    }
+}
+
+impl fmt::Display for RobotKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RobotKind {
+    type Err = Unknown;
+
+    fn from_str(text: &str) -> Result<RobotKind, Unknown> {
+        [RobotKind::Robot, RobotKind::Ci]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+            .ok_or_else(|| Unknown(format!("unknown robot kind {text:?}")))
+    }
+}
+
+/// A word of the access vocabulary (a role, an action, a robot kind) that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unknown(pub String);
 
 /// A project: the first path component of repository names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,13 +236,11 @@ pub struct UserUpdate {
 pub struct Robot {
     pub id: i64,
     pub name: String,
-    /// `robot` or `ci`.
-    pub kind: String,
+    pub kind: RobotKind,
     pub project: String,
     /// Comma-separated repositories of the project: names or patterns with `*`.
     pub pattern: String,
-    /// Comma-separated actions: `pull`, `push`, `delete`.
-    pub actions: String,
+    pub actions: Actions,
     /// SHA-256 of the secret.
     pub secret_hash: Vec<u8>,
     pub expires_at: i64,
@@ -126,19 +317,19 @@ pub trait AccessStore: Send + Sync {
     async fn user_update(&self, name: &str, update: &UserUpdate) -> Result<bool>;
 
     /// Gives `user_id` `role` in `project`, replacing any role it had there.
-    async fn member_set(&self, project: &str, user_id: i64, role: &str) -> Result<()>;
+    async fn member_set(&self, project: &str, user_id: i64, role: Role) -> Result<()>;
 
     /// `false` if the user was not a member.
     async fn member_remove(&self, project: &str, user_id: i64) -> Result<bool>;
 
     /// `(user name, role)` of every member of `project`, by name.
-    async fn members(&self, project: &str) -> Result<Vec<(String, String)>>;
+    async fn members(&self, project: &str) -> Result<Vec<(String, Role)>>;
 
     /// The role of `user_id` in `project`, if a member.
-    async fn role(&self, project: &str, user_id: i64) -> Result<Option<String>>;
+    async fn role(&self, project: &str, user_id: i64) -> Result<Option<Role>>;
 
     /// `(project, role)` of every membership of `user_id`.
-    async fn memberships(&self, user_id: i64) -> Result<Vec<(String, String)>>;
+    async fn memberships(&self, user_id: i64) -> Result<Vec<(String, Role)>>;
 
     /// Stores a robot (its `id` is ignored); the new id, or `None` if the name is taken.
     async fn robot_create(&self, robot: &Robot) -> Result<Option<i64>>;

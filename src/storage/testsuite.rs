@@ -10,6 +10,7 @@ use super::fs::FsBlobStore;
 use super::sqlite::SqliteMetaStore;
 use super::*;
 use crate::oci::digest::{Algorithm, Digest};
+use crate::storage::access::{Action, Actions, RobotKind, Role};
 
 fn body(chunks: &[&'static [u8]]) -> ByteStream<'static> {
     let chunks: Vec<io::Result<Bytes>> = chunks.iter().map(|c| Ok(Bytes::from_static(c))).collect();
@@ -536,23 +537,20 @@ async fn access_store_suite(store: &dyn access::AccessStore) {
     };
     assert!(store.project_create(&team, Some(user)).await.unwrap());
     assert!(!store.project_create(&team, None).await.unwrap());
-    assert_eq!(
-        store.role("team", user).await.unwrap().as_deref(),
-        Some("admin")
-    );
+    assert_eq!(store.role("team", user).await.unwrap(), Some(Role::Admin));
     assert!(store.project_set_public("team", true).await.unwrap());
     assert!(store.project("team").await.unwrap().unwrap().public);
     assert!(!store.project_set_public("nowhere", true).await.unwrap());
 
     // Members: a role replaces the previous one.
-    store.member_set("team", user, "guest").await.unwrap();
+    store.member_set("team", user, Role::Guest).await.unwrap();
     assert_eq!(
         store.members("team").await.unwrap(),
-        [("alice".to_owned(), "guest".to_owned())]
+        [("alice".to_owned(), Role::Guest)]
     );
     assert_eq!(
         store.memberships(user).await.unwrap(),
-        [("team".to_owned(), "guest".to_owned())]
+        [("team".to_owned(), Role::Guest)]
     );
     assert!(store.member_remove("team", user).await.unwrap());
     assert!(!store.member_remove("team", user).await.unwrap());
@@ -579,10 +577,10 @@ async fn access_store_suite(store: &dyn access::AccessStore) {
     let robot = Robot {
         id: 0,
         name: "robot$team+ci".into(),
-        kind: "robot".into(),
+        kind: RobotKind::Ci,
         project: "team".into(),
         pattern: "team/*".into(),
-        actions: "pull".into(),
+        actions: Actions::of(&[Action::Pull, Action::Delete]),
         secret_hash: vec![1, 2, 3],
         expires_at: 42,
         disabled: false,

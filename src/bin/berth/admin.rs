@@ -325,7 +325,7 @@ async fn execute(services: &Services, actor: &Actor, command: AdminCommand) -> a
                 role,
             } => {
                 access
-                    .set_member(actor, &project, &user, Role::parse(&role)?)
+                    .set_member(actor, &project, &user, role.parse::<Role>()?)
                     .await?;
             }
             MemberCommand::Rm { project, user } => {
@@ -349,7 +349,7 @@ async fn execute(services: &Services, actor: &Actor, command: AdminCommand) -> a
                     pattern: repos.unwrap_or_else(|| format!("{project}/*")),
                     project,
                     name,
-                    actions: Actions::parse_strict(&actions)?,
+                    actions: actions.parse::<Actions>()?,
                     ttl: parse_ttl(&ttl)?,
                 };
                 let created = access.create_robot(actor, &spec).await?;

@@ -5,10 +5,10 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::SqliteMetaStore;
-use crate::storage::Result;
 use crate::storage::access::{
-    AccessStore, AuditEntry, AuditFilter, Project, Robot, SigningKey, User, UserUpdate,
+    AccessStore, AuditEntry, AuditFilter, Project, Robot, Role, SigningKey, User, UserUpdate,
 };
+use crate::storage::{Error, Result};
 use crate::time::now_ms;
 
 fn user_from_row(row: &SqliteRow) -> User {
@@ -25,19 +25,33 @@ fn user_from_row(row: &SqliteRow) -> User {
 const SELECT_USER: &str =
     "SELECT id, name, password_hash, admin, disabled, password_changed_at FROM users ";
 
-fn robot_from_row(row: &SqliteRow) -> Robot {
-    Robot {
+/// A word of the access vocabulary as stored; another word means the table was written by
+/// something other than berth.
+fn word<T: std::str::FromStr<Err = crate::storage::access::Unknown>>(text: &str) -> Result<T> {
+    text.parse()
+        .map_err(|e: crate::storage::access::Unknown| Error::Corrupt(e.0))
+}
+
+fn robot_from_row(row: &SqliteRow) -> Result<Robot> {
+    Ok(Robot {
         id: row.get(0),
         name: row.get(1),
-        kind: row.get(2),
+        kind: word(row.get(2))?,
         project: row.get(3),
         pattern: row.get(4),
-        actions: row.get(5),
+        actions: word(row.get(5))?,
         secret_hash: row.get(6),
         expires_at: row.get(7),
         disabled: row.get(8),
         created_by: row.get(9),
-    }
+    })
+}
+
+/// `(name, role)` rows.
+fn with_roles(rows: &[SqliteRow]) -> Result<Vec<(String, Role)>> {
+    rows.iter()
+        .map(|row| Ok((row.get(0), word(row.get(1))?)))
+        .collect()
 }
 
 const SELECT_ROBOT: &str = "SELECT id, name, kind, project, pattern, actions, secret_hash, \
@@ -176,14 +190,14 @@ impl AccessStore for SqliteMetaStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn member_set(&self, project: &str, user_id: i64, role: &str) -> Result<()> {
+    async fn member_set(&self, project: &str, user_id: i64, role: Role) -> Result<()> {
         sqlx::query(
             "INSERT INTO members (project, user_id, role) VALUES (?1, ?2, ?3)
              ON CONFLICT (project, user_id) DO UPDATE SET role = excluded.role",
         )
         .bind(project)
         .bind(user_id)
-        .bind(role)
+        .bind(role.as_str())
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -198,7 +212,7 @@ impl AccessStore for SqliteMetaStore {
         Ok(done.rows_affected() > 0)
     }
 
-    async fn members(&self, project: &str) -> Result<Vec<(String, String)>> {
+    async fn members(&self, project: &str) -> Result<Vec<(String, Role)>> {
         let rows = sqlx::query(
             "SELECT u.name, m.role FROM members m JOIN users u ON u.id = m.user_id
              WHERE m.project = ?1 ORDER BY u.name",
@@ -206,25 +220,25 @@ impl AccessStore for SqliteMetaStore {
         .bind(project)
         .fetch_all(&self.reader)
         .await?;
-        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        with_roles(&rows)
     }
 
-    async fn role(&self, project: &str, user_id: i64) -> Result<Option<String>> {
-        let role =
+    async fn role(&self, project: &str, user_id: i64) -> Result<Option<Role>> {
+        let role: Option<String> =
             sqlx::query_scalar("SELECT role FROM members WHERE project = ?1 AND user_id = ?2")
                 .bind(project)
                 .bind(user_id)
                 .fetch_optional(&self.reader)
                 .await?;
-        Ok(role)
+        role.as_deref().map(word).transpose()
     }
 
-    async fn memberships(&self, user_id: i64) -> Result<Vec<(String, String)>> {
+    async fn memberships(&self, user_id: i64) -> Result<Vec<(String, Role)>> {
         let rows = sqlx::query("SELECT project, role FROM members WHERE user_id = ?1")
             .bind(user_id)
             .fetch_all(&self.reader)
             .await?;
-        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+        with_roles(&rows)
     }
 
     async fn robot_create(&self, robot: &Robot) -> Result<Option<i64>> {
@@ -234,10 +248,10 @@ impl AccessStore for SqliteMetaStore {
              ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(&robot.name)
-        .bind(&robot.kind)
+        .bind(robot.kind.as_str())
         .bind(&robot.project)
         .bind(&robot.pattern)
-        .bind(&robot.actions)
+        .bind(robot.actions.to_string())
         .bind(&robot.secret_hash)
         .bind(robot.expires_at)
         .bind(robot.disabled)
@@ -253,7 +267,7 @@ impl AccessStore for SqliteMetaStore {
             .bind(name)
             .fetch_optional(&self.reader)
             .await?;
-        Ok(row.as_ref().map(robot_from_row))
+        row.as_ref().map(robot_from_row).transpose()
     }
 
     async fn robot_by_id(&self, id: i64) -> Result<Option<Robot>> {
@@ -261,7 +275,7 @@ impl AccessStore for SqliteMetaStore {
             .bind(id)
             .fetch_optional(&self.reader)
             .await?;
-        Ok(row.as_ref().map(robot_from_row))
+        row.as_ref().map(robot_from_row).transpose()
     }
 
     async fn robots(&self, project: &str) -> Result<Vec<Robot>> {
@@ -269,7 +283,7 @@ impl AccessStore for SqliteMetaStore {
             .bind(project)
             .fetch_all(&self.reader)
             .await?;
-        Ok(rows.iter().map(robot_from_row).collect())
+        rows.iter().map(robot_from_row).collect()
     }
 
     async fn robot_set_disabled(&self, name: &str, disabled: bool) -> Result<bool> {

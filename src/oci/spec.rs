@@ -123,8 +123,8 @@ pub fn annotation<'a>(descriptor: &'a Descriptor, key: &str) -> Option<&'a str> 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::digest::Algorithm;
+    use super::*;
 
     #[test]
     fn bytes_do_not_depend_on_the_order_annotations_were_added() {

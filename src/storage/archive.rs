@@ -8,7 +8,7 @@
 //! └── blobs/sha256/<hex>  manifests, configs and layers
 //! ```
 //!
-//! The contract (`contract` below, run on every adapter): a blob is visible only once its
+//! The contract (`testsuite.rs`, run on every adapter): a blob is visible only once its
 //! bytes are complete and hash to its digest; a blob whose bytes do not match is refused and
 //! leaves nothing under its name; the index is replaced as a whole, so a crash never leaves one
 //! that names a missing blob (blobs are written before the index that names them).
@@ -229,112 +229,4 @@ fn from_image(e: crate::image::Error) -> Error {
         crate::image::Error::Io { source, .. } => Error::from(source),
         other => Error::Corrupt(other.to_string()),
     }
-}
-
-/// The contract every `ArchiveStore` keeps, one named check per behaviour on a fresh store.
-#[cfg(test)]
-pub(crate) mod contract {
-    use super::*;
-    use crate::oci::spec;
-
-    fn stream(parts: &[&'static [u8]]) -> ByteStream<'static> {
-        let chunks: Vec<std::io::Result<Bytes>> =
-            parts.iter().map(|p| Ok(Bytes::from_static(p))).collect();
-        Box::pin(futures_util::stream::iter(chunks))
-    }
-
-    async fn collect(mut body: ByteStream<'static>) -> Vec<u8> {
-        let mut out = vec![];
-        while let Some(chunk) = body.next().await {
-            out.extend_from_slice(&chunk.unwrap());
-        }
-        out
-    }
-
-    pub async fn a_fresh_archive_is_empty(store: &dyn ArchiveStore) {
-        let digest = Digest::of(crate::oci::digest::Algorithm::Sha256, b"x");
-        assert!(store.repositories().await.unwrap().is_empty());
-        assert!(store.index("team/app").await.unwrap().is_empty());
-        assert!(!store.has_blob("team/app", &digest).await.unwrap());
-        assert!(matches!(
-            store.read_blob("team/app", &digest).await,
-            Err(Error::NotFound)
-        ));
-        assert!(matches!(
-            store.open_blob("team/app", &digest).await,
-            Err(Error::NotFound)
-        ));
-    }
-
-    pub async fn blobs_stream_in_and_out_by_digest(store: &dyn ArchiveStore) {
-        let digest = Digest::of(crate::oci::digest::Algorithm::Sha256, b"hello, archive");
-        store
-            .put_blob("team/app", &digest, stream(&[b"hello, ", b"archive"]))
-            .await
-            .unwrap();
-        assert!(store.has_blob("team/app", &digest).await.unwrap());
-        assert_eq!(
-            &store.read_blob("team/app", &digest).await.unwrap()[..],
-            b"hello, archive"
-        );
-        let body = store.open_blob("team/app", &digest).await.unwrap();
-        assert_eq!(collect(body).await, b"hello, archive");
-        // Another repository's layout does not see it.
-        assert!(!store.has_blob("team/other", &digest).await.unwrap());
-    }
-
-    pub async fn a_blob_whose_bytes_are_not_its_digest_is_refused(store: &dyn ArchiveStore) {
-        let claimed = Digest::of(crate::oci::digest::Algorithm::Sha256, b"expected");
-        let refused = store
-            .put_blob("team/app", &claimed, stream(&[b"something else"]))
-            .await;
-        assert!(matches!(refused, Err(Error::Corrupt(_))), "{refused:?}");
-        assert!(!store.has_blob("team/app", &claimed).await.unwrap());
-        let actual = Digest::of(crate::oci::digest::Algorithm::Sha256, b"something else");
-        assert!(!store.has_blob("team/app", &actual).await.unwrap());
-    }
-
-    pub async fn the_index_is_replaced_whole_and_lists_repositories(store: &dyn ArchiveStore) {
-        let mut entry = spec::descriptor(
-            crate::oci::media::OCI_MANIFEST,
-            &Digest::of(crate::oci::digest::Algorithm::Sha256, b"manifest"),
-            8,
-        );
-        spec::annotate(&mut entry, "a", "b");
-        store
-            .write_index("team/app", vec![entry.clone()])
-            .await
-            .unwrap();
-        store.write_index("team/tools/lint", vec![]).await.unwrap();
-        assert_eq!(store.index("team/app").await.unwrap(), vec![entry]);
-        store.write_index("team/app", vec![]).await.unwrap();
-        assert!(store.index("team/app").await.unwrap().is_empty());
-        assert_eq!(
-            store.repositories().await.unwrap(),
-            ["team/app", "team/tools/lint"]
-        );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    macro_rules! fs_contract {
-        ($($name:ident),* $(,)?) => {$(
-            #[tokio::test]
-            async fn $name() {
-                let dir = tempfile::tempdir().unwrap();
-                let store = FsArchive::new(dir.path().join("archive"));
-                contract::$name(&store).await;
-            }
-        )*};
-    }
-
-    fs_contract!(
-        a_fresh_archive_is_empty,
-        blobs_stream_in_and_out_by_digest,
-        a_blob_whose_bytes_are_not_its_digest_is_refused,
-        the_index_is_replaced_whole_and_lists_repositories,
-    );
 }

@@ -4,7 +4,7 @@
 
 use reqwest::StatusCode;
 
-use crate::support::{TestServer, berth_admin, berth_output, push};
+use crate::support::{TestServer, berth_admin, berth_output};
 
 /// stdout and stderr of a `berth` run that must succeed.
 async fn succeeds(args: &[&str]) -> (String, String) {
@@ -28,10 +28,9 @@ async fn the_command_line_behaves_as_people_expect() {
     let data = tempfile::tempdir().unwrap();
     let dir = data.path().to_str().unwrap();
     let s = TestServer::start(data.path()).await;
-    let base = s.url("");
     for tag in ["v1.0.0", "v2.0.0-rc.1", "main"] {
         let layer = format!("layer of {tag}").repeat(200).into_bytes();
-        let (_, res) = push(&s.client, &base, "team/app", tag, &[layer]).await;
+        let (_, res) = s.api().push("team/app", tag, &[layer]).await;
         assert_eq!(res.status(), StatusCode::CREATED);
     }
     s.stop().await;

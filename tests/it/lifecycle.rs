@@ -9,62 +9,9 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::{
-    BerthProcess, OCI_MANIFEST, TestServer, attempt, berth_admin, berth_cli, docker_build,
-    docker_login, error_code, pull_and_verify, push, run, sha256, token_at, upload_blob,
+    Api, BerthProcess, OCI_MANIFEST, OciError, TestServer, attempt, berth_admin, berth_cli,
+    docker_build, docker_login, oci_error, run, sha256, token_at,
 };
-
-/// A management API call as `admin`: the status and the JSON body (`null` if none).
-async fn admin_api(
-    base: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = reqwest::Client::new()
-        .request(method, format!("{base}/api/v1{path}"))
-        .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let res = request.send().await.unwrap();
-    let status = res.status();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
-/// `HEAD` of a manifest, accepting OCI and Docker image manifests.
-async fn head_manifest(
-    client: &reqwest::Client,
-    base: &str,
-    name: &str,
-    reference: &str,
-) -> reqwest::Response {
-    client
-        .head(format!("{base}/v2/{name}/manifests/{reference}"))
-        .header("accept", OCI_MANIFEST)
-        .header(
-            "accept",
-            "application/vnd.docker.distribution.manifest.v2+json",
-        )
-        .send()
-        .await
-        .unwrap()
-}
-
-/// The digest `reference` resolves to, or `None` when it does not exist.
-async fn resolve(
-    client: &reqwest::Client,
-    base: &str,
-    name: &str,
-    reference: &str,
-) -> Option<String> {
-    let res = head_manifest(client, base, name, reference).await;
-    (res.status() == StatusCode::OK).then(|| {
-        res.headers()["docker-content-digest"]
-            .to_str()
-            .unwrap()
-            .to_owned()
-    })
-}
 
 fn blob_exists(data: &Path, digest: &str) -> bool {
     let hex = digest.strip_prefix("sha256:").unwrap();
@@ -94,7 +41,11 @@ async fn releases_are_immutable_aliases_follow_and_latest_moves_on_promotion() {
         run("docker", &["--config", config, "push", &image]).await;
     }
     let client = berth.client().await;
-    let digest = async |reference: &str| resolve(&client, &base, "team/app", reference).await;
+    let digest = async |reference: &str| {
+        Api::new(&base, &client)
+            .resolve("team/app", reference)
+            .await
+    };
     let (v140, v141) = (
         digest("v1.4.0").await.unwrap(),
         digest("v1.4.1").await.unwrap(),
@@ -168,7 +119,11 @@ async fn releases_are_immutable_aliases_follow_and_latest_moves_on_promotion() {
             .await
             .unwrap()
     };
-    let (status, code, message) = error_code(delete(&keeper, "v1.4.0").await).await;
+    let OciError {
+        status,
+        code,
+        message,
+    } = oci_error(delete(&keeper, "v1.4.0").await).await;
     assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "DENIED"));
     assert!(message.contains("admin role"), "{message}");
     assert_eq!(delete(&keeper, "v1.4").await.status(), StatusCode::ACCEPTED);
@@ -200,9 +155,13 @@ async fn release_content_and_managed_tags_cannot_be_changed_around_the_policy() 
     let s = TestServer::start(data.path()).await;
     let (base, admin) = (s.url(""), s.client.clone());
     let layers = [b"release layer".to_vec(), b"second layer".to_vec()];
-    let (release, res) = push(&admin, &base, "team/app", "v3.0.0", &layers).await;
+    let (release, res) = Api::new(&base, &admin)
+        .push("team/app", "v3.0.0", &layers)
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    let (child, res) = push(&admin, &base, "team/app", "dev-child", &[b"child".to_vec()]).await;
+    let (child, res) = Api::new(&base, &admin)
+        .push("team/app", "dev-child", &[b"child".to_vec()])
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let index = json!({"schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -222,7 +181,9 @@ async fn release_content_and_managed_tags_cannot_be_changed_around_the_policy() 
         "{}",
         res.text().await.unwrap()
     );
-    let (_, res) = push(&admin, &base, "team/app", "dev-free", &[b"free".to_vec()]).await;
+    let (_, res) = Api::new(&base, &admin)
+        .push("team/app", "dev-free", &[b"free".to_vec()])
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     // A maintainer may not delete what a release holds: its layers, its config, or a child
@@ -240,7 +201,11 @@ async fn release_content_and_managed_tags_cannot_be_changed_around_the_policy() 
             .send()
             .await
             .unwrap();
-        let (status, code, message) = error_code(res).await;
+        let OciError {
+            status,
+            code,
+            message,
+        } = oci_error(res).await;
         assert_eq!(
             (status, code.as_str()),
             (StatusCode::FORBIDDEN, "DENIED"),
@@ -251,8 +216,12 @@ async fn release_content_and_managed_tags_cannot_be_changed_around_the_policy() 
             "{message}"
         );
     }
-    pull_and_verify(&admin, &base, "team/app", "v3.0.0").await;
-    pull_and_verify(&admin, &base, "team/app", "dev-child").await;
+    Api::new(&base, &admin)
+        .pull_and_verify("team/app", "v3.0.0")
+        .await;
+    Api::new(&base, &admin)
+        .pull_and_verify("team/app", "dev-child")
+        .await;
     // What no release reaches may go; a project admin may delete release content.
     let res = maintainer
         .delete(format!("{base}/v2/team/app/blobs/{}", sha256(b"free")))
@@ -269,8 +238,14 @@ async fn release_content_and_managed_tags_cannot_be_changed_around_the_policy() 
         ("v3", "follow_aliases"),
         ("v3.0", "v3.0.Z"),
     ] {
-        let (_, res) = push(&developer, &base, "team/app", tag, &[b"sneaky".to_vec()]).await;
-        let (status, code, message) = error_code(res).await;
+        let (_, res) = Api::new(&base, &developer)
+            .push("team/app", tag, &[b"sneaky".to_vec()])
+            .await;
+        let OciError {
+            status,
+            code,
+            message,
+        } = oci_error(res).await;
         assert_eq!(
             (status, code.as_str()),
             (StatusCode::FORBIDDEN, "DENIED"),
@@ -294,7 +269,10 @@ async fn release_content_and_managed_tags_cannot_be_changed_around_the_policy() 
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
     assert_eq!(
-        resolve(&admin, &base, "team/app", "v3.0").await.as_deref(),
+        Api::new(&base, &admin)
+            .resolve("team/app", "v3.0")
+            .await
+            .as_deref(),
         Some(release.as_str())
     );
     // `berth promote` moves latest; a push there stays refused.
@@ -305,7 +283,8 @@ async fn release_content_and_managed_tags_cannot_be_changed_around_the_policy() 
     )
     .await;
     assert_eq!(
-        resolve(&admin, &base, "team/app", "latest")
+        Api::new(&base, &admin)
+            .resolve("team/app", "latest")
             .await
             .as_deref(),
         Some(release.as_str())
@@ -317,26 +296,32 @@ async fn release_content_and_managed_tags_cannot_be_changed_around_the_policy() 
 async fn quotas_and_budgets_refuse_pushes_and_leave_nothing_behind() {
     let data = tempfile::tempdir().unwrap();
     let s = TestServer::start(data.path()).await;
-    let base = s.url("");
     let policy = async |args: &[&str]| {
         let mut all = vec!["project", "policy", "team"];
         all.extend_from_slice(args);
         berth_admin(data.path(), &all, "").await;
     };
     let layer = |n: u8| vec![n; 1000];
-    let (_, res) = push(&s.client, &base, "team/app", "one", &[layer(1), layer(2)]).await;
+    let (_, res) = s.api().push("team/app", "one", &[layer(1), layer(2)]).await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     // 2000 bytes of layers plus a config are stored; a third distinct layer does not fit.
     policy(&["--quota", "2500"]).await;
-    let (_, res) = push(&s.client, &base, "team/app", "two", &[layer(1), layer(3)]).await;
-    let (status, code, message) = error_code(res).await;
+    let (_, res) = s.api().push("team/app", "two", &[layer(1), layer(3)]).await;
+    let OciError {
+        status,
+        code,
+        message,
+    } = oci_error(res).await;
     assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "DENIED"));
     assert!(message.contains("quota exceeded"), "{message}");
     assert!(!blob_exists(data.path(), &sha256(&layer(3))));
     assert_eq!(staged_uploads(data.path()), 0);
     // A blob the project already holds is counted once, whichever repository links it again.
-    let (_, res) = push(&s.client, &base, "team/other", "one", &[layer(1), layer(2)]).await;
+    let (_, res) = s
+        .api()
+        .push("team/other", "one", &[layer(1), layer(2)])
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     let du = berth_cli(
@@ -358,30 +343,30 @@ async fn quotas_and_budgets_refuse_pushes_and_leave_nothing_behind() {
 
     // An image over its budget is refused (and its tag not created), or stored with a warning.
     policy(&["--quota", "none", "--budget", "1500"]).await;
-    let (_, res) = push(&s.client, &base, "team/app", "big", &[layer(4), layer(5)]).await;
-    let (status, code, message) = error_code(res).await;
+    let (_, res) = s.api().push("team/app", "big", &[layer(4), layer(5)]).await;
+    let OciError {
+        status,
+        code,
+        message,
+    } = oci_error(res).await;
     assert_eq!((status, code.as_str()), (StatusCode::FORBIDDEN, "DENIED"));
     assert!(
         message.contains("over the budget of 1500 bytes"),
         "{message}"
     );
-    assert_eq!(resolve(&s.client, &base, "team/app", "big").await, None);
-    let (_, res) = push(&s.client, &base, "team/app", "small", &[layer(6)]).await;
+    assert_eq!(s.api().resolve("team/app", "big").await, None);
+    let (_, res) = s.api().push("team/app", "small", &[layer(6)]).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     // A repository's own budget overrides the project's.
     berth_admin(data.path(), &["project", "budget", "team/app", "3000"], "").await;
-    let (_, res) = push(&s.client, &base, "team/app", "big", &[layer(4), layer(5)]).await;
+    let (_, res) = s.api().push("team/app", "big", &[layer(4), layer(5)]).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     berth_admin(data.path(), &["project", "budget", "team/app", "none"], "").await;
     policy(&["--budget-warn-only", "true"]).await;
-    let (_, res) = push(
-        &s.client,
-        &base,
-        "team/app",
-        "bigger",
-        &[layer(7), layer(8)],
-    )
-    .await;
+    let (_, res) = s
+        .api()
+        .push("team/app", "bigger", &[layer(7), layer(8)])
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let audit = berth_admin(data.path(), &["audit", "--action", "budget.warn"], "").await;
     assert!(audit.contains("over the budget of 1500 bytes"), "{audit}");
@@ -429,14 +414,13 @@ async fn gc_racing_200_pushes_of_shared_layers_keeps_every_image_and_fsck_clean(
     let mut garbage = Vec::new();
     for i in 0..40u32 {
         let unique = format!("old layer {i}").into_bytes();
-        let (digest, res) = push(
-            &client,
-            &base,
-            "team/app",
-            &format!("old-{i}"),
-            &[shared.clone(), unique.clone()],
-        )
-        .await;
+        let (digest, res) = Api::new(&base, &client)
+            .push(
+                "team/app",
+                &format!("old-{i}"),
+                &[shared.clone(), unique.clone()],
+            )
+            .await;
         assert_eq!(res.status(), StatusCode::CREATED);
         let res = client
             .delete(format!("{base}/v2/team/app/manifests/{digest}"))
@@ -459,7 +443,9 @@ async fn gc_racing_200_pushes_of_shared_layers_keeps_every_image_and_fsck_clean(
                 tasks.spawn(async move {
                     let unique = format!("new layer {i}").into_bytes();
                     let tag = format!("new-{i}");
-                    let (_, res) = push(&client, &base, "team/app", &tag, &[shared, unique]).await;
+                    let (_, res) = Api::new(&base, &client)
+                        .push("team/app", &tag, &[shared, unique])
+                        .await;
                     drop(permit);
                     assert_eq!(
                         res.status(),
@@ -490,7 +476,9 @@ async fn gc_racing_200_pushes_of_shared_layers_keeps_every_image_and_fsck_clean(
     assert!(blob_exists(&data, &sha256(&shared)));
     assert!(on_stores("fsck", &config, &data).await.contains("clean"));
     for i in 0..200 {
-        pull_and_verify(&client, &base, "team/app", &format!("new-{i}")).await;
+        Api::new(&base, &client)
+            .pull_and_verify("team/app", &format!("new-{i}"))
+            .await;
     }
 }
 
@@ -553,7 +541,9 @@ async fn mounts_racing_gc_never_acknowledge_an_image_whose_bytes_go() {
     for i in 0..ROUNDS {
         let (client, base) = (client.clone(), base.clone());
         uploads.spawn(async move {
-            let res = upload_blob(&client, &base, "team/source", layer(i)).await;
+            let res = Api::new(&base, &client)
+                .upload_blob("team/source", layer(i))
+                .await;
             assert_eq!(res.status(), StatusCode::CREATED);
         });
     }
@@ -621,7 +611,9 @@ async fn mounts_racing_gc_never_acknowledge_an_image_whose_bytes_go() {
     on_stores("gc", &config, &data).await;
     assert!(on_stores("fsck", &config, &data).await.contains("clean"));
     for i in acknowledged {
-        pull_and_verify(&client, &base, "team/target", &format!("r-{i}")).await;
+        Api::new(&base, &client)
+            .pull_and_verify("team/target", &format!("r-{i}"))
+            .await;
     }
 }
 
@@ -632,14 +624,9 @@ async fn gc_killed_half_way_finishes_on_the_next_run_and_fsck_is_clean() {
     let berth = BerthProcess::start_fresh(&["--config", &config]).await;
     let (base, data) = (berth.url(""), berth.data_dir().to_owned());
     let client = berth.client().await;
-    let (_, res) = push(
-        &client,
-        &base,
-        "team/app",
-        "kept",
-        &[b"kept layer".to_vec()],
-    )
-    .await;
+    let (_, res) = Api::new(&base, &client)
+        .push("team/app", "kept", &[b"kept layer".to_vec()])
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let mut tasks = tokio::task::JoinSet::new();
     for chunk in 0..16u32 {
@@ -647,7 +634,7 @@ async fn gc_killed_half_way_finishes_on_the_next_run_and_fsck_is_clean() {
         tasks.spawn(async move {
             for i in 0..250u32 {
                 let blob = format!("garbage {chunk}/{i}").into_bytes();
-                let res = upload_blob(&client, &base, "team/app", blob).await;
+                let res = Api::new(&base, &client).upload_blob("team/app", blob).await;
                 assert_eq!(res.status(), StatusCode::CREATED);
             }
         });
@@ -692,7 +679,9 @@ async fn gc_killed_half_way_finishes_on_the_next_run_and_fsck_is_clean() {
     let report = on_stores("gc", &config, &data).await;
     assert!(removed(&report, "blobs") > 0, "{report}");
     assert!(on_stores("fsck", &config, &data).await.contains("clean"));
-    pull_and_verify(&client, &base, "team/app", "kept").await;
+    Api::new(&base, &client)
+        .pull_and_verify("team/app", "kept")
+        .await;
     assert_eq!(count(), 2, "only the kept image's config and layer remain");
 }
 
@@ -712,7 +701,7 @@ async fn pulls_are_counted_per_manifest_and_tag_in_batches() {
     let data = tempfile::tempdir().unwrap();
     let s = TestServer::start(data.path()).await;
     let base = s.url("");
-    let (digest, res) = push(&s.client, &base, "team/app", "v1", &[b"layer".to_vec()]).await;
+    let (digest, res) = s.api().push("team/app", "v1", &[b"layer".to_vec()]).await;
     assert_eq!(res.status(), StatusCode::CREATED);
     for reference in ["v1", "v1", digest.as_str()] {
         let res = s
@@ -725,7 +714,7 @@ async fn pulls_are_counted_per_manifest_and_tag_in_batches() {
         assert_eq!(res.status(), StatusCode::OK);
     }
     // A HEAD resolves a tag without pulling it.
-    assert!(resolve(&s.client, &base, "team/app", "v1").await.is_some());
+    assert!(s.api().resolve("team/app", "v1").await.is_some());
     // Counts reach the store with the next flush (every second by default).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let store = berth::storage::sqlite::SqliteMetaStore::open(&data.path().join("meta.db"))
@@ -746,15 +735,12 @@ async fn pulls_are_counted_per_manifest_and_tag_in_batches() {
 async fn promotion_policy_and_usage_through_the_api() {
     let data = tempfile::tempdir().unwrap();
     let s = TestServer::start(data.path()).await;
-    let base = s.url("");
-    let call = async |method, path: &str, body| admin_api(&base, method, path, body).await;
+    let call = async |method, path: &str, body| s.api().admin(method, path, body).await;
     for (tag, layer) in [("v1.0.0", b"one".to_vec()), ("v1.1.0", b"two".to_vec())] {
-        let (_, res) = push(&s.client, &base, "team/app", tag, &[layer]).await;
+        let (_, res) = s.api().push("team/app", tag, &[layer]).await;
         assert_eq!(res.status(), StatusCode::CREATED);
     }
-    let v110 = resolve(&s.client, &base, "team/app", "v1.1.0")
-        .await
-        .unwrap();
+    let v110 = s.api().resolve("team/app", "v1.1.0").await.unwrap();
     let promotion = json!({"repository": "team/app", "tag": "v1.1.0"});
     let (status, moved) = call(reqwest::Method::POST, "/promote", Some(promotion)).await;
     assert_eq!(status, StatusCode::OK);
@@ -762,10 +748,7 @@ async fn promotion_policy_and_usage_through_the_api() {
         moved,
         json!({"tag": "latest", "from": null, "to": v110, "warnings": []})
     );
-    assert_eq!(
-        resolve(&s.client, &base, "team/app", "latest").await,
-        Some(v110)
-    );
+    assert_eq!(s.api().resolve("team/app", "latest").await, Some(v110));
     let missing = json!({"repository": "team/app", "tag": "v9.0.0"});
     let (status, _) = call(reqwest::Method::POST, "/promote", Some(missing)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -816,7 +799,7 @@ async fn retention_runs_exactly_the_plan_it_printed() {
         "v1.0.0", "v1.0.1", "v1.0.2", "v1.0.3", "v1.0.4", "dev-a", "dev-b",
     ] {
         let layer = format!("layer of {tag}").into_bytes();
-        let (digest, res) = push(&s.client, &base, "team/app", tag, &[layer]).await;
+        let (digest, res) = s.api().push("team/app", tag, &[layer]).await;
         assert_eq!(res.status(), StatusCode::CREATED);
         digests.insert(tag, digest);
     }
@@ -840,7 +823,7 @@ async fn retention_runs_exactly_the_plan_it_printed() {
         .await
         .unwrap();
 
-    let call = async |method, path: &str, body| admin_api(&base, method, path, body).await;
+    let call = async |method, path: &str, body| s.api().admin(method, path, body).await;
     let rules = "keep releases newest 3 per minor\ndelete dev-* not pulled for 7d\ndelete releases";
     let (status, _) = call(
         reqwest::Method::PATCH,
@@ -921,10 +904,7 @@ async fn retention_runs_exactly_the_plan_it_printed() {
         "aliases stay with the kept v1.0.4"
     );
     for gone in ["dev-a", "v1.0.0", "v1.0.1"] {
-        assert_eq!(
-            resolve(&s.client, &base, "team/app", &digests[gone]).await,
-            None
-        );
+        assert_eq!(s.api().resolve("team/app", &digests[gone]).await, None);
     }
     let audit = berth_admin(data.path(), &["audit", "--action", "retention.delete"], "").await;
     assert_eq!(audit.lines().count(), 1 + 6, "{audit}");
@@ -950,7 +930,7 @@ async fn retention_runs_exactly_the_plan_it_printed() {
     assert_eq!(moves.len(), 2, "{applied}");
     for alias in ["v1", "v1.0"] {
         assert_eq!(
-            resolve(&s.client, &base, "team/app", alias).await.as_ref(),
+            s.api().resolve("team/app", alias).await.as_ref(),
             Some(&digests["v1.0.3"]),
             "{alias}"
         );
@@ -978,10 +958,11 @@ async fn archived_images_restore_and_run_with_docker() {
     // An SBOM that refers to v1.0.0 is archived and restored with it.
     let client = berth.client().await;
     let base = berth.url("");
-    let subject = resolve(&client, &base, "team/archived", "v1.0.0")
+    let subject = Api::new(&base, &client)
+        .resolve("team/archived", "v1.0.0")
         .await
         .unwrap();
-    let sbom = attach_sbom(&client, &base, "team/archived", &subject).await;
+    let sbom = attach_sbom(&Api::new(&base, &client), "team/archived", &subject).await;
     let rules = config_dir.path().join("rules.txt");
     std::fs::write(&rules, "keep releases newest 1\narchive releases\n").unwrap();
     let rules = rules.to_str().unwrap();
@@ -1067,17 +1048,15 @@ async fn retention_and_gc_run_on_their_schedules() {
     config.lifecycle.gc_grace_secs = 0;
     config.lifecycle.gc_schedule = Some("* * * * * *".into());
     let s = TestServer::start_with(&config).await;
-    let base = s.url("");
-    let (_, res) = push(
-        &s.client,
-        &base,
-        "team/app",
-        "dev-x",
-        &[b"dev layer".to_vec()],
-    )
-    .await;
+    let (_, res) = s
+        .api()
+        .push("team/app", "dev-x", &[b"dev layer".to_vec()])
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
-    let (_, res) = push(&s.client, &base, "team/app", "v1.0.0", &[b"kept".to_vec()]).await;
+    let (_, res) = s
+        .api()
+        .push("team/app", "v1.0.0", &[b"kept".to_vec()])
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     berth_admin(
         data.path(),
@@ -1110,8 +1089,8 @@ async fn retention_and_gc_run_on_their_schedules() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(resolve(&s.client, &base, "team/app", "dev-x").await, None);
-    pull_and_verify(&s.client, &base, "team/app", "v1.0.0").await;
+    assert_eq!(s.api().resolve("team/app", "dev-x").await, None);
+    s.api().pull_and_verify("team/app", "v1.0.0").await;
     let audit = berth_admin(data.path(), &["audit", "--action", "retention.delete"], "").await;
     assert!(
         audit.contains("tag dev-x deleted by rule: delete dev-*"),
@@ -1121,8 +1100,8 @@ async fn retention_and_gc_run_on_their_schedules() {
 }
 
 /// Pushes an SBOM artifact whose subject is `subject`; returns its digest.
-async fn attach_sbom(client: &reqwest::Client, base: &str, name: &str, subject: &str) -> String {
-    let head = head_manifest(client, base, name, subject).await;
+async fn attach_sbom(api: &Api, name: &str, subject: &str) -> String {
+    let head = api.manifest(reqwest::Method::HEAD, name, subject).await;
     let media_type = head.headers()["content-type"].to_str().unwrap().to_owned();
     let size: u64 = head.headers()["content-length"]
         .to_str()
@@ -1131,15 +1110,7 @@ async fn attach_sbom(client: &reqwest::Client, base: &str, name: &str, subject: 
         .unwrap();
     let (empty, sbom) = (b"{}".to_vec(), b"{\"spdxVersion\":\"SPDX-2.3\"}".to_vec());
     for blob in [&empty, &sbom] {
-        let res = client
-            .post(format!(
-                "{base}/v2/{name}/blobs/uploads/?digest={}",
-                sha256(blob)
-            ))
-            .body(blob.clone())
-            .send()
-            .await
-            .unwrap();
+        let res = api.upload_blob(name, blob.clone()).await;
         assert_eq!(res.status(), StatusCode::CREATED);
     }
     let manifest = json!({
@@ -1150,8 +1121,9 @@ async fn attach_sbom(client: &reqwest::Client, base: &str, name: &str, subject: 
     })
     .to_string();
     let digest = sha256(manifest.as_bytes());
-    let res = client
-        .put(format!("{base}/v2/{name}/manifests/{digest}"))
+    let res = api
+        .client
+        .put(api.url(&format!("/v2/{name}/manifests/{digest}")))
         .header("content-type", OCI_MANIFEST)
         .body(manifest)
         .send()

@@ -461,7 +461,7 @@ fn fill(dir: &std::path::Path) -> std::path::PathBuf {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_disk_is_reported_as_such_and_writes_recover_once_space_is_back() {
-    use crate::support::{OCI_MANIFEST, berth_cli, pull_and_verify, push};
+    use crate::support::{Api, OCI_MANIFEST, berth_cli};
     let volume = SmallVolume::mount("48m").await;
     let data = volume.dir.path().join("data");
     let args: Vec<String> = [
@@ -474,7 +474,9 @@ async fn a_full_disk_is_reported_as_such_and_writes_recover_once_space_is_back()
     .to_vec();
     let berth = BerthProcess::start_with(tempfile::tempdir().unwrap(), &args, &[]).await;
     let (base, client) = (berth.url(""), berth.client().await);
-    let (_, res) = push(&client, &base, "team/app", "before", &[vec![1u8; 4096]]).await;
+    let (_, res) = Api::new(&base, &client)
+        .push("team/app", "before", &[vec![1u8; 4096]])
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let readiness = async || {
         let res = reqwest::get(format!("{base}/readyz")).await.unwrap();
@@ -483,14 +485,9 @@ async fn a_full_disk_is_reported_as_such_and_writes_recover_once_space_is_back()
     assert_eq!(readiness().await.0, StatusCode::OK);
     // The layers the manifests below name, pushed while there is room.
     let layer = vec![2u8; 1024];
-    let (_, res) = push(
-        &client,
-        &base,
-        "team/app",
-        "layers",
-        std::slice::from_ref(&layer),
-    )
-    .await;
+    let (_, res) = Api::new(&base, &client)
+        .push("team/app", "layers", std::slice::from_ref(&layer))
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
 
     let filler = fill(volume.dir.path());
@@ -499,7 +496,7 @@ async fn a_full_disk_is_reported_as_such_and_writes_recover_once_space_is_back()
         let blob = format!("blob pushed while full {i}")
             .repeat(2000)
             .into_bytes();
-        let res = crate::support::upload_blob(&client, &base, "team/app", blob).await;
+        let res = Api::new(&base, &client).upload_blob("team/app", blob).await;
         let status = res.status();
         let body = res.text().await.unwrap();
         assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
@@ -557,23 +554,22 @@ async fn a_full_disk_is_reported_as_such_and_writes_recover_once_space_is_back()
     assert_eq!(readiness().await.0, StatusCode::OK);
     for i in 0..10u32 {
         let tag = format!("after-{i}");
-        let (_, res) = push(
-            &client,
-            &base,
-            "team/app",
-            &tag,
-            &[tag.clone().into_bytes()],
-        )
-        .await;
+        let (_, res) = Api::new(&base, &client)
+            .push("team/app", &tag, &[tag.clone().into_bytes()])
+            .await;
         assert_eq!(
             res.status(),
             StatusCode::CREATED,
             "{tag}: {}",
             res.text().await.unwrap()
         );
-        pull_and_verify(&client, &base, "team/app", &tag).await;
+        Api::new(&base, &client)
+            .pull_and_verify("team/app", &tag)
+            .await;
     }
-    pull_and_verify(&client, &base, "team/app", "before").await;
+    Api::new(&base, &client)
+        .pull_and_verify("team/app", "before")
+        .await;
     let fsck = berth_cli(&["fsck", "--data-dir", data.to_str().unwrap()], "").await;
     assert!(fsck.contains("clean"), "{fsck}");
     drop(berth);
@@ -724,7 +720,7 @@ async fn an_early_answer_is_readable_by_a_client_that_writes_its_whole_body_firs
 
 #[tokio::test(flavor = "multi_thread")]
 async fn probes_logs_and_metrics_are_what_operators_expect() {
-    use crate::support::push;
+    use crate::support::Api;
     let text_log = [("BERTH_LOG_FORMAT", "text")];
     let data = tempfile::tempdir().unwrap();
     let data_dir = data.path().to_str().unwrap().to_owned();
@@ -752,7 +748,9 @@ async fn probes_logs_and_metrics_are_what_operators_expect() {
 
     // Some traffic: anonymous, a bearer token (a push), and the management API with Basic.
     let client = berth.client().await;
-    let (_, res) = push(&client, &base, "team/app", "v1", &[vec![7u8; 3000]]).await;
+    let (_, res) = Api::new(&base, &client)
+        .push("team/app", "v1", &[vec![7u8; 3000]])
+        .await;
     assert_eq!(res.status(), StatusCode::CREATED);
     let projects = anonymous
         .get(format!("{base}/api/v1/projects"))

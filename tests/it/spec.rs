@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, server, sha256};
+use crate::support::{TestServer, expect_error, server, sha256};
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -23,15 +23,6 @@ fn header<'a>(response: &'a Response, name: &str) -> &'a str {
         .unwrap()
 }
 
-/// Asserts an OCI error response: status and `errors[0].code`.
-async fn expect_error(response: Response, status: StatusCode, code: &str) {
-    assert_eq!(response.status(), status, "expected {code}");
-    assert_eq!(header(&response, "content-type"), "application/json");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["errors"][0]["code"], code, "{body}");
-    assert!(body["errors"][0]["message"].is_string(), "{body}");
-}
-
 fn request(s: &TestServer, method: Method, path: &str) -> reqwest::RequestBuilder {
     s.client.request(method, s.url(path))
 }
@@ -43,18 +34,9 @@ async fn call(s: &TestServer, method: Method, path: &str) -> Response {
 
 /// Pushes a blob with a monolithic `POST ?digest=` and returns its digest.
 async fn push_blob(s: &TestServer, name: &str, bytes: &[u8]) -> String {
-    let digest = sha256(bytes);
-    let response = request(
-        s,
-        Method::POST,
-        &format!("/v2/{name}/blobs/uploads/?digest={digest}"),
-    )
-    .body(bytes.to_vec())
-    .send()
-    .await
-    .unwrap();
+    let response = s.api().upload_blob(name, bytes.to_vec()).await;
     assert_eq!(response.status(), StatusCode::CREATED);
-    digest
+    sha256(bytes)
 }
 
 fn descriptor(media_type: &str, bytes: &[u8]) -> Value {

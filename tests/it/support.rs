@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use berth::config::Config;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tempfile::TempDir;
@@ -105,6 +105,11 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The server through `client`, the admin's token for every repository.
+    pub fn api(&self) -> Api {
+        Api::new(&self.url(""), &self.client)
     }
 }
 
@@ -662,90 +667,210 @@ pub async fn git_commit(dir: &Path, message: &str) {
     git(dir, &["commit", "-q", "-m", message]).await;
 }
 
-/// Uploads `blob` to `name` in one request (`POST ?digest=`).
-pub async fn upload_blob(
-    client: &reqwest::Client,
-    base: &str,
-    name: &str,
-    blob: Vec<u8>,
-) -> reqwest::Response {
-    let digest = sha256(&blob);
-    client
-        .post(format!("{base}/v2/{name}/blobs/uploads/?digest={digest}"))
-        .body(blob)
-        .send()
-        .await
-        .unwrap()
-}
-
 /// The OCI image manifest media type.
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
-/// Pushes an image of `layers` (and a config naming `tag`) with monolithic uploads; returns
-/// the manifest's digest and the response to its `PUT`.
-pub async fn push(
-    client: &reqwest::Client,
-    base: &str,
-    name: &str,
-    tag: &str,
-    layers: &[Vec<u8>],
-) -> (String, reqwest::Response) {
-    let config = format!("{{\"tag\":\"{tag}\"}}").into_bytes();
-    let mut descriptors = Vec::new();
-    for blob in std::iter::once(&config).chain(layers) {
-        let digest = sha256(blob);
-        let res = upload_blob(client, base, name, blob.clone()).await;
-        if res.status() != StatusCode::CREATED {
-            return (String::new(), res);
+/// One server as the tests speak to it: registry calls (`/v2`) with `client`'s credentials,
+/// and the management API (`/api/v1`) with Basic credentials. Every suite pushes, pulls and
+/// administers through this.
+#[derive(Clone)]
+pub struct Api {
+    /// `http://host:port`.
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: &str, client: &reqwest::Client) -> Api {
+        Api {
+            base: base.trim_end_matches('/').to_owned(),
+            client: client.clone(),
         }
-        descriptors.push(json!({"digest": digest, "size": blob.len(),
-            "mediaType": "application/vnd.oci.image.layer.v1.tar"}));
     }
-    let mut config_descriptor = descriptors.remove(0);
-    config_descriptor["mediaType"] = json!("application/vnd.oci.image.config.v1+json");
-    let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": config_descriptor, "layers": descriptors})
-    .to_string();
-    let res = client
-        .put(format!("{base}/v2/{name}/manifests/{tag}"))
-        .header("content-type", OCI_MANIFEST)
-        .body(manifest.clone())
-        .send()
-        .await
-        .unwrap();
-    (sha256(manifest.as_bytes()), res)
-}
 
-pub async fn error_code(res: reqwest::Response) -> (StatusCode, String, String) {
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    let error = &body["errors"][0];
-    (
-        status,
-        error["code"].as_str().unwrap_or("").to_owned(),
-        error["message"].as_str().unwrap_or("").to_owned(),
-    )
-}
+    /// The same server with other credentials.
+    pub fn with(&self, client: &reqwest::Client) -> Api {
+        Api::new(&self.base, client)
+    }
 
-/// Pulls an image by tag and checks every blob's bytes against its digest.
-pub async fn pull_and_verify(client: &reqwest::Client, base: &str, name: &str, tag: &str) {
-    let res = client
-        .get(format!("{base}/v2/{name}/manifests/{tag}"))
-        .header("accept", OCI_MANIFEST)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK, "{name}:{tag}");
-    let manifest: Value = res.json().await.unwrap();
-    let layers = manifest["layers"].as_array().unwrap();
-    for descriptor in std::iter::once(&manifest["config"]).chain(layers) {
-        let digest = descriptor["digest"].as_str().unwrap();
-        let res = client
-            .get(format!("{base}/v2/{name}/blobs/{digest}"))
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Uploads `blob` to `name` in one request (`POST ?digest=`).
+    pub async fn upload_blob(&self, name: &str, blob: Vec<u8>) -> reqwest::Response {
+        let digest = sha256(&blob);
+        self.client
+            .post(self.url(&format!("/v2/{name}/blobs/uploads/?digest={digest}")))
+            .body(blob)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Pushes an image of `layers` (and a config naming `tag`) with monolithic uploads; returns
+    /// the manifest's digest and the response to its `PUT`, or to the first upload refused.
+    pub async fn push(
+        &self,
+        name: &str,
+        tag: &str,
+        layers: &[Vec<u8>],
+    ) -> (String, reqwest::Response) {
+        let config = format!("{{\"tag\":\"{tag}\"}}").into_bytes();
+        let mut descriptors = Vec::new();
+        for blob in std::iter::once(&config).chain(layers) {
+            let digest = sha256(blob);
+            let res = self.upload_blob(name, blob.clone()).await;
+            if res.status() != StatusCode::CREATED {
+                return (String::new(), res);
+            }
+            descriptors.push(json!({"digest": digest, "size": blob.len(),
+                "mediaType": "application/vnd.oci.image.layer.v1.tar"}));
+        }
+        let mut config_descriptor = descriptors.remove(0);
+        config_descriptor["mediaType"] = json!("application/vnd.oci.image.config.v1+json");
+        let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": config_descriptor, "layers": descriptors})
+        .to_string();
+        let res = self
+            .client
+            .put(self.url(&format!("/v2/{name}/manifests/{tag}")))
+            .header("content-type", OCI_MANIFEST)
+            .body(manifest.clone())
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), StatusCode::OK, "{name}:{tag} blob {digest}");
-        assert_eq!(sha256(&res.bytes().await.unwrap()), digest);
+        (sha256(manifest.as_bytes()), res)
     }
+
+    /// Pushes a one-layer image whose bytes name `name:tag`; the status of the first refused
+    /// request, else of the manifest's `PUT`.
+    pub async fn push_one(&self, name: &str, tag: &str) -> StatusCode {
+        let layer = format!("layer of {name}:{tag}").into_bytes();
+        self.push(name, tag, &[layer]).await.1.status()
+    }
+
+    /// `GET` (or `HEAD`) of a manifest, accepting OCI and Docker image manifests.
+    pub async fn manifest(&self, method: Method, name: &str, reference: &str) -> reqwest::Response {
+        self.client
+            .request(
+                method,
+                self.url(&format!("/v2/{name}/manifests/{reference}")),
+            )
+            .header("accept", OCI_MANIFEST)
+            .header(
+                "accept",
+                "application/vnd.docker.distribution.manifest.v2+json",
+            )
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The digest `reference` resolves to, or `None` when it does not exist.
+    pub async fn resolve(&self, name: &str, reference: &str) -> Option<String> {
+        let res = self.manifest(Method::HEAD, name, reference).await;
+        (res.status() == StatusCode::OK).then(|| {
+            res.headers()["docker-content-digest"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+    }
+
+    /// Pulls an image by tag and checks every blob's bytes against its digest.
+    pub async fn pull_and_verify(&self, name: &str, tag: &str) {
+        let res = self.manifest(Method::GET, name, tag).await;
+        assert_eq!(res.status(), StatusCode::OK, "{name}:{tag}");
+        let manifest: Value = res.json().await.unwrap();
+        let layers = manifest["layers"].as_array().unwrap();
+        for descriptor in std::iter::once(&manifest["config"]).chain(layers) {
+            let digest = descriptor["digest"].as_str().unwrap();
+            let res = self
+                .client
+                .get(self.url(&format!("/v2/{name}/blobs/{digest}")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{name}:{tag} blob {digest}");
+            assert_eq!(sha256(&res.bytes().await.unwrap()), digest);
+        }
+    }
+
+    /// A management API call with Basic credentials.
+    pub async fn call(
+        &self,
+        (user, password): (&str, &str),
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = reqwest::Client::new()
+            .request(method, self.url(&format!("/api/v1{path}")))
+            .basic_auth(user, Some(password));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// A management API call as `admin`: the status and the JSON body (`null` if none).
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let res = self
+            .call(("admin", ADMIN_PASSWORD), method, path, body)
+            .await;
+        let status = res.status();
+        (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A management API call as `admin` that must succeed; its JSON body (`null` if none).
+    pub async fn admin_ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (status, body) = self.admin(method, path, body).await;
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+}
+
+/// An OCI error response: its status and its first error's code and message.
+#[derive(Debug)]
+pub struct OciError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+/// Reads an OCI error response, checking its form: JSON with `errors[0].code` and a message.
+pub async fn oci_error(response: reqwest::Response) -> OciError {
+    let status = response.status();
+    let content_type = response.headers().get("content-type").cloned();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        content_type.as_ref().and_then(|v| v.to_str().ok()),
+        Some("application/json"),
+        "{body}"
+    );
+    let error = &body["errors"][0];
+    assert!(error["message"].is_string(), "{body}");
+    OciError {
+        status,
+        code: error["code"].as_str().unwrap_or("").to_owned(),
+        message: error["message"].as_str().unwrap_or("").to_owned(),
+    }
+}
+
+/// Asserts an OCI error response's status and code; its message.
+pub async fn expect_error(response: reqwest::Response, status: StatusCode, code: &str) -> String {
+    let error = oci_error(response).await;
+    assert_eq!(
+        (error.status, error.code.as_str()),
+        (status, code),
+        "{}",
+        error.message
+    );
+    error.message
 }

@@ -31,7 +31,9 @@ async fn api_error(response: Response) -> (StatusCode, String, String) {
 async fn the_management_api_answers_json_errors_and_the_objects_it_creates() {
     let (_dir, s) = server_with_projects().await;
     let call = async |method: Method, path: &str, body: Option<Value>| {
-        api(&s, "admin", ADMIN_PASSWORD, method, path, body).await
+        s.api()
+            .call(("admin", ADMIN_PASSWORD), method, path, body)
+            .await
     };
     let raw = async |method: Method, path: &str, content_type: &str, body: &str| {
         reqwest::Client::new()
@@ -97,7 +99,10 @@ async fn the_management_api_answers_json_errors_and_the_objects_it_creates() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(message.contains("invalid project name"), "{message}");
     // Wrong credentials are a JSON error with a Basic challenge.
-    let refused = api(&s, "admin", "wrong", Method::GET, "/projects", None).await;
+    let refused = s
+        .api()
+        .call(("admin", "wrong"), Method::GET, "/projects", None)
+        .await;
     assert!(refused.headers().contains_key("www-authenticate"));
     let (status, code, _) = api_error(refused).await;
     assert_eq!(
@@ -151,7 +156,10 @@ async fn the_management_api_answers_json_errors_and_the_objects_it_creates() {
         created["name"].as_str().unwrap(),
         created["secret"].as_str().unwrap(),
     );
-    let listed = admin(&s, Method::GET, "/projects/ops/robots", None).await;
+    let listed = s
+        .api()
+        .admin_ok(Method::GET, "/projects/ops/robots", None)
+        .await;
     assert_eq!(listed[0]["repositories"], created["repositories"]);
     // Both repositories are the robot's, and nothing else of the project.
     let scopes = [

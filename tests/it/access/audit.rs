@@ -44,7 +44,10 @@ async fn audit_text_escapes_what_clients_wrote_and_reads_times_as_people_write_t
     )
     .await;
     assert_eq!(later.lines().count(), 1, "{later}");
-    let api = admin(&s, Method::GET, "/audit?action=login.failed&since=1h", None).await;
+    let api = s
+        .api()
+        .admin_ok(Method::GET, "/audit?action=login.failed&since=1h", None)
+        .await;
     assert_eq!(api["entries"].as_array().unwrap().len(), 1);
 }
 
@@ -61,8 +64,8 @@ async fn the_audit_log_records_each_action_once() {
         .await
         .unwrap(),
     );
-    push_image(&s, &mae, "team/app", "v1").await;
-    push_image(&s, &mae, "team/app", "v1").await; // the same manifest again: no tag move
+    s.api().with(&mae).push_one("team/app", "v1").await;
+    s.api().with(&mae).push_one("team/app", "v1").await; // the same manifest again: no tag move
     // Another manifest under the same tag moves it.
     let layer = b"another layer".to_vec();
     let digest = sha256(&layer);
@@ -93,15 +96,19 @@ async fn the_audit_log_records_each_action_once() {
         token(&s, Some(("mae", "wrong")), &[]).await,
         Err(StatusCode::UNAUTHORIZED)
     );
-    let ci = admin(
-        &s,
-        Method::POST,
-        "/tokens",
-        Some(json!({"repository": "team/app", "push": true})),
-    )
-    .await;
+    let ci = s
+        .api()
+        .admin_ok(
+            Method::POST,
+            "/tokens",
+            Some(json!({"repository": "team/app", "push": true})),
+        )
+        .await;
 
-    let log = admin(&s, Method::GET, "/audit?project=team&limit=50", None).await;
+    let log = s
+        .api()
+        .admin_ok(Method::GET, "/audit?project=team&limit=50", None)
+        .await;
     let entries: Vec<(String, String, Option<String>, String)> = log["entries"]
         .as_array()
         .unwrap()
@@ -143,7 +150,7 @@ async fn the_audit_log_records_each_action_once() {
     );
 
     // Logins, failed ones included, are recorded per user, with the address.
-    let logins = admin(&s, Method::GET, "/audit?user=mae", None).await;
+    let logins = s.api().admin_ok(Method::GET, "/audit?user=mae", None).await;
     let logins: Vec<(&str, &str)> = logins["entries"]
         .as_array()
         .unwrap()
@@ -163,7 +170,10 @@ async fn the_audit_log_records_each_action_once() {
     // Basic credentials on management API calls are checked on every call, but only each
     // call's own action is recorded, not a `login` per request: admin's one `login` is the
     // token the test server asked for at its start, before a dozen API calls.
-    let admin_logins = admin(&s, Method::GET, "/audit?user=admin&action=login", None).await;
+    let admin_logins = s
+        .api()
+        .admin_ok(Method::GET, "/audit?user=admin&action=login", None)
+        .await;
     assert_eq!(
         admin_logins["entries"].as_array().unwrap().len(),
         1,
@@ -171,20 +181,26 @@ async fn the_audit_log_records_each_action_once() {
     );
 
     // Pages: newest first, `next` continues below the last id.
-    let page = admin(&s, Method::GET, "/audit?project=team&limit=3", None).await;
+    let page = s
+        .api()
+        .admin_ok(Method::GET, "/audit?project=team&limit=3", None)
+        .await;
     assert_eq!(page["entries"].as_array().unwrap().len(), 3);
     let next = page["next"].as_i64().unwrap();
-    let rest = admin(
-        &s,
-        Method::GET,
-        &format!("/audit?project=team&before={next}&limit=50"),
-        None,
-    )
-    .await;
+    let rest = s
+        .api()
+        .admin_ok(
+            Method::GET,
+            &format!("/audit?project=team&before={next}&limit=50"),
+            None,
+        )
+        .await;
     assert_eq!(rest["entries"].as_array().unwrap().len(), entries.len() - 3);
 
     // No secret ever lands in the log.
-    let everything = admin(&s, Method::GET, "/audit?limit=1000", None)
+    let everything = s
+        .api()
+        .admin_ok(Method::GET, "/audit?limit=1000", None)
         .await
         .to_string();
     for secret in [
@@ -197,14 +213,9 @@ async fn the_audit_log_records_each_action_once() {
     }
 
     // Only administrators read the log; a maintainer is refused.
-    let response = api(
-        &s,
-        "mae",
-        PASSWORD,
-        Method::GET,
-        "/audit?project=team",
-        None,
-    )
-    .await;
+    let response = s
+        .api()
+        .call(("mae", PASSWORD), Method::GET, "/audit?project=team", None)
+        .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }

@@ -28,13 +28,10 @@ async fn simultaneous_logins_check_no_more_passwords_than_the_limit() {
         }
     }
     assert!(checked <= 10, "{checked} passwords were checked");
-    let failed = admin(
-        &s,
-        Method::GET,
-        "/audit?action=login.failed&limit=100",
-        None,
-    )
-    .await;
+    let failed = s
+        .api()
+        .admin_ok(Method::GET, "/audit?action=login.failed&limit=100", None)
+        .await;
     let failed = failed["entries"].as_array().unwrap().len();
     assert!(failed <= 10, "{failed} failed logins were checked");
 }
@@ -58,14 +55,17 @@ async fn failed_logins_are_rate_limited_per_user() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()["retry-after"], "300");
-    assert_eq!(error_code(response).await, "TOOMANYREQUESTS");
+    assert_eq!(oci_error(response).await.code, "TOOMANYREQUESTS");
     // A name of any length is refused like any other, and kept short in the audit log.
     let long = "y".repeat(5000);
     assert_eq!(
         token(&s, Some((&long, "p")), &[]).await,
         Err(StatusCode::UNAUTHORIZED)
     );
-    let failed = admin(&s, Method::GET, "/audit?action=login.failed&limit=1", None).await;
+    let failed = s
+        .api()
+        .admin_ok(Method::GET, "/audit?action=login.failed&limit=1", None)
+        .await;
     assert_eq!(failed["entries"][0]["actor"].as_str().unwrap().len(), 400);
 
     // Other users are not locked out by it.

@@ -5,18 +5,24 @@ use super::*;
 #[tokio::test]
 async fn robots_and_ci_tokens_are_confined_and_revocable() {
     let (_dir, s) = server_with_projects().await;
-    assert_eq!(push_image(&s, &s.client, "team/app", "v1").await.1, 201);
-    assert_eq!(push_image(&s, &s.client, "pub/tool", "v1").await.1, 201);
+    assert_eq!(s.api().push_one("team/app", "v1").await, 201);
+    assert_eq!(s.api().push_one("pub/tool", "v1").await, 201);
 
     // A robot that may pull team/*; its secret is shown once and works as a password.
     let robot = json!({"name": "reader", "actions": "pull", "ttl": "30d"});
-    let created = admin(&s, Method::POST, "/projects/team/robots", Some(robot)).await;
+    let created = s
+        .api()
+        .admin_ok(Method::POST, "/projects/team/robots", Some(robot))
+        .await;
     let (name, secret) = (
         created["name"].as_str().unwrap(),
         created["secret"].as_str().unwrap(),
     );
     assert_eq!(name, "robot$team+reader");
-    let listed = admin(&s, Method::GET, "/projects/team/robots", None).await;
+    let listed = s
+        .api()
+        .admin_ok(Method::GET, "/projects/team/robots", None)
+        .await;
     assert!(!listed.to_string().contains(secret), "{listed}");
     let scope = "repository:team/app:pull,push";
     let robot_token = token(&s, Some((name, secret)), &[scope]).await.unwrap();
@@ -26,7 +32,9 @@ async fn robots_and_ci_tokens_are_confined_and_revocable() {
     );
     let robot_client = bearer_client(&robot_token);
     assert_eq!(
-        get_manifest(&s, &robot_client, "team/app", "v1")
+        s.api()
+            .with(&robot_client)
+            .manifest(Method::GET, "team/app", "v1")
             .await
             .status(),
         200
@@ -37,15 +45,17 @@ async fn robots_and_ci_tokens_are_confined_and_revocable() {
     );
 
     // Disabled: refused at once, token and login alike; enabled again: back.
-    admin(
-        &s,
-        Method::PATCH,
-        &format!("/robots/{name}"),
-        Some(json!({"disabled": true})),
-    )
-    .await;
+    s.api()
+        .admin_ok(
+            Method::PATCH,
+            &format!("/robots/{name}"),
+            Some(json!({"disabled": true})),
+        )
+        .await;
     assert_eq!(
-        get_manifest(&s, &robot_client, "team/app", "v1")
+        s.api()
+            .with(&robot_client)
+            .manifest(Method::GET, "team/app", "v1")
             .await
             .status(),
         401
@@ -54,22 +64,28 @@ async fn robots_and_ci_tokens_are_confined_and_revocable() {
         token(&s, Some((name, secret)), &[scope]).await,
         Err(StatusCode::UNAUTHORIZED)
     );
-    admin(
-        &s,
-        Method::PATCH,
-        &format!("/robots/{name}"),
-        Some(json!({"disabled": false})),
-    )
-    .await;
+    s.api()
+        .admin_ok(
+            Method::PATCH,
+            &format!("/robots/{name}"),
+            Some(json!({"disabled": false})),
+        )
+        .await;
     assert_eq!(
-        get_manifest(&s, &robot_client, "team/app", "v1")
+        s.api()
+            .with(&robot_client)
+            .manifest(Method::GET, "team/app", "v1")
             .await
             .status(),
         200
     );
-    admin(&s, Method::DELETE, &format!("/robots/{name}"), None).await;
+    s.api()
+        .admin_ok(Method::DELETE, &format!("/robots/{name}"), None)
+        .await;
     assert_eq!(
-        get_manifest(&s, &robot_client, "team/app", "v1")
+        s.api()
+            .with(&robot_client)
+            .manifest(Method::GET, "team/app", "v1")
             .await
             .status(),
         401
@@ -77,7 +93,10 @@ async fn robots_and_ci_tokens_are_confined_and_revocable() {
 
     // A CI token for team/app pushes there and nowhere else, and reads nothing else.
     let request = json!({"repository": "team/app", "push": true, "ttl": "15m"});
-    let ci = admin(&s, Method::POST, "/tokens", Some(request)).await;
+    let ci = s
+        .api()
+        .admin_ok(Method::POST, "/tokens", Some(request))
+        .await;
     let (ci_name, ci_secret) = (ci["name"].as_str().unwrap(), ci["secret"].as_str().unwrap());
     assert!(ci_name.starts_with("ci$team+"), "{ci_name}");
     let scopes = [
@@ -99,19 +118,32 @@ async fn robots_and_ci_tokens_are_confined_and_revocable() {
         ]
     );
     let ci_client = bearer_client(&ci_token);
-    assert_eq!(push_image(&s, &ci_client, "team/app", "ci-1").await.1, 201);
     assert_eq!(
-        push_image(&s, &ci_client, "team/other", "ci-1").await.0,
+        s.api().with(&ci_client).push_one("team/app", "ci-1").await,
+        201
+    );
+    assert_eq!(
+        s.api()
+            .with(&ci_client)
+            .push_one("team/other", "ci-1")
+            .await,
         403
     );
     assert_eq!(
-        get_manifest(&s, &ci_client, "team/other", "v1")
+        s.api()
+            .with(&ci_client)
+            .manifest(Method::GET, "team/other", "v1")
             .await
             .status(),
         403
     );
-    admin(&s, Method::DELETE, &format!("/tokens/{ci_name}"), None).await;
-    assert_eq!(push_image(&s, &ci_client, "team/app", "ci-2").await.0, 401);
+    s.api()
+        .admin_ok(Method::DELETE, &format!("/tokens/{ci_name}"), None)
+        .await;
+    assert_eq!(
+        s.api().with(&ci_client).push_one("team/app", "ci-2").await,
+        401
+    );
     assert_eq!(
         token(&s, Some((ci_name, ci_secret)), &[]).await,
         Err(StatusCode::UNAUTHORIZED)
@@ -119,7 +151,10 @@ async fn robots_and_ci_tokens_are_confined_and_revocable() {
 
     // A short-lived one stops working when its time is up.
     let request = json!({"repository": "team/app-*", "push": true, "ttl": "2s"});
-    let ci = admin(&s, Method::POST, "/tokens", Some(request)).await;
+    let ci = s
+        .api()
+        .admin_ok(Method::POST, "/tokens", Some(request))
+        .await;
     let (ci_name, ci_secret) = (ci["name"].as_str().unwrap(), ci["secret"].as_str().unwrap());
     let ci_token = token(
         &s,
@@ -129,16 +164,18 @@ async fn robots_and_ci_tokens_are_confined_and_revocable() {
     .await
     .unwrap();
     assert_eq!(
-        push_image(&s, &bearer_client(&ci_token), "team/app-api", "v1")
-            .await
-            .1,
+        s.api()
+            .with(&bearer_client(&ci_token))
+            .push_one("team/app-api", "v1")
+            .await,
         201
     );
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(
-        push_image(&s, &bearer_client(&ci_token), "team/app-api", "v2")
-            .await
-            .0,
+        s.api()
+            .with(&bearer_client(&ci_token))
+            .push_one("team/app-api", "v2")
+            .await,
         401
     );
     assert_eq!(
@@ -148,26 +185,26 @@ async fn robots_and_ci_tokens_are_confined_and_revocable() {
 
     // Patterns stay inside one project, and CI tokens live at most a day.
     let outside = json!({"repository": "other/app", "push": true});
-    let response = api(
-        &s,
-        "admin",
-        ADMIN_PASSWORD,
-        Method::POST,
-        "/tokens",
-        Some(outside),
-    )
-    .await;
+    let response = s
+        .api()
+        .call(
+            ("admin", ADMIN_PASSWORD),
+            Method::POST,
+            "/tokens",
+            Some(outside),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     let long = json!({"repository": "team/app", "push": true, "ttl": "2d"});
-    let response = api(
-        &s,
-        "admin",
-        ADMIN_PASSWORD,
-        Method::POST,
-        "/tokens",
-        Some(long),
-    )
-    .await;
+    let response = s
+        .api()
+        .call(
+            ("admin", ADMIN_PASSWORD),
+            Method::POST,
+            "/tokens",
+            Some(long),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -176,7 +213,7 @@ async fn a_ci_token_never_outlives_its_minters_rights() {
     let (dir, s) = server_with_projects().await;
     user_with_role(&s, "dev", "team", Some("developer")).await;
     let as_dev =
-        async |method, path: &str, body| api(&s, "dev", PASSWORD, method, path, body).await;
+        async |method, path: &str, body| s.api().call(("dev", PASSWORD), method, path, body).await;
     let mint = async || {
         let request = json!({"repository": "team/app", "push": true, "ttl": "15m"});
         let res = as_dev(Method::POST, "/tokens", Some(request)).await;
@@ -199,10 +236,10 @@ async fn a_ci_token_never_outlives_its_minters_rights() {
     // Removed from the project: the minter's token stops pushing, and the minter can no
     // longer re-enable it.
     let (name, secret, ci) = mint().await;
-    assert_eq!(push_image(&s, &ci, "team/app", "ci-1").await.1, 201);
+    assert_eq!(s.api().with(&ci).push_one("team/app", "ci-1").await, 201);
     let (method, path, body) = member(None);
-    admin(&s, method, path, body).await;
-    assert_eq!(push_image(&s, &ci, "team/app", "ci-2").await.0, 401);
+    s.api().admin_ok(method, path, body).await;
+    assert_eq!(s.api().with(&ci).push_one("team/app", "ci-2").await, 401);
     assert_eq!(
         token(&s, Some((&name, &secret)), &[]).await,
         Err(StatusCode::UNAUTHORIZED)
@@ -213,17 +250,13 @@ async fn a_ci_token_never_outlives_its_minters_rights() {
 
     // Disabled as a user: the same.
     let (method, path, body) = member(Some("developer"));
-    admin(&s, method, path, body).await;
+    s.api().admin_ok(method, path, body).await;
     let (_, _, ci) = mint().await;
-    assert_eq!(push_image(&s, &ci, "team/app", "ci-3").await.1, 201);
-    admin(
-        &s,
-        Method::PATCH,
-        "/users/dev",
-        Some(json!({"disabled": true})),
-    )
-    .await;
-    assert_eq!(push_image(&s, &ci, "team/app", "ci-4").await.0, 401);
+    assert_eq!(s.api().with(&ci).push_one("team/app", "ci-3").await, 201);
+    s.api()
+        .admin_ok(Method::PATCH, "/users/dev", Some(json!({"disabled": true})))
+        .await;
+    assert_eq!(s.api().with(&ci).push_one("team/app", "ci-4").await, 401);
 
     // A user who calls itself `cli` cannot touch tokens minted on the command line.
     user_with_role(&s, "cli", "team", Some("developer")).await;
@@ -246,7 +279,7 @@ async fn a_ci_token_never_outlives_its_minters_rights() {
         } else {
             format!("/robots/{cli_token}")
         };
-        let res = api(&s, "cli", PASSWORD, method, &path, body).await;
+        let res = s.api().call(("cli", PASSWORD), method, &path, body).await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}");
     }
 }

@@ -5,8 +5,8 @@ use super::*;
 #[tokio::test]
 async fn anonymous_clients_pull_public_projects_and_nothing_else() {
     let (_dir, s) = server_with_projects().await;
-    assert_eq!(push_image(&s, &s.client, "pub/tool", "v1").await.1, 201);
-    assert_eq!(push_image(&s, &s.client, "team/app", "v1").await.1, 201);
+    assert_eq!(s.api().push_one("pub/tool", "v1").await, 201);
+    assert_eq!(s.api().push_one("team/app", "v1").await, 201);
     let anonymous = reqwest::Client::new();
 
     // GET /v2/ answers with the challenge, as Distribution's token auth does.
@@ -19,7 +19,11 @@ async fn anonymous_clients_pull_public_projects_and_nothing_else() {
     assert_eq!(challenge(&base), expected);
 
     // Public: pulls work with no token at all, and with an anonymous token.
-    let public = get_manifest(&s, &anonymous, "pub/tool", "v1").await;
+    let public = s
+        .api()
+        .with(&anonymous)
+        .manifest(Method::GET, "pub/tool", "v1")
+        .await;
     assert_eq!(public.status(), StatusCode::OK);
     let pull = token(&s, None, &["repository:pub/tool:pull,push"])
         .await
@@ -28,24 +32,40 @@ async fn anonymous_clients_pull_public_projects_and_nothing_else() {
         granted(&pull),
         [("pub/tool".to_owned(), vec!["pull".to_owned()])]
     );
-    let with_token = get_manifest(&s, &bearer_client(&pull), "pub/tool", "v1").await;
+    let with_token = s
+        .api()
+        .with(&bearer_client(&pull))
+        .manifest(Method::GET, "pub/tool", "v1")
+        .await;
     assert_eq!(with_token.status(), StatusCode::OK);
-    let (blob, _) = push_image(&s, &bearer_client(&pull), "pub/tool", "v2").await;
+    let blob = s
+        .api()
+        .with(&bearer_client(&pull))
+        .push_one("pub/tool", "v2")
+        .await;
     assert_eq!(blob, StatusCode::UNAUTHORIZED);
 
     // Private: refused with a challenge naming the scope; an anonymous token grants nothing.
-    let private = get_manifest(&s, &anonymous, "team/app", "v1").await;
+    let private = s
+        .api()
+        .with(&anonymous)
+        .manifest(Method::GET, "team/app", "v1")
+        .await;
     assert_eq!(private.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         challenge(&private),
         format!("{expected},scope=\"repository:team/app:pull\"")
     );
-    assert_eq!(error_code(private).await, "UNAUTHORIZED");
+    assert_eq!(oci_error(private).await.code, "UNAUTHORIZED");
     let nothing = token(&s, None, &["repository:team/app:pull"])
         .await
         .unwrap();
     assert!(granted(&nothing).is_empty());
-    let refused = get_manifest(&s, &bearer_client(&nothing), "team/app", "v1").await;
+    let refused = s
+        .api()
+        .with(&bearer_client(&nothing))
+        .manifest(Method::GET, "team/app", "v1")
+        .await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert!(challenge(&refused).ends_with(",error=\"insufficient_scope\""));
 
@@ -108,20 +128,24 @@ async fn roles_decide_what_a_token_grants() {
     );
 
     // A guest pulls but cannot push.
-    assert_eq!(push_image(&s, &s.client, "team/app", "v1").await.1, 201);
+    assert_eq!(s.api().push_one("team/app", "v1").await, 201);
     let guest = bearer_client(&token(&s, Some(("gail", PASSWORD)), &[all]).await.unwrap());
     assert_eq!(
-        get_manifest(&s, &guest, "team/app", "v1").await.status(),
+        s.api()
+            .with(&guest)
+            .manifest(Method::GET, "team/app", "v1")
+            .await
+            .status(),
         200
     );
     // An authenticated token that lacks the scope: 403 with a challenge (RFC 6750).
-    assert_eq!(push_image(&s, &guest, "team/app", "v2").await.0, 403);
+    assert_eq!(s.api().with(&guest).push_one("team/app", "v2").await, 403);
 
     // A developer pushes but cannot delete.
     let dev = bearer_client(&token(&s, Some(("dev", PASSWORD)), &[all]).await.unwrap());
     assert_eq!(
-        push_image(&s, &dev, "team/app", "v2").await,
-        (201.try_into().unwrap(), 201.try_into().unwrap())
+        s.api().with(&dev).push_one("team/app", "v2").await,
+        StatusCode::CREATED
     );
     let delete = dev
         .delete(s.url("/v2/team/app/manifests/v2"))
@@ -164,7 +188,7 @@ async fn pushing_into_a_missing_project_is_refused_unless_allowed() {
     let mut config = test_config(dir.path());
     config.auth.auto_create_projects = false;
     let s = TestServer::start_with(&config).await;
-    let (blob, _) = push_image(&s, &s.client, "nowhere/app", "v1").await;
+    let blob = s.api().push_one("nowhere/app", "v1").await;
     assert_eq!(blob, StatusCode::FORBIDDEN);
     let response = s
         .client
@@ -181,12 +205,8 @@ async fn pushing_into_a_missing_project_is_refused_unless_allowed() {
             .contains("\"nowhere\" does not exist")
     );
 
-    admin(
-        &s,
-        Method::POST,
-        "/projects",
-        Some(json!({"name": "nowhere"})),
-    )
-    .await;
-    assert_eq!(push_image(&s, &s.client, "nowhere/app", "v1").await.1, 201);
+    s.api()
+        .admin_ok(Method::POST, "/projects", Some(json!({"name": "nowhere"})))
+        .await;
+    assert_eq!(s.api().push_one("nowhere/app", "v1").await, 201);
 }

@@ -29,9 +29,10 @@ async fn containerd_post_flow_with_password_and_refresh_token() {
     assert!(body["issued_at"].as_str().unwrap().ends_with('Z'));
     let access = body["access_token"].as_str().unwrap();
     assert_eq!(
-        push_image(&s, &bearer_client(access), "team/app", "v1")
-            .await
-            .1,
+        s.api()
+            .with(&bearer_client(access))
+            .push_one("team/app", "v1")
+            .await,
         201
     );
 
@@ -48,7 +49,9 @@ async fn containerd_post_flow_with_password_and_refresh_token() {
     let body: Value = response.json().await.unwrap();
     let access = body["access_token"].as_str().unwrap();
     assert_eq!(
-        get_manifest(&s, &bearer_client(access), "team/app", "v1")
+        s.api()
+            .with(&bearer_client(access))
+            .manifest(Method::GET, "team/app", "v1")
             .await
             .status(),
         200
@@ -56,7 +59,9 @@ async fn containerd_post_flow_with_password_and_refresh_token() {
 
     // A refresh token is not an access token, and a wrong password gets no token.
     assert_eq!(
-        get_manifest(&s, &bearer_client(refresh), "team/app", "v1")
+        s.api()
+            .with(&bearer_client(refresh))
+            .manifest(Method::GET, "team/app", "v1")
             .await
             .status(),
         401
@@ -94,15 +99,10 @@ async fn containerd_post_flow_with_password_and_refresh_token() {
     let before_change = body["refresh_token"].as_str().unwrap().to_owned();
     let new_password = "a brand new password";
     let change = json!({"password": new_password});
-    let response = api(
-        &s,
-        "dev",
-        PASSWORD,
-        Method::PATCH,
-        "/users/dev",
-        Some(change),
-    )
-    .await;
+    let response = s
+        .api()
+        .call(("dev", PASSWORD), Method::PATCH, "/users/dev", Some(change))
+        .await;
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
     let form = [
         ("grant_type", "refresh_token"),
@@ -129,7 +129,9 @@ async fn containerd_post_flow_with_password_and_refresh_token() {
 
     // Disabling the user ends its refresh token too.
     let disable = json!({"disabled": true});
-    admin(&s, Method::PATCH, "/users/dev", Some(disable)).await;
+    s.api()
+        .admin_ok(Method::PATCH, "/users/dev", Some(disable))
+        .await;
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh)];
     let response = post_token(&s, &form).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
@@ -154,7 +156,7 @@ async fn every_forged_or_stale_token_is_refused() {
     use base64::Engine;
     let (dir, s) = server_with_projects().await;
     user_with_role(&s, "dev", "team", Some("developer")).await;
-    assert_eq!(push_image(&s, &s.client, "team/app", "v1").await.1, 201);
+    assert_eq!(s.api().push_one("team/app", "v1").await, 201);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -171,7 +173,9 @@ async fn every_forged_or_stale_token_is_refused() {
         claims
     };
     assert_eq!(
-        get_manifest(&s, &bearer_client(&good), "team/app", "v1")
+        s.api()
+            .with(&bearer_client(&good))
+            .manifest(Method::GET, "team/app", "v1")
             .await
             .status(),
         200
@@ -179,7 +183,9 @@ async fn every_forged_or_stale_token_is_refused() {
     // The forge itself is sound: the same claims signed with the server's key pass.
     let resigned = signed(&claims);
     assert_eq!(
-        get_manifest(&s, &bearer_client(&resigned), "team/app", "v1")
+        s.api()
+            .with(&bearer_client(&resigned))
+            .manifest(Method::GET, "team/app", "v1")
             .await
             .status(),
         200
@@ -220,24 +226,28 @@ async fn every_forged_or_stale_token_is_refused() {
     forged.push(("garbage", "not.a.token".to_owned()));
 
     for (defect, token) in forged {
-        let response = get_manifest(&s, &bearer_client(&token), "team/app", "v1").await;
+        let response = s
+            .api()
+            .with(&bearer_client(&token))
+            .manifest(Method::GET, "team/app", "v1")
+            .await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{defect}");
         assert!(
             challenge(&response).starts_with("Bearer realm="),
             "{defect}"
         );
-        assert_eq!(error_code(response).await, "UNAUTHORIZED", "{defect}");
+        assert_eq!(oci_error(response).await.code, "UNAUTHORIZED", "{defect}");
     }
 
     // A disabled user's token stops working at once.
-    admin(
-        &s,
-        Method::PATCH,
-        "/users/dev",
-        Some(json!({"disabled": true})),
-    )
-    .await;
-    let response = get_manifest(&s, &bearer_client(&good), "team/app", "v1").await;
+    s.api()
+        .admin_ok(Method::PATCH, "/users/dev", Some(json!({"disabled": true})))
+        .await;
+    let response = s
+        .api()
+        .with(&bearer_client(&good))
+        .manifest(Method::GET, "team/app", "v1")
+        .await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         token(&s, Some(("dev", PASSWORD)), &[]).await,
@@ -254,15 +264,15 @@ async fn lifetimes_are_bounded_written_with_units_and_never_wrap() {
         ("90", "unit"),
     ] {
         let robot = json!({"name": "deployer", "actions": "pull", "ttl": ttl});
-        let res = api(
-            &s,
-            "admin",
-            ADMIN_PASSWORD,
-            Method::POST,
-            "/projects/team/robots",
-            Some(robot),
-        )
-        .await;
+        let res = s
+            .api()
+            .call(
+                ("admin", ADMIN_PASSWORD),
+                Method::POST,
+                "/projects/team/robots",
+                Some(robot),
+            )
+            .await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{ttl}");
         let body: Value = res.json().await.unwrap();
         let message = body["errors"][0]["message"].as_str().unwrap();
@@ -292,7 +302,7 @@ async fn lifetimes_are_bounded_written_with_units_and_never_wrap() {
 #[tokio::test]
 async fn key_rotation_keeps_earlier_tokens_valid() {
     let (_dir, s) = server_with_projects().await;
-    assert_eq!(push_image(&s, &s.client, "team/app", "v1").await.1, 201);
+    assert_eq!(s.api().push_one("team/app", "v1").await, 201);
     let before = token(
         &s,
         Some(("admin", ADMIN_PASSWORD)),
@@ -300,7 +310,7 @@ async fn key_rotation_keeps_earlier_tokens_valid() {
     )
     .await
     .unwrap();
-    let rotated = admin(&s, Method::POST, "/keys/rotate", None).await;
+    let rotated = s.api().admin_ok(Method::POST, "/keys/rotate", None).await;
     let after = token(
         &s,
         Some(("admin", ADMIN_PASSWORD)),
@@ -313,7 +323,9 @@ async fn key_rotation_keeps_earlier_tokens_valid() {
     assert_eq!(kid(&after), rotated["kid"]);
     for token in [&before, &after] {
         assert_eq!(
-            get_manifest(&s, &bearer_client(token), "team/app", "v1")
+            s.api()
+                .with(&bearer_client(token))
+                .manifest(Method::GET, "team/app", "v1")
                 .await
                 .status(),
             200

@@ -516,6 +516,8 @@ fn newest_lines(candidates: &[Candidate<'_>], selected: &[usize], n: usize) -> V
 
 #[cfg(test)]
 mod tests {
+    use expect_test::expect;
+
     use super::*;
     use crate::oci::digest::Algorithm;
     use crate::storage::lifecycle::TagInfo;
@@ -557,13 +559,16 @@ mod tests {
         }
     }
 
-    fn decided(plan: &[Decision]) -> Vec<String> {
-        plan.iter()
+    /// One line per decision: the tag (or the manifest's freed bytes) and why.
+    fn decided(plan: &[Decision]) -> String {
+        let lines: Vec<String> = plan
+            .iter()
             .map(|d| match &d.tag {
                 Some(tag) => format!("{tag} <- {}", d.rule),
                 None => format!("manifest {} <- {}", d.freed, d.rule),
             })
-            .collect()
+            .collect();
+        lines.join("\n") + "\n"
     }
 
     const RULES: &str = "
@@ -633,75 +638,83 @@ mod tests {
         // of their line), v1.0.1 (pulled 3 days ago), the 2.x lines, dev-a (pulled 2 days
         // ago), dev-c (not pulled for 8 days, but within 14), sha-ccccccc (5 days old), and
         // sha-aaaaaaa, whose manifest carries the release v1.0.0.
-        assert_eq!(
-            decided(&plan)[..10],
-            [
-                "dev-b <- delete dev-* not pulled for 7d",
-                "dev-multi <- delete dev-* not pulled for 7d",
-                "sha-bbbbbbb <- delete sha-* older than 30d unless release",
-                "v1.0.0 <- archive releases",
-                "v1.0.2 <- archive releases",
-                "v1.0.3 <- archive releases",
-                "v1.0.4 <- archive releases",
-                "v1.0.5 <- archive releases",
-                "v1.0.6 <- archive releases",
-                "v2.2.0-rc.1 <- archive releases",
-            ]
-        );
-        let archived: Vec<&str> = plan
-            .iter()
-            .filter(|d| d.archive)
-            .filter_map(|d| d.tag.as_deref())
-            .collect();
-        assert_eq!(archived.len(), 7);
-        // Manifests: dev-b's, dev-multi's index and its two children (untagged, and no
-        // surviving index names them), sha-bbbbbbb's, those of v1.0.2 to v1.0.6, v2.2.0-rc.1's
-        // and the old untagged one. v1.0.0's manifest keeps its sha tag, the signature's subject survives,
-        // and the fresh untagged manifest is too young.
-        let manifests: Vec<&Decision> = plan.iter().filter(|d| d.tag.is_none()).collect();
-        assert_eq!(manifests.len(), 12, "{:#?}", decided(&plan));
-        assert!(
-            manifests[0].digest == h.0.last().unwrap().digest,
-            "the index goes first"
-        );
-        let reasons: HashSet<&str> = manifests.iter().map(|d| d.rule.as_str()).collect();
-        assert!(reasons.contains("delete untagged older than 1d"));
-        let digest_of = |name: &str| Digest::of(Algorithm::Sha256, name.as_bytes());
-        for spared in [
-            "signature",
-            "untagged-new",
-            "v1.0.0",
-            "dev-a",
-            "dev-c",
-            "sha-c",
-        ] {
-            assert!(
-                !manifests.iter().any(|d| d.digest == digest_of(spared)),
-                "{spared}"
-            );
-        }
-    }
+        expect![[r#"
+                        dev-b <- delete dev-* not pulled for 7d
+                        dev-multi <- delete dev-* not pulled for 7d
+                        sha-bbbbbbb <- delete sha-* older than 30d unless release
+                        v1.0.0 <- archive releases
+                        v1.0.2 <- archive releases
+                        v1.0.3 <- archive releases
+                        v1.0.4 <- archive releases
+                        v1.0.5 <- archive releases
+                        v1.0.6 <- archive releases
+                        v2.2.0-rc.1 <- archive releases
+                        manifest 1000 <- delete dev-* not pulled for 7d
+                        manifest 1000 <- archive releases
+                        manifest 1000 <- delete dev-* not pulled for 7d
+                        manifest 1000 <- archive releases
+                        manifest 1000 <- delete sha-* older than 30d unless release
+                        manifest 1000 <- delete untagged older than 1d
+                        manifest 1000 <- archive releases
+                        manifest 1000 <- archive releases
+                        manifest 1000 <- archive releases
+                        manifest 1000 <- archive releases
+                        manifest 1000 <- delete untagged older than 1d
+                        manifest 1000 <- delete untagged older than 1d
+                    "#]]
+                    .assert_eq(&decided(&plan));
+                    let archived: Vec<&str> = plan
+                        .iter()
+                        .filter(|d| d.archive)
+                        .filter_map(|d| d.tag.as_deref())
+                        .collect();
+                    assert_eq!(archived.len(), 7);
+                    // Manifests: dev-b's, dev-multi's index and its two children (untagged, and no
+                    // surviving index names them), sha-bbbbbbb's, those of v1.0.2 to v1.0.6, v2.2.0-rc.1's
+                    // and the old untagged one. v1.0.0's manifest keeps its sha tag, the signature's subject survives,
+                    // and the fresh untagged manifest is too young.
+                    let manifests: Vec<&Decision> = plan.iter().filter(|d| d.tag.is_none()).collect();
+                    assert_eq!(manifests.len(), 12, "{:#?}", decided(&plan));
+                    assert!(
+                        manifests[0].digest == h.0.last().unwrap().digest,
+                        "the index goes first"
+                    );
+                    let reasons: HashSet<&str> = manifests.iter().map(|d| d.rule.as_str()).collect();
+                    assert!(reasons.contains("delete untagged older than 1d"));
+                    let digest_of = |name: &str| Digest::of(Algorithm::Sha256, name.as_bytes());
+                    for spared in [
+                        "signature",
+                        "untagged-new",
+                        "v1.0.0",
+                        "dev-a",
+                        "dev-c",
+                        "sha-c",
+                    ] {
+                        assert!(
+                            !manifests.iter().any(|d| d.digest == digest_of(spared)),
+                            "{spared}"
+                        );
+                    }
+                }
 
-    #[test]
-    fn aliases_go_with_their_last_release() {
-        let mut h = History(vec![]);
-        h.image("v0.7.0", 200, None, &["v0.7.0", "v0.7"]);
-        h.image("v0.8.0", 150, None, &["v0.8.0", "v0.8", "v0"]);
-        h.image("v0.9.0", 10, None, &["v0.9.0", "v0.9", "latest"]);
-        // Aliases are never selected by a pattern or `releases`; `latest` keeps its manifest.
-        let rules = parse("delete releases older than 100d\ndelete v0* older than 1000d").unwrap();
-        assert_eq!(
-            decided(&plan(&rules, &h.0, NOW)),
-            [
-                "v0 <- alias of deleted v0.8.0, moves to v0.9.0",
-                "v0.7 <- alias of deleted v0.7.0",
-                "v0.7.0 <- delete releases older than 100d",
-                "v0.8 <- alias of deleted v0.8.0",
-                "v0.8.0 <- delete releases older than 100d",
-                "manifest 1000 <- delete releases older than 100d",
-                "manifest 1000 <- delete releases older than 100d",
-            ]
-        );
+                #[test]
+                fn aliases_go_with_their_last_release() {
+                    let mut h = History(vec![]);
+                    h.image("v0.7.0", 200, None, &["v0.7.0", "v0.7"]);
+                    h.image("v0.8.0", 150, None, &["v0.8.0", "v0.8", "v0"]);
+                    h.image("v0.9.0", 10, None, &["v0.9.0", "v0.9", "latest"]);
+                    // Aliases are never selected by a pattern or `releases`; `latest` keeps its manifest.
+                    let rules = parse("delete releases older than 100d\ndelete v0* older than 1000d").unwrap();
+                    expect![[r#"
+            v0 <- alias of deleted v0.8.0, moves to v0.9.0
+            v0.7 <- alias of deleted v0.7.0
+            v0.7.0 <- delete releases older than 100d
+            v0.8 <- alias of deleted v0.8.0
+            v0.8.0 <- delete releases older than 100d
+            manifest 1000 <- delete releases older than 100d
+            manifest 1000 <- delete releases older than 100d
+        "#]]
+        .assert_eq(&decided(&plan(&rules, &h.0, NOW)));
     }
 
     #[test]
@@ -712,14 +725,12 @@ mod tests {
         h.image("rc", 200, None, &["v1.5.0-rc.1", "v1"]);
         let rules = parse("delete v1.5.0-* older than 100d").unwrap();
         let plan = plan(&rules, &h.0, NOW);
-        assert_eq!(
-            decided(&plan),
-            [
-                "v1 <- alias of deleted v1.5.0-rc.1, moves to v1.4.0",
-                "v1.5.0-rc.1 <- delete v1.5.0-* older than 100d",
-                "manifest 1000 <- delete v1.5.0-* older than 100d",
-            ]
-        );
+        expect![[r#"
+            v1 <- alias of deleted v1.5.0-rc.1, moves to v1.4.0
+            v1.5.0-rc.1 <- delete v1.5.0-* older than 100d
+            manifest 1000 <- delete v1.5.0-* older than 100d
+        "#]]
+        .assert_eq(&decided(&plan));
         assert_eq!(plan[0].moves_to, Some(stable));
     }
 
@@ -737,15 +748,16 @@ mod tests {
         let rules = parse("delete untagged older than 1d\ndelete dev-* in team/other*").unwrap();
         // Only the loose manifest goes: the index's children are named by a survivor, and
         // the dev rule is for other repositories.
-        assert_eq!(
-            decided(&plan(&rules, &h.0, NOW)),
-            ["manifest 1000 <- delete untagged older than 1d"]
-        );
+        expect![[r#"
+            manifest 1000 <- delete untagged older than 1d
+        "#]]
+        .assert_eq(&decided(&plan(&rules, &h.0, NOW)));
         let rules = parse("delete dev-* in team/app").unwrap();
-        assert_eq!(
-            decided(&plan(&rules, &h.0, NOW))[0],
-            "dev-x <- delete dev-* in team/app"
-        );
+        expect![[r#"
+            dev-x <- delete dev-* in team/app
+            manifest 1000 <- delete dev-* in team/app
+        "#]]
+        .assert_eq(&decided(&plan(&rules, &h.0, NOW)));
     }
 
     #[test]

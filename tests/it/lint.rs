@@ -151,8 +151,7 @@ async fn the_usual_alpine_multi_stage_pattern_and_its_fix() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let bad = berth_in(root, &["lint", "testdata/lint/alpine-go.Dockerfile"], &[]).await;
     assert!(!bad.ok);
-    let expected = std::fs::read_to_string(fixtures().join("alpine-go.expected")).unwrap();
-    assert_eq!(bad.stdout, expected);
+    expect_test::expect_file!["../../testdata/lint/alpine-go.expected"].assert_eq(&bad.stdout);
     let fixed = berth_in(
         root,
         &["lint", "testdata/lint/alpine-go-fixed.Dockerfile"],

@@ -14,6 +14,15 @@ ensure_packages() {
   fi
 }
 
+# ensure_cargo_tool CRATE VERSION: `cargo install CRATE --locked` at VERSION unless that version
+# is installed already.
+ensure_cargo_tool() {
+  local crate=$1 version=$2
+  cargo install --list | grep -qx "$crate v$version:" && return 0
+  echo "installing $crate $version"
+  cargo install --quiet --locked "$crate" --version "$version"
+}
+
 # start_dockerd WORKDIR: starts dockerd (no iptables, no bridge) with its data root, exec root
 # and socket under WORKDIR, exports DOCKER_HOST, and waits until it answers. stop_dockerd
 # WORKDIR stops it again.

@@ -185,8 +185,8 @@ impl Default for AuthConfig {
 }
 
 impl AuthConfig {
-    pub fn settings(&self, cache_ttl: Duration) -> crate::auth::Settings {
-        crate::auth::Settings {
+    pub fn options(&self, cache_ttl: Duration) -> crate::auth::Options {
+        crate::auth::Options {
             service: self.service.clone(),
             issuer: self.issuer.clone(),
             token_ttl: Duration::from_secs(self.token_ttl_secs),

@@ -82,8 +82,11 @@ pub async fn services(config: &Config, open: Open) -> Result<Services, StartErro
         gc_grace: Duration::from_secs(config.lifecycle.gc_grace_secs),
         max_manifest_references: config.limits.max_manifest_references,
     };
-    let access = Access::open(meta.clone(), config.auth.settings(config.cache_ttl())).await?;
-    let settings = Arc::new(lifecycle::Settings::new(meta.clone(), config.cache_ttl()));
+    let access = Access::open(meta.clone(), config.auth.options(config.cache_ttl())).await?;
+    let settings = Arc::new(lifecycle::SettingsCache::new(
+        meta.clone(),
+        config.cache_ttl(),
+    ));
     let registry = Registry::new(blobs.clone(), meta.clone(), settings.clone(), options);
     let lifecycle = Lifecycle::new(
         registry.clone(),

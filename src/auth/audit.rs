@@ -87,11 +87,6 @@ impl Access {
         self.audit_as(name, caller.address, action, target).await;
     }
 
-    /// Appends to the audit log as berth itself (automatic tag moves, scheduled jobs).
-    pub async fn audit_system(&self, who: &str, action: AuditAction, target: Target) {
-        self.audit_as(who, None, action, target).await;
-    }
-
     pub(super) async fn audit_as(
         &self,
         who: &str,

@@ -74,7 +74,7 @@ impl Access {
         {
             let cache = self.cache.lock().expect("access cache lock");
             if let Some((claims, at)) = cache.tokens.get(token)
-                && at.elapsed() < self.settings.cache_ttl
+                && at.elapsed() < self.options.cache_ttl
                 && claims.exp * 1000 > now_ms()
             {
                 return Ok(claims.clone());
@@ -82,7 +82,7 @@ impl Access {
         }
         let claims = self
             .keys
-            .verify(token, &self.settings.issuer, &self.settings.service)
+            .verify(token, &self.options.issuer, &self.options.service)
             .await?;
         if claims.typ != "access" {
             return Err(Error::BadToken("not an access token"));
@@ -105,7 +105,7 @@ impl Access {
             if cache
                 .valid
                 .get(pid)
-                .is_some_and(|at| at.elapsed() < self.settings.cache_ttl)
+                .is_some_and(|at| at.elapsed() < self.options.cache_ttl)
             {
                 return Ok(true);
             }
@@ -124,7 +124,7 @@ impl Access {
         let generation = {
             let cache = self.cache.lock().expect("access cache lock");
             if let Some((project, at)) = cache.projects.get(name)
-                && at.elapsed() < self.settings.cache_ttl
+                && at.elapsed() < self.options.cache_ttl
             {
                 return Ok(project.clone());
             }
@@ -159,7 +159,7 @@ impl Access {
         if self.project_cached(name).await?.is_some() {
             return Ok(());
         }
-        if !self.settings.auto_create_projects {
+        if !self.options.auto_create_projects {
             return Err(Error::Denied(format!(
                 "project {name:?} does not exist; an administrator must create it"
             )));
@@ -209,7 +209,7 @@ impl Access {
                 );
             }
             Subject::Robot(robot) => projects.push(robot.project.clone()),
-            Subject::Anonymous | Subject::Cli => {}
+            Subject::Anonymous | Subject::Cli | Subject::System => {}
         }
         Ok(Visibility::Projects(projects))
     }

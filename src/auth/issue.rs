@@ -27,7 +27,7 @@ impl Access {
             Credentials::RefreshToken(token) => {
                 let claims = self
                     .keys
-                    .verify(&token, &self.settings.issuer, &self.settings.service)
+                    .verify(&token, &self.options.issuer, &self.options.service)
                     .await
                     .map_err(|_| Error::Unauthenticated)?;
                 if claims.typ != "refresh" {
@@ -55,7 +55,7 @@ impl Access {
             }
         }
         let now = now_ms();
-        let mut ttl = self.settings.token_ttl.as_millis() as i64;
+        let mut ttl = self.options.token_ttl.as_millis() as i64;
         if let Subject::Robot(robot) = &subject {
             ttl = ttl.min(robot.expires_at - now);
         }
@@ -64,7 +64,7 @@ impl Access {
         let refresh_token = match (&subject, offline) {
             (Subject::Anonymous, _) | (_, false) => None,
             _ => {
-                let mut ttl = self.settings.refresh_ttl.as_millis() as i64;
+                let mut ttl = self.options.refresh_ttl.as_millis() as i64;
                 if let Subject::Robot(robot) = &subject {
                     ttl = ttl.min(robot.expires_at - now);
                 }
@@ -107,12 +107,12 @@ impl Access {
             })
             .collect();
         Claims {
-            iss: self.settings.issuer.clone(),
+            iss: self.options.issuer.clone(),
             sub: match subject {
                 Subject::Anonymous => String::new(),
                 other => other.name().to_owned(),
             },
-            aud: self.settings.service.clone(),
+            aud: self.options.service.clone(),
             exp: (now + ttl_ms) / 1000,
             nbf: now / 1000,
             iat: now / 1000,
@@ -157,12 +157,12 @@ impl Access {
                     None => public,
                 },
                 // Whoever pushes first into a new project becomes its admin, if allowed.
-                None if self.settings.auto_create_projects => {
+                None if self.options.auto_create_projects => {
                     Actions::of(&[Action::Pull, Action::Push])
                 }
                 None => Actions::NONE,
             },
-            Subject::Cli => Actions::ALL,
+            Subject::Cli | Subject::System => Actions::ALL,
         })
     }
 }

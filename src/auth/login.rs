@@ -14,7 +14,7 @@ impl Access {
         kind: Login,
     ) -> Result<Subject> {
         let now = now_ms();
-        let window = self.settings.login_window.as_millis() as i64;
+        let window = self.options.login_window.as_millis() as i64;
         // The name is the client's to choose: bound what of it reaches the store and the log.
         let username = match username.char_indices().nth(NAME_SHOWN_MAX) {
             Some((end, _)) => &username[..end],
@@ -33,8 +33,8 @@ impl Access {
             Some(key) => self.store.login_failure_record(key, now, window).await?,
             None => 0,
         };
-        if user_attempts > self.settings.login_failures_per_user
-            || addr_attempts > self.settings.login_failures_per_address
+        if user_attempts > self.options.login_failures_per_user
+            || addr_attempts > self.options.login_failures_per_address
         {
             // Refused unchecked: it is no failure, and must not lock others out of the address.
             self.store.login_failure_forgive(&user_key).await?;
@@ -43,7 +43,7 @@ impl Access {
             }
             self.audit_as(username, address, AuditAction::LoginLimited, Target::none())
                 .await;
-            return Err(Error::TooManyRequests(self.settings.login_window.as_secs()));
+            return Err(Error::TooManyRequests(self.options.login_window.as_secs()));
         }
         let subject = self.check_secret(username, secret).await?;
         match subject {

@@ -254,7 +254,7 @@ impl Access {
     pub async fn create_robot(&self, actor: &Actor, spec: &RobotSpec) -> Result<NewCredential> {
         self.require_project_admin(actor, &spec.project).await?;
         validate_user_name(&spec.name)?;
-        let max = self.settings.robot_max_ttl;
+        let max = self.options.robot_max_ttl;
         if spec.ttl > max || spec.ttl.is_zero() {
             return Err(Error::Invalid(format!(
                 "a robot lives between one second and {} days ([auth] robot_max_ttl_days)",

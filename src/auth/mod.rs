@@ -90,9 +90,9 @@ impl From<Unknown> for Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Settings of the access service.
+/// Options of the access service.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub struct Options {
     /// The `aud` of tokens and the `service` of challenges.
     pub service: String,
     /// The `iss` of tokens.
@@ -126,6 +126,9 @@ pub enum Subject {
     Robot(Robot),
     /// `berth admin` on the server's machine: every right.
     Cli,
+    /// berth itself: scheduled GC and retention, and the tag policy's automatic moves; every
+    /// right, audited as `berth`.
+    System,
 }
 
 impl Subject {
@@ -136,6 +139,7 @@ impl Subject {
             Subject::User { name, .. } => name,
             Subject::Robot(robot) => &robot.name,
             Subject::Cli => "cli",
+            Subject::System => SYSTEM_NAME,
         }
     }
 
@@ -144,6 +148,7 @@ impl Subject {
     fn creator(&self) -> &str {
         match self {
             Subject::Cli => CLI_CREATOR,
+            Subject::System => SYSTEM_CREATOR,
             subject => subject.name(),
         }
     }
@@ -152,12 +157,15 @@ impl Subject {
         match self {
             Subject::User { id, .. } => format!("user:{id}"),
             Subject::Robot(robot) => format!("robot:{}", robot.id),
-            Subject::Anonymous | Subject::Cli => String::new(),
+            Subject::Anonymous | Subject::Cli | Subject::System => String::new(),
         }
     }
 
     fn is_system_admin(&self) -> bool {
-        matches!(self, Subject::User { admin: true, .. } | Subject::Cli)
+        matches!(
+            self,
+            Subject::User { admin: true, .. } | Subject::Cli | Subject::System
+        )
     }
 }
 
@@ -166,6 +174,16 @@ impl Subject {
 pub struct Actor {
     pub subject: Subject,
     pub address: Option<IpAddr>,
+}
+
+impl Actor {
+    /// berth itself, acting on its own schedule or policy.
+    pub fn system() -> Actor {
+        Actor {
+            subject: Subject::System,
+            address: None,
+        }
+    }
 }
 
 /// A verified registry request's caller: the token's claims (shared with the token cache) and
@@ -282,7 +300,7 @@ pub struct RobotSpec {
 pub struct Access {
     store: Arc<dyn AccessStore>,
     keys: KeyRing,
-    settings: Arc<Settings>,
+    options: Arc<Options>,
     cache: Arc<Mutex<Cache>>,
 }
 
@@ -299,13 +317,13 @@ struct Cache {
 
 impl Access {
     /// Opens the service: loads (or creates) the signing keys.
-    pub async fn open(store: Arc<dyn AccessStore>, settings: Settings) -> Result<Access> {
-        let longest = settings.refresh_ttl.max(settings.token_ttl);
+    pub async fn open(store: Arc<dyn AccessStore>, options: Options) -> Result<Access> {
+        let longest = options.refresh_ttl.max(options.token_ttl);
         let keys = KeyRing::open(store.clone(), longest).await?;
         Ok(Access {
             store,
             keys,
-            settings: Arc::new(settings),
+            options: Arc::new(options),
             cache: Arc::default(),
         })
     }
@@ -316,7 +334,7 @@ impl Access {
         if self.store.user_by_name("admin").await?.is_some() {
             return Ok(None);
         }
-        let (password, generated) = match &self.settings.admin_password {
+        let (password, generated) = match &self.options.admin_password {
             Some(password) => (password.clone(), false),
             None => (secret::generate(), true),
         };
@@ -325,8 +343,8 @@ impl Access {
         Ok((created.is_some() && generated).then_some(password))
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
+    pub fn options(&self) -> &Options {
+        &self.options
     }
 }
 
@@ -398,6 +416,10 @@ impl Target {
 
 /// `created_by` of credentials minted with `berth admin`.
 const CLI_CREATOR: &str = "(cli)";
+/// berth itself in the audit log.
+const SYSTEM_NAME: &str = "berth";
+/// berth itself as a credential's creator, which no user name can equal.
+const SYSTEM_CREATOR: &str = "(berth)";
 
 fn validate_user_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()

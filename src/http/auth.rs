@@ -109,7 +109,7 @@ pub fn challenge(state: &AppState, parts: &Parts, need: &Need, error: &auth::Err
     let mut value = format!(
         "Bearer realm=\"{}\",service=\"{}\"",
         realm(state, parts),
-        state.access.settings().service
+        state.access.options().service
     );
     if let Some(scope) = need.scope() {
         value.push_str(&format!(",scope=\"{scope}"));

@@ -90,7 +90,7 @@ fn form_query(body: &Bytes) -> Query {
 
 fn check_service(access: &crate::auth::Access, service: Option<&str>) -> Result<(), Error> {
     match service {
-        Some(service) if service != access.settings().service => {
+        Some(service) if service != access.options().service => {
             Err(Error::Invalid(format!("unknown service {service:?}")))
         }
         _ => Ok(()),

@@ -13,11 +13,11 @@
 //! expires; the next GC finishes them, and uploads lift them.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{Error, Lifecycle, Result};
+use super::lock::JobLock;
+use super::{Lifecycle, Result};
 use crate::auth::Actor;
 use crate::auth::AuditAction;
 use crate::oci::digest::Digest;
@@ -55,54 +55,6 @@ pub struct FsckReport {
 impl FsckReport {
     pub fn is_clean(&self) -> bool {
         self.dangling.is_empty() && self.missing.is_empty() && self.unaccounted.is_empty()
-    }
-}
-
-/// A store-held lease on a named job, renewed on demand.
-pub(super) struct JobLock<'a> {
-    lifecycle: &'a Lifecycle,
-    name: String,
-    holder: String,
-    lease: Duration,
-}
-
-impl<'a> JobLock<'a> {
-    pub(super) async fn take(
-        lifecycle: &'a Lifecycle,
-        name: &str,
-        lease: Duration,
-    ) -> Result<JobLock<'a>> {
-        let lock = JobLock {
-            lifecycle,
-            name: name.to_owned(),
-            holder: uuid::Uuid::new_v4().to_string(),
-            lease,
-        };
-        lock.renew().await?;
-        Ok(lock)
-    }
-
-    /// Extends the lease; fails if another holder took it (this one expired).
-    pub(super) async fn renew(&self) -> Result<i64> {
-        let now = crate::time::now_ms();
-        let until = now + self.lease.as_millis() as i64;
-        if !self
-            .lifecycle
-            .store
-            .lock(&self.name, &self.holder, now, until)
-            .await?
-        {
-            return Err(Error::Busy(self.name.clone()));
-        }
-        Ok(until)
-    }
-
-    pub(super) async fn release(self) -> Result<()> {
-        Ok(self
-            .lifecycle
-            .store
-            .unlock(&self.name, &self.holder)
-            .await?)
     }
 }
 

@@ -132,7 +132,7 @@ impl Lifecycle {
         let target = Target::repository(name, Some(moved.to.to_string()))
             .with_detail(&format!("tag {} moved from {from}, {why}", moved.tag));
         self.access
-            .audit_system(SYSTEM_ACTOR, AuditAction::TagFollow, target)
+            .audit(&Actor::system(), AuditAction::TagFollow, target)
             .await;
     }
 

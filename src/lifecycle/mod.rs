@@ -11,6 +11,7 @@
 
 pub mod archive;
 pub mod gc;
+mod lock;
 mod manifests;
 mod pulls;
 pub mod retention;
@@ -19,7 +20,7 @@ mod schedule;
 mod settings;
 pub mod tags;
 
-pub use settings::{Change, Settings, SettingsChange};
+pub use settings::{Change, SettingsCache, SettingsChange};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -39,9 +40,6 @@ use crate::storage::lifecycle::{LifecycleStore, RepositoryUsage};
 use crate::storage::{self, BlobStore, TagMove};
 pub use pulls::PullRecorder;
 use tags::{Policy, TagKind};
-
-/// The name under which automatic tag moves appear in the audit log.
-pub const SYSTEM_ACTOR: &str = "berth";
 
 /// Why a lifecycle operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +111,7 @@ pub struct Lifecycle {
     access: Access,
     store: Arc<dyn LifecycleStore>,
     blobs: Arc<dyn BlobStore>,
-    settings: Arc<Settings>,
+    settings: Arc<SettingsCache>,
     /// Where retention archives images instead of deleting them.
     archive: Arc<dyn ArchiveStore>,
     pulls: Arc<PullRecorder>,
@@ -126,7 +124,7 @@ impl Lifecycle {
         access: Access,
         store: Arc<dyn LifecycleStore>,
         blobs: Arc<dyn BlobStore>,
-        settings: Arc<Settings>,
+        settings: Arc<SettingsCache>,
         archive: Arc<dyn ArchiveStore>,
         options: Options,
     ) -> Lifecycle {

@@ -662,50 +662,50 @@ mod tests {
                         manifest 1000 <- delete untagged older than 1d
                         manifest 1000 <- delete untagged older than 1d
                     "#]]
-                    .assert_eq(&decided(&plan));
-                    let archived: Vec<&str> = plan
-                        .iter()
-                        .filter(|d| d.archive)
-                        .filter_map(|d| d.tag.as_deref())
-                        .collect();
-                    assert_eq!(archived.len(), 7);
-                    // Manifests: dev-b's, dev-multi's index and its two children (untagged, and no
-                    // surviving index names them), sha-bbbbbbb's, those of v1.0.2 to v1.0.6, v2.2.0-rc.1's
-                    // and the old untagged one. v1.0.0's manifest keeps its sha tag, the signature's subject survives,
-                    // and the fresh untagged manifest is too young.
-                    let manifests: Vec<&Decision> = plan.iter().filter(|d| d.tag.is_none()).collect();
-                    assert_eq!(manifests.len(), 12, "{:#?}", decided(&plan));
-                    assert!(
-                        manifests[0].digest == h.0.last().unwrap().digest,
-                        "the index goes first"
-                    );
-                    let reasons: HashSet<&str> = manifests.iter().map(|d| d.rule.as_str()).collect();
-                    assert!(reasons.contains("delete untagged older than 1d"));
-                    let digest_of = |name: &str| Digest::of(Algorithm::Sha256, name.as_bytes());
-                    for spared in [
-                        "signature",
-                        "untagged-new",
-                        "v1.0.0",
-                        "dev-a",
-                        "dev-c",
-                        "sha-c",
-                    ] {
-                        assert!(
-                            !manifests.iter().any(|d| d.digest == digest_of(spared)),
-                            "{spared}"
-                        );
-                    }
-                }
+        .assert_eq(&decided(&plan));
+        let archived: Vec<&str> = plan
+            .iter()
+            .filter(|d| d.archive)
+            .filter_map(|d| d.tag.as_deref())
+            .collect();
+        assert_eq!(archived.len(), 7);
+        // Manifests: dev-b's, dev-multi's index and its two children (untagged, and no
+        // surviving index names them), sha-bbbbbbb's, those of v1.0.2 to v1.0.6, v2.2.0-rc.1's
+        // and the old untagged one. v1.0.0's manifest keeps its sha tag, the signature's subject survives,
+        // and the fresh untagged manifest is too young.
+        let manifests: Vec<&Decision> = plan.iter().filter(|d| d.tag.is_none()).collect();
+        assert_eq!(manifests.len(), 12, "{:#?}", decided(&plan));
+        assert!(
+            manifests[0].digest == h.0.last().unwrap().digest,
+            "the index goes first"
+        );
+        let reasons: HashSet<&str> = manifests.iter().map(|d| d.rule.as_str()).collect();
+        assert!(reasons.contains("delete untagged older than 1d"));
+        let digest_of = |name: &str| Digest::of(Algorithm::Sha256, name.as_bytes());
+        for spared in [
+            "signature",
+            "untagged-new",
+            "v1.0.0",
+            "dev-a",
+            "dev-c",
+            "sha-c",
+        ] {
+            assert!(
+                !manifests.iter().any(|d| d.digest == digest_of(spared)),
+                "{spared}"
+            );
+        }
+    }
 
-                #[test]
-                fn aliases_go_with_their_last_release() {
-                    let mut h = History(vec![]);
-                    h.image("v0.7.0", 200, None, &["v0.7.0", "v0.7"]);
-                    h.image("v0.8.0", 150, None, &["v0.8.0", "v0.8", "v0"]);
-                    h.image("v0.9.0", 10, None, &["v0.9.0", "v0.9", "latest"]);
-                    // Aliases are never selected by a pattern or `releases`; `latest` keeps its manifest.
-                    let rules = parse("delete releases older than 100d\ndelete v0* older than 1000d").unwrap();
-                    expect![[r#"
+    #[test]
+    fn aliases_go_with_their_last_release() {
+        let mut h = History(vec![]);
+        h.image("v0.7.0", 200, None, &["v0.7.0", "v0.7"]);
+        h.image("v0.8.0", 150, None, &["v0.8.0", "v0.8", "v0"]);
+        h.image("v0.9.0", 10, None, &["v0.9.0", "v0.9", "latest"]);
+        // Aliases are never selected by a pattern or `releases`; `latest` keeps its manifest.
+        let rules = parse("delete releases older than 100d\ndelete v0* older than 1000d").unwrap();
+        expect![[r#"
             v0 <- alias of deleted v0.8.0, moves to v0.9.0
             v0.7 <- alias of deleted v0.7.0
             v0.7.0 <- delete releases older than 100d

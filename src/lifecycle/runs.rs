@@ -42,7 +42,7 @@ impl Lifecycle {
             .require_role(actor, project, Role::Admin)
             .await?;
         let name = format!("retention:{project}");
-        let lock = gc::JobLock::take(self, &name, self.options.gc_lease).await?;
+        let lock = lock::JobLock::take(self, &name, self.options.gc_lease).await?;
         let res = self.apply_retention(actor, project, &lock).await;
         lock.release().await?;
         res
@@ -52,7 +52,7 @@ impl Lifecycle {
         &self,
         actor: &Actor,
         project: &str,
-        lock: &gc::JobLock<'_>,
+        lock: &lock::JobLock<'_>,
     ) -> Result<Vec<retention::Decision>> {
         let plan = self.plan(project).await?;
         let mut applied = Vec::new();

@@ -25,10 +25,7 @@ impl Lifecycle {
         if let Some(cron) = gc_schedule {
             let lifecycle = self.clone();
             tokio::spawn(async move {
-                let system = Actor {
-                    subject: auth::Subject::Cli,
-                    address: None,
-                };
+                let system = Actor::system();
                 loop {
                     let now = crate::time::now_utc();
                     let Ok(next) = cron.find_next_occurrence(&now, false) else {
@@ -52,10 +49,7 @@ impl Lifecycle {
     /// small query), so that six-field schedules with seconds work too. The project's retention
     /// lock keeps replicas from running one project at the same time.
     pub(super) async fn retention_schedules(&self) {
-        let system = Actor {
-            subject: auth::Subject::Cli,
-            address: None,
-        };
+        let system = Actor::system();
         let mut since = crate::time::now_utc();
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;

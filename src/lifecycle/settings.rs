@@ -5,15 +5,15 @@ use super::*;
 
 /// Per-project settings, read through a cache that lives `ttl` (as access control's project
 /// cache): a change reaches every replica within that time.
-pub struct Settings {
+pub struct SettingsCache {
     store: Arc<dyn LifecycleStore>,
     ttl: Duration,
     cache: Mutex<HashMap<String, (Option<ProjectSettings>, Instant)>>,
 }
 
-impl Settings {
-    pub fn new(store: Arc<dyn LifecycleStore>, ttl: Duration) -> Settings {
-        Settings {
+impl SettingsCache {
+    pub fn new(store: Arc<dyn LifecycleStore>, ttl: Duration) -> SettingsCache {
+        SettingsCache {
             store,
             ttl,
             cache: Mutex::new(HashMap::new()),
@@ -45,7 +45,7 @@ impl Settings {
 }
 
 #[async_trait]
-impl registry::Quotas for Settings {
+impl registry::Quotas for SettingsCache {
     async fn quota(&self, project: &str) -> storage::Result<Option<u64>> {
         Ok(self.get(project).await?.quota_bytes)
     }

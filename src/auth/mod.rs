@@ -48,7 +48,9 @@ pub enum Error {
     /// No credentials, or credentials that are wrong, disabled or expired.
     #[error("authentication required")]
     Unauthenticated,
-    /// A bearer token that cannot be used; the reason is for the log, not the client.
+    /// A bearer token that cannot be used. The reason is one of a few fixed words ("expired",
+    /// "bad signature", …) and goes to the client, as RFC 6750's `invalid_token` intends;
+    /// it never carries the token, a key or a claim.
     #[error("invalid token: {0}")]
     BadToken(&'static str),
     /// An anonymous token does not grant the action: the client must authenticate.

@@ -11,7 +11,9 @@
 use std::io;
 
 use axum::Json;
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -314,4 +316,77 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Middleware: logs the cause of every internal error, which its response never carries (as
+/// axum's error-handling example does in `log_app_errors`).
+pub async fn log_internal(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    if let Some(InternalError(cause)) = response.extensions().get::<InternalError>() {
+        let route = response
+            .extensions()
+            .get::<super::metrics::RouteLabel>()
+            .map_or("other", |label| &label.0);
+        tracing::error!(route, %method, "internal error: {cause}");
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// Everything a subscriber writes, kept for the test to read.
+    #[derive(Clone, Default)]
+    struct Logs(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Logs {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_internal_cause_is_logged_and_never_sent() {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let failing = || async {
+            ApiError::from(registry::Error::Storage(storage::Error::Corrupt(
+                "the disk is on fire".into(),
+            )))
+        };
+        let app = Router::new()
+            .route("/", get(failing))
+            .layer(axum::middleware::from_fn(log_internal));
+        let request = Request::get("/").body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body = String::from_utf8_lossy(&body);
+        assert!(!body.contains("on fire"), "{body}");
+        let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            logged.contains("internal error") && logged.contains("on fire"),
+            "{logged}"
+        );
+    }
 }

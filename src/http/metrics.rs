@@ -14,7 +14,6 @@ use metrics::Unit;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::access_log;
-use super::error::InternalError;
 use super::{Shared, auth};
 
 /// The endpoint a response came from: set by the `/v2` dispatcher, or by `label_route` from
@@ -139,8 +138,7 @@ pub async fn label_route(matched: MatchedPath, request: Request, next: Next) -> 
 }
 
 /// Records every request: count and latency (to the response head) by route, method and
-/// status; response bytes by route; and, unless turned off, its access log line. Internal
-/// errors are logged here, never sent.
+/// status; response bytes by route; and, unless turned off, its access log line.
 pub async fn track(State(state): Shared, request: Request, next: Next) -> Response {
     let method = method_label(request.method());
     let start = Instant::now();
@@ -172,9 +170,6 @@ pub async fn track(State(state): Shared, request: Request, next: Next) -> Respon
     {
         metrics::counter!("berth_http_response_bytes_total", "route" => route.clone())
             .increment(length);
-    }
-    if let Some(InternalError(cause)) = response.extensions().get::<InternalError>() {
-        tracing::error!(%route, method, "internal error: {cause}");
     }
     match line {
         Some(line) => line.finish(response, route.into_owned()),

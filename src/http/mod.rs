@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v2/{*path}", any(dispatch))
         .fallback(no_route)
         .with_state(state.clone())
+        .layer(axum::middleware::from_fn(error::log_internal))
         .layer(axum::middleware::from_fn_with_state(state, metrics::track))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())

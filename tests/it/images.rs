@@ -579,6 +579,23 @@ async fn analyze_explains_a_docker_built_image_layer_by_layer_and_its_go_binary(
 
     let binary_size = std::fs::metadata(dir.join("hello")).unwrap().len();
     let from_registry = analyze(dir, &image, Some(login.path())).await;
+    // Each blob (the config and five layers) is read once, as a stream.
+    let metrics = reqwest::get(berth.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let blob_gets = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("berth_http_requests_total{")
+                && l.contains("route=\"blob\"")
+                && l.contains("method=\"GET\"")
+                && l.contains("status=\"200\"")
+        })
+        .unwrap_or_else(|| panic!("no blob GETs counted:\n{metrics}"));
+    assert!(blob_gets.ends_with(" 6"), "{blob_gets}");
     let from_tarball = analyze(dir, saved.to_str().unwrap(), None).await;
     // skopeo recompresses the layers with zstd into an OCI layout.
     let zstd_layout = format!("oci:{}:zstd", dir.join("zstd-layout").display());

@@ -1134,3 +1134,33 @@ async fn attach_sbom(api: &Api, name: &str, subject: &str) -> String {
     assert_eq!(res.status(), StatusCode::CREATED);
     digest
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_release_pushes_leave_every_alias_on_the_newer_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path()).await;
+    for round in 0..12 {
+        let name = format!("team/race-{round}");
+        // The older release is pushed first in half the rounds, second in the others.
+        let order = if round % 2 == 0 {
+            ["v1.2.0", "v1.3.0"]
+        } else {
+            ["v1.3.0", "v1.2.0"]
+        };
+        let pushes = order.map(|tag| {
+            let (api, name) = (s.api(), name.clone());
+            tokio::spawn(async move {
+                let layer = format!("{name}:{tag}").into_bytes();
+                let (digest, res) = api.push(&name, tag, &[layer]).await;
+                assert_eq!(res.status(), StatusCode::CREATED, "{name}:{tag}");
+                digest
+            })
+        });
+        let [first, second] = pushes;
+        let (first, second) = (first.await.unwrap(), second.await.unwrap());
+        let newer = if order[1] == "v1.3.0" { second } else { first };
+        assert_eq!(s.api().resolve(&name, "v1").await, Some(newer), "{name}");
+        assert!(s.api().resolve(&name, "v1.2").await.is_some(), "{name}");
+    }
+    s.stop().await;
+}

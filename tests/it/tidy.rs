@@ -128,6 +128,12 @@ const LAYER_RULES: &[LayerRule] = &[
         why: "the wall clock is read in time.rs only",
     },
     LayerRule {
+        within: &["src/"],
+        except: &["src/storage/", "src/lifecycle/gc.rs"],
+        forbidden: &["blobs.delete(", "BlobStore::delete"],
+        why: "only the garbage collector deletes blob bytes",
+    },
+    LayerRule {
         within: &["src/", "tests/", "bench/"],
         except: &[],
         forbidden: &["#[allow("],

@@ -45,51 +45,25 @@ async fn robots_and_ci_tokens_are_confined_and_revocable() {
     );
 
     // Disabled: refused at once, token and login alike; enabled again: back.
-    s.api()
-        .admin_ok(
-            Method::PATCH,
-            &format!("/robots/{name}"),
-            Some(json!({"disabled": true})),
-        )
-        .await;
-    assert_eq!(
-        s.api()
-            .with(&robot_client)
-            .manifest(Method::GET, "team/app", "v1")
-            .await
-            .status(),
-        401
-    );
+    let set_disabled = async |disabled: bool| {
+        let body = Some(json!({ "disabled": disabled }));
+        let path = format!("/robots/{name}");
+        s.api().admin_ok(Method::PATCH, &path, body).await;
+    };
+    let robot = s.api().with(&robot_client);
+    let pull = async || robot.manifest(Method::GET, "team/app", "v1").await.status();
+    set_disabled(true).await;
+    assert_eq!(pull().await, 401);
     assert_eq!(
         token(&s, Some((name, secret)), &[scope]).await,
         Err(StatusCode::UNAUTHORIZED)
     );
-    s.api()
-        .admin_ok(
-            Method::PATCH,
-            &format!("/robots/{name}"),
-            Some(json!({"disabled": false})),
-        )
-        .await;
-    assert_eq!(
-        s.api()
-            .with(&robot_client)
-            .manifest(Method::GET, "team/app", "v1")
-            .await
-            .status(),
-        200
-    );
+    set_disabled(false).await;
+    assert_eq!(pull().await, 200);
     s.api()
         .admin_ok(Method::DELETE, &format!("/robots/{name}"), None)
         .await;
-    assert_eq!(
-        s.api()
-            .with(&robot_client)
-            .manifest(Method::GET, "team/app", "v1")
-            .await
-            .status(),
-        401
-    );
+    assert_eq!(pull().await, 401);
 
     // A CI token for team/app pushes there and nowhere else, and reads nothing else.
     let request = json!({"repository": "team/app", "push": true, "ttl": "15m"});

@@ -317,17 +317,30 @@ fn prepare(
     })
 }
 
+/// What says which kind of manifest a document is, read without building the rest: a manifest
+/// of 10,000 descriptors as a `serde_json::Value` tree takes several times the memory of the
+/// typed structs it is read into next.
+#[derive(serde::Deserialize)]
+struct Kind {
+    #[serde(rename = "schemaVersion")]
+    schema_version: Option<serde_json::Value>,
+    #[serde(rename = "mediaType")]
+    media_type: Option<serde_json::Value>,
+    manifests: Option<serde::de::IgnoredAny>,
+}
+
 fn parse(content_type: Option<&str>, content: &[u8]) -> Result<Parsed> {
     let invalid = |why: String| Error::ManifestInvalid(why);
-    let json: serde_json::Value =
+    // An array would be read as a struct's fields in order; a manifest is an object.
+    if content.trim_ascii_start().first() != Some(&b'{') {
+        return Err(invalid("not a JSON object".into()));
+    }
+    let kind: Kind =
         serde_json::from_slice(content).map_err(|e| invalid(format!("not JSON: {e}")))?;
-    let object = json
-        .as_object()
-        .ok_or_else(|| invalid("not a JSON object".into()))?;
-    if object.get("schemaVersion").and_then(|v| v.as_u64()) != Some(2) {
+    if kind.schema_version.as_ref().and_then(|v| v.as_u64()) != Some(2) {
         return Err(invalid("schemaVersion must be 2".into()));
     }
-    let declared = object.get("mediaType").and_then(|v| v.as_str());
+    let declared = kind.media_type.as_ref().and_then(|v| v.as_str());
     let header = content_type
         .map(|ct| ct.split(';').next().unwrap_or("").trim())
         .filter(|ct| {
@@ -347,14 +360,14 @@ fn parse(content_type: Option<&str>, content: &[u8]) -> Result<Parsed> {
         }
         (Some(declared), _) => declared,
         (None, Some(header)) => header,
-        (None, None) if object.contains_key("manifests") => OCI_INDEX,
+        (None, None) if kind.manifests.is_some() => OCI_INDEX,
         (None, None) => OCI_MANIFEST,
     }
     .to_owned();
     match media_type.as_str() {
         OCI_MANIFEST | DOCKER_MANIFEST => {
             let manifest: ImageManifest =
-                serde_json::from_value(json).map_err(|e| invalid(e.to_string()))?;
+                serde_json::from_slice(content).map_err(|e| invalid(e.to_string()))?;
             let mut blobs = vec![digest_of(manifest.config())?];
             let mut sizes = vec![manifest.config().size()];
             for layer in manifest.layers() {
@@ -381,7 +394,7 @@ fn parse(content_type: Option<&str>, content: &[u8]) -> Result<Parsed> {
         }
         OCI_INDEX | DOCKER_MANIFEST_LIST => {
             let index: ImageIndex =
-                serde_json::from_value(json).map_err(|e| invalid(e.to_string()))?;
+                serde_json::from_slice(content).map_err(|e| invalid(e.to_string()))?;
             let manifests = index
                 .manifests()
                 .iter()

@@ -30,7 +30,7 @@ pub(crate) struct Reply {
     pub(crate) headers: hyper::HeaderMap,
     pub(crate) body_digest: String,
     pub(crate) body_len: usize,
-    /// The first KiB of the body (for small JSON answers).
+    /// The first 64 KiB of the body (small JSON answers, whole).
     pub(crate) body: Vec<u8>,
 }
 
@@ -66,7 +66,7 @@ pub(crate) async fn send(
         if let Ok(data) = frame.unwrap().into_data() {
             hasher.update(&data);
             body_len += data.len();
-            let room = 1024usize.saturating_sub(head.len());
+            let room = (64 * 1024usize).saturating_sub(head.len());
             head.extend_from_slice(&data[..room.min(data.len())]);
         }
     }

@@ -1,4 +1,5 @@
-//! The table of rows: medians of the rounds, berth against Distribution as ratios, and the machine's hash rate as a limit.
+//! The table of rows: medians of the rounds, berth against Distribution and against the row's
+//! ceiling (what the machine does at all, `ceilings.rs`) as ratios.
 
 use super::*;
 
@@ -9,6 +10,9 @@ pub(crate) struct Row {
     pub(crate) higher_is_better: bool,
     pub(crate) berth: Vec<f64>,
     pub(crate) distribution: Vec<f64>,
+    /// Samples of the ceiling, and what it is.
+    pub(crate) ceiling: Vec<f64>,
+    pub(crate) ceiling_what: Option<&'static str>,
 }
 
 pub(crate) fn median(values: &[f64]) -> f64 {
@@ -41,16 +45,29 @@ impl Table {
                     higher_is_better,
                     berth: vec![],
                     distribution: vec![],
+                    ceiling: vec![],
+                    ceiling_what: None,
                 });
                 self.rows.len() - 1
             }
         };
         let entry = &mut self.rows[index];
-        if target == "berth" {
-            entry.berth.push(value)
-        } else {
-            entry.distribution.push(value)
+        match target {
+            "berth" => entry.berth.push(value),
+            "ceiling" => entry.ceiling.push(value),
+            _ => entry.distribution.push(value),
         }
+    }
+
+    /// Adds a sample of the ceiling of `row` (which must exist), measured by `what`.
+    pub(crate) fn add_ceiling(&mut self, row: &str, what: &'static str, value: f64) {
+        let entry = self
+            .rows
+            .iter_mut()
+            .find(|r| r.name == row)
+            .unwrap_or_else(|| panic!("no row {row:?} for a ceiling"));
+        entry.ceiling.push(value);
+        entry.ceiling_what = Some(what);
     }
 
     /// Adds the rate of one 256 MiB transfer that took `elapsed`.
@@ -72,6 +89,14 @@ impl Table {
         self.add(&format!("{row}, p99"), target, p99, "ms", false);
     }
 
+    /// Adds the ceiling of a load row and of its p99 row.
+    pub(crate) fn add_load_ceiling(&mut self, row: &str, what: &'static str, load: &Load) {
+        let per_second = format!("{row}, {LOAD_CONNECTIONS} connections");
+        self.add_ceiling(&per_second, what, load.per_second);
+        let p99 = load.p99.as_secs_f64() * 1000.0;
+        self.add_ceiling(&format!("{row}, p99"), what, p99);
+    }
+
     pub(crate) fn render(&self) -> String {
         let range = |values: &[f64]| {
             let min = values.iter().copied().fold(f64::INFINITY, f64::min);
@@ -79,8 +104,8 @@ impl Table {
             format!("{min:.2}–{max:.2}")
         };
         let mut out = String::new();
-        out.push_str("| row | unit | berth | distribution | berth/distribution | berth range | distribution range |\n");
-        out.push_str("|---|---|---:|---:|---:|---|---|\n");
+        out.push_str("| row | unit | berth | distribution | berth/distribution | ceiling | berth/ceiling | berth range | distribution range |\n");
+        out.push_str("|---|---|---:|---:|---:|---|---:|---|---|\n");
         for row in self
             .rows
             .iter()
@@ -94,9 +119,16 @@ impl Table {
             };
             let (name, unit) = (&row.name, row.unit);
             let (b_range, d_range) = (range(&row.berth), range(&row.distribution));
+            let (ceiling, share) = match (row.ceiling.is_empty(), row.ceiling_what) {
+                (false, Some(what)) => {
+                    let c = median(&row.ceiling);
+                    (format!("{c:.2} ({what})"), format!("{:.2}", b / c))
+                }
+                _ => ("–".to_owned(), "–".to_owned()),
+            };
             writeln!(
                 out,
-                "| {name} | {unit} ({better}) | {b:.2} | {d:.2} | {:.2}x | {b_range} | {d_range} |",
+                "| {name} | {unit} ({better}) | {b:.2} | {d:.2} | {:.2}x | {ceiling} | {share} | {b_range} | {d_range} |",
                 b / d
             )
             .unwrap();

@@ -5,6 +5,7 @@
 
 mod ceilings;
 mod client;
+mod scripted;
 mod table;
 mod targets;
 mod workloads;
@@ -27,6 +28,7 @@ use sha2::{Digest as _, Sha256};
 
 use ceilings::*;
 use client::*;
+use scripted::*;
 use table::*;
 use targets::*;
 use workloads::*;
@@ -179,14 +181,6 @@ async fn main() {
         }
         table.add_ceiling("256 MiB blob pull", "nginx, the better mode", best);
     }
-    if let Some(rate) = sha_rate.filter(|_| wanted("blobs")) {
-        for row in [
-            "256 MiB blob push, monolithic",
-            "256 MiB blob push, 8 MiB chunks",
-        ] {
-            table.add_ceiling(row, "single-core SHA-256", rate);
-        }
-    }
     for target in targets.iter().filter(|_| wanted("blobs")) {
         table.add(
             "server peak RSS after 256 MiB pushes",
@@ -195,6 +189,19 @@ async fn main() {
             "MiB",
             false,
         );
+    }
+    if wanted("blobs") {
+        scripted_blob_rounds(&mut targets, &mut table).await;
+    }
+    if let Some(rate) = sha_rate.filter(|_| wanted("blobs")) {
+        for row in [
+            "256 MiB blob push, monolithic",
+            "256 MiB blob push, 8 MiB chunks",
+            "256 MiB blob push, monolithic, scripted client",
+            "256 MiB blob push, 8 MiB chunks, scripted client",
+        ] {
+            table.add_ceiling(row, "single-core SHA-256", rate);
+        }
     }
 
     let mut seeded = vec![];
@@ -317,6 +324,10 @@ async fn main() {
                 "pushes/s",
                 true,
             );
+            settle();
+            let pushes = scripted_small_pushes(target.addr, round);
+            let row = "4 KiB blob pushes, 16 pushers, scripted client";
+            table.add(row, target.name, pushes, "pushes/s", true);
         }
         settle();
         let rate =
@@ -325,6 +336,7 @@ async fn main() {
                 .unwrap();
         let what = "write, fsync, rename, dir fsync";
         table.add_ceiling("4 KiB blob pushes, 16 pushers", what, rate);
+        table.add_ceiling("4 KiB blob pushes, 16 pushers, scripted client", what, rate);
     }
 
     for round in 0..if wanted("heavy") { ROUNDS } else { 0 } {

@@ -445,6 +445,10 @@ mod meta {
             .link_blob("a", &layer, 5, Some("s2"), None)
             .await
             .unwrap();
+        assert!(
+            store.linked_blob("a", &layer).await.unwrap().is_some(),
+            "linked"
+        );
         assert!(store.upload_get("s2").await.unwrap().is_none());
     }
 

@@ -1,8 +1,8 @@
 //! `AccessStore` on SQLite: the same writer and read-only pools as the registry tables.
 
 use async_trait::async_trait;
-use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use sqlx::{Connection, Row};
 
 use super::SqliteMetaStore;
 use crate::storage::access::{
@@ -76,7 +76,7 @@ impl AccessStore for SqliteMetaStore {
     async fn project(&self, name: &str) -> Result<Option<Project>> {
         let row = sqlx::query("SELECT name, public FROM projects WHERE name = ?1")
             .bind(name)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *self.reader.get().await?)
             .await?;
         Ok(row.map(|row| Project {
             name: row.get(0),
@@ -86,7 +86,7 @@ impl AccessStore for SqliteMetaStore {
 
     async fn projects(&self) -> Result<Vec<Project>> {
         let rows = sqlx::query("SELECT name, public FROM projects ORDER BY name")
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *self.reader.get().await?)
             .await?;
         Ok(rows
             .iter()
@@ -98,7 +98,8 @@ impl AccessStore for SqliteMetaStore {
     }
 
     async fn project_create(&self, project: &Project, admin: Option<i64>) -> Result<bool> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.writer.get().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let done = sqlx::query(
             "INSERT INTO projects (name, public, created_at) VALUES (?1, ?2, ?3)
              ON CONFLICT DO NOTHING",
@@ -126,7 +127,7 @@ impl AccessStore for SqliteMetaStore {
         let done = sqlx::query("UPDATE projects SET public = ?2 WHERE name = ?1")
             .bind(name)
             .bind(public)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.get().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -134,7 +135,7 @@ impl AccessStore for SqliteMetaStore {
     async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
         let row = sqlx::query(&format!("{SELECT_USER} WHERE name = ?1"))
             .bind(name)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *self.reader.get().await?)
             .await?;
         Ok(row.as_ref().map(user_from_row))
     }
@@ -142,14 +143,14 @@ impl AccessStore for SqliteMetaStore {
     async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
         let row = sqlx::query(&format!("{SELECT_USER} WHERE id = ?1"))
             .bind(id)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *self.reader.get().await?)
             .await?;
         Ok(row.as_ref().map(user_from_row))
     }
 
     async fn users(&self) -> Result<Vec<User>> {
         let rows = sqlx::query(&format!("{SELECT_USER} ORDER BY name"))
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *self.reader.get().await?)
             .await?;
         Ok(rows.iter().map(user_from_row).collect())
     }
@@ -168,7 +169,7 @@ impl AccessStore for SqliteMetaStore {
         .bind(password_hash)
         .bind(admin)
         .bind(now_ms())
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.get().await?)
         .await?;
         Ok(row.map(|row| row.get(0)))
     }
@@ -185,7 +186,7 @@ impl AccessStore for SqliteMetaStore {
         .bind(update.admin)
         .bind(update.disabled)
         .bind(now_ms())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -198,7 +199,7 @@ impl AccessStore for SqliteMetaStore {
         .bind(project)
         .bind(user_id)
         .bind(role.as_str())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(())
     }
@@ -207,7 +208,7 @@ impl AccessStore for SqliteMetaStore {
         let done = sqlx::query("DELETE FROM members WHERE project = ?1 AND user_id = ?2")
             .bind(project)
             .bind(user_id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.get().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -218,7 +219,7 @@ impl AccessStore for SqliteMetaStore {
              WHERE m.project = ?1 ORDER BY u.name",
         )
         .bind(project)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader.get().await?)
         .await?;
         with_roles(&rows)
     }
@@ -228,7 +229,7 @@ impl AccessStore for SqliteMetaStore {
             sqlx::query_scalar("SELECT role FROM members WHERE project = ?1 AND user_id = ?2")
                 .bind(project)
                 .bind(user_id)
-                .fetch_optional(&self.reader)
+                .fetch_optional(&mut *self.reader.get().await?)
                 .await?;
         role.as_deref().map(word).transpose()
     }
@@ -236,7 +237,7 @@ impl AccessStore for SqliteMetaStore {
     async fn memberships(&self, user_id: i64) -> Result<Vec<(String, Role)>> {
         let rows = sqlx::query("SELECT project, role FROM members WHERE user_id = ?1")
             .bind(user_id)
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *self.reader.get().await?)
             .await?;
         with_roles(&rows)
     }
@@ -257,7 +258,7 @@ impl AccessStore for SqliteMetaStore {
         .bind(robot.disabled)
         .bind(&robot.created_by)
         .bind(now_ms())
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.get().await?)
         .await?;
         Ok(row.map(|row| row.get(0)))
     }
@@ -265,7 +266,7 @@ impl AccessStore for SqliteMetaStore {
     async fn robot_by_name(&self, name: &str) -> Result<Option<Robot>> {
         let row = sqlx::query(&format!("{SELECT_ROBOT} WHERE name = ?1"))
             .bind(name)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *self.reader.get().await?)
             .await?;
         row.as_ref().map(robot_from_row).transpose()
     }
@@ -273,7 +274,7 @@ impl AccessStore for SqliteMetaStore {
     async fn robot_by_id(&self, id: i64) -> Result<Option<Robot>> {
         let row = sqlx::query(&format!("{SELECT_ROBOT} WHERE id = ?1"))
             .bind(id)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&mut *self.reader.get().await?)
             .await?;
         row.as_ref().map(robot_from_row).transpose()
     }
@@ -281,7 +282,7 @@ impl AccessStore for SqliteMetaStore {
     async fn robots(&self, project: &str) -> Result<Vec<Robot>> {
         let rows = sqlx::query(&format!("{SELECT_ROBOT} WHERE project = ?1 ORDER BY name"))
             .bind(project)
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *self.reader.get().await?)
             .await?;
         rows.iter().map(robot_from_row).collect()
     }
@@ -290,7 +291,7 @@ impl AccessStore for SqliteMetaStore {
         let done = sqlx::query("UPDATE robots SET disabled = ?2 WHERE name = ?1")
             .bind(name)
             .bind(disabled)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.get().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -298,7 +299,7 @@ impl AccessStore for SqliteMetaStore {
     async fn robot_delete(&self, name: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM robots WHERE name = ?1")
             .bind(name)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.get().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -308,7 +309,7 @@ impl AccessStore for SqliteMetaStore {
             "SELECT kid, secret, created_at, retired_at FROM signing_keys
              ORDER BY created_at DESC, kid",
         )
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader.get().await?)
         .await?;
         Ok(rows
             .iter()
@@ -322,7 +323,8 @@ impl AccessStore for SqliteMetaStore {
     }
 
     async fn signing_key_add(&self, key: &SigningKey, retire_at: Option<i64>) -> Result<()> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.writer.get().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         if let Some(at) = retire_at {
             sqlx::query("UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL")
                 .bind(at)
@@ -353,7 +355,7 @@ impl AccessStore for SqliteMetaStore {
         .bind(key)
         .bind(now)
         .bind(window)
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *self.writer.get().await?)
         .await?;
         Ok(count as u32)
     }
@@ -363,7 +365,7 @@ impl AccessStore for SqliteMetaStore {
             "UPDATE login_failures SET failures = failures - 1 WHERE key = ?1 AND failures > 0",
         )
         .bind(key)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(())
     }
@@ -371,7 +373,7 @@ impl AccessStore for SqliteMetaStore {
     async fn login_failures_clear(&self, key: &str) -> Result<()> {
         sqlx::query("DELETE FROM login_failures WHERE key = ?1")
             .bind(key)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.get().await?)
             .await?;
         Ok(())
     }
@@ -389,7 +391,7 @@ impl AccessStore for SqliteMetaStore {
         .bind(&entry.digest)
         .bind(&entry.detail)
         .bind(&entry.address)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(())
     }
@@ -409,7 +411,7 @@ impl AccessStore for SqliteMetaStore {
         .bind(filter.until)
         .bind(filter.before)
         .bind(i64::from(filter.limit))
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader.get().await?)
         .await?;
         Ok(rows.iter().map(audit_from_row).collect())
     }

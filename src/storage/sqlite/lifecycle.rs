@@ -1,7 +1,7 @@
 //! `LifecycleStore` on SQLite.
 
 use async_trait::async_trait;
-use sqlx::Row;
+use sqlx::{Connection, Row};
 
 use super::{SqliteMetaStore, in_project, parse_digest, project_bytes, split_lines};
 use crate::oci::digest::Digest;
@@ -24,7 +24,7 @@ impl LifecycleStore for SqliteMetaStore {
              FROM projects WHERE name = ?1",
         )
         .bind(project)
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *self.reader.get().await?)
         .await?;
         Ok(row.map(|row| ProjectSettings {
             immutable_releases: row.get(0),
@@ -58,7 +58,7 @@ impl LifecycleStore for SqliteMetaStore {
         .bind(settings.quota_bytes.map(|b| b as i64))
         .bind(settings.budget_bytes.map(|b| b as i64))
         .bind(settings.budget_warn_only)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -67,7 +67,7 @@ impl LifecycleStore for SqliteMetaStore {
         let budget: Option<i64> =
             sqlx::query_scalar("SELECT bytes FROM repository_budgets WHERE repository = ?1")
                 .bind(repository)
-                .fetch_optional(&self.reader)
+                .fetch_optional(&mut *self.reader.get().await?)
                 .await?;
         Ok(bytes(budget))
     }
@@ -84,12 +84,13 @@ impl LifecycleStore for SqliteMetaStore {
                 sqlx::query("DELETE FROM repository_budgets WHERE repository = ?1").bind(repository)
             }
         };
-        query.execute(&self.writer).await?;
+        query.execute(&mut *self.writer.get().await?).await?;
         Ok(())
     }
 
     async fn record_pulls(&self, pulls: &[Pulls]) -> Result<()> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.writer.get().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         for pull in pulls {
             sqlx::query(
                 "UPDATE manifests SET pulls = pulls + ?3, pulled_at = max(coalesce(pulled_at, 0), ?4)
@@ -130,7 +131,7 @@ impl LifecycleStore for SqliteMetaStore {
         .bind(holder)
         .bind(now_ms)
         .bind(until_ms)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -139,7 +140,7 @@ impl LifecycleStore for SqliteMetaStore {
         sqlx::query("DELETE FROM locks WHERE name = ?1 AND holder = ?2")
             .bind(name)
             .bind(holder)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.get().await?)
             .await?;
         Ok(())
     }
@@ -161,7 +162,7 @@ impl LifecycleStore for SqliteMetaStore {
             " ORDER BY r.name, m.digest"
         ))
         .bind(project)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader.get().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -204,7 +205,7 @@ impl LifecycleStore for SqliteMetaStore {
             "SELECT name, retention_schedule FROM projects
              WHERE retention_schedule IS NOT NULL ORDER BY name",
         )
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader.get().await?)
         .await?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
@@ -227,7 +228,7 @@ impl LifecycleStore for SqliteMetaStore {
         .bind(from.to_string())
         .bind(to.to_string())
         .bind(crate::time::now_secs())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -240,7 +241,7 @@ impl LifecycleStore for SqliteMetaStore {
         .bind(repository)
         .bind(tag)
         .bind(digest.to_string())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -257,7 +258,7 @@ impl LifecycleStore for SqliteMetaStore {
         )
         .bind(repository)
         .bind(digest.to_string())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -274,7 +275,7 @@ impl LifecycleStore for SqliteMetaStore {
             ") ORDER BY r.name"
         ))
         .bind(project)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader.get().await?)
         .await?;
         Ok(rows
             .iter()
@@ -288,7 +289,7 @@ impl LifecycleStore for SqliteMetaStore {
     }
 
     async fn project_bytes(&self, project: &str) -> Result<u64> {
-        let mut conn = self.reader.acquire().await?;
+        let mut conn = self.reader.get().await?;
         project_bytes(&mut conn, project).await
     }
 
@@ -298,7 +299,7 @@ impl LifecycleStore for SqliteMetaStore {
         )
         .bind(cutoff)
         .bind(now_ms)
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *self.writer.get().await?)
         .await?;
         Ok(ids)
     }
@@ -321,7 +322,7 @@ impl LifecycleStore for SqliteMetaStore {
             )
             .bind(cutoff)
             .bind(untagged)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.get().await?)
             .await?;
             if done.rows_affected() == 0 {
                 return Ok(total);
@@ -337,7 +338,7 @@ impl LifecycleStore for SqliteMetaStore {
                  WHERE mr.repository_id = rb.repository_id AND mr.digest = rb.digest)",
         )
         .bind(cutoff)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -362,7 +363,7 @@ impl LifecycleStore for SqliteMetaStore {
         .bind(now_ms)
         .bind(until_ms)
         .bind(i64::from(limit))
-        .fetch_all(&self.writer)
+        .fetch_all(&mut *self.writer.get().await?)
         .await?;
         rows.iter()
             .map(|row| Ok((parse_digest(row.get(0))?, row.get::<i64, _>(1) as u64)))
@@ -370,7 +371,8 @@ impl LifecycleStore for SqliteMetaStore {
     }
 
     async fn gc_tombstone_orphans(&self, digests: &[Digest], until_ms: i64) -> Result<Vec<Digest>> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.writer.get().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let mut tombstoned = Vec::new();
         for digest in digests {
             let done = sqlx::query(
@@ -390,7 +392,8 @@ impl LifecycleStore for SqliteMetaStore {
     }
 
     async fn gc_forget_blobs(&self, digests: &[Digest]) -> Result<()> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.writer.get().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         for digest in digests {
             sqlx::query(
                 "DELETE FROM blobs AS b WHERE b.digest = ?1 AND b.deleting_until IS NOT NULL
@@ -410,7 +413,7 @@ impl LifecycleStore for SqliteMetaStore {
                  EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)
              FROM blobs b",
         )
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader.get().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -425,7 +428,7 @@ impl LifecycleStore for SqliteMetaStore {
 
     async fn upload_ids(&self) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar("SELECT id FROM uploads")
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *self.reader.get().await?)
             .await?)
     }
 
@@ -440,7 +443,7 @@ impl LifecycleStore for SqliteMetaStore {
                      WHERE m.repository_id = mr.repository_id AND m.digest = mr.digest) END
              ORDER BY r.name, mr.manifest, mr.digest",
         )
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader.get().await?)
         .await?;
         rows.iter()
             .map(|row| {

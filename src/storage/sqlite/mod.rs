@@ -14,11 +14,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
-    SqliteTransactionManager,
-};
-use sqlx::{Row, SqliteConnection, SqlitePool, TransactionManager};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{Connection, Row, SqliteConnection};
 
 use super::{
     Admit, Error, LinkedBlob, ManifestPut, ManifestRecord, MetaStore, NewManifest, Quota, Referrer,
@@ -26,13 +23,15 @@ use super::{
 };
 use crate::oci::digest::Digest;
 use crate::time::{now_ms, now_secs};
+use conns::Connections;
 
 mod access;
+mod conns;
 mod lifecycle;
 
 pub struct SqliteMetaStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    writer: Connections,
+    reader: Connections,
 }
 
 impl SqliteMetaStore {
@@ -45,24 +44,11 @@ impl SqliteMetaStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            // A transaction whose COMMIT failed (a full disk) and whose rollback then found
-            // none open leaves the connection believing it is still inside one, and every
-            // later `BEGIN` fails. Such a connection is closed (SQLite rolls back whatever is
-            // left) and the pool opens a fresh one, so writes recover once space is back.
-            .before_acquire(|conn, _| {
-                Box::pin(
-                    async move { Ok(SqliteTransactionManager::get_transaction_depth(conn) == 0) },
-                )
-            })
-            .connect_with(options.clone())
+        let writer = Connections::open(options.clone(), 1).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&mut *writer.get().await?)
             .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options.read_only(true))
-            .await?;
+        let reader = Connections::open(options.read_only(true), 8).await?;
         Ok(SqliteMetaStore { writer, reader })
     }
 }
@@ -263,14 +249,15 @@ impl MetaStore for SqliteMetaStore {
             .bind(size as i64)
             .bind(now_secs())
             .bind(now_ms())
-            .fetch_optional(&self.writer)
+            .fetch_optional(&mut *self.writer.get().await?)
             .await?;
             return Ok(match claimed {
                 Some(_) => Admit::Admitted,
                 None => Admit::Deleting,
             });
         }
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.writer.get().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let deleting: Option<Option<i64>> =
             sqlx::query_scalar("SELECT deleting_until FROM blobs WHERE digest = ?1")
                 .bind(digest.to_string())
@@ -306,41 +293,54 @@ impl MetaStore for SqliteMetaStore {
         finished_upload: Option<&str>,
         quota: Option<Quota<'_>>,
     ) -> Result<Admit> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let now = now_secs();
+        let mut conn = self.writer.get().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         // Only a recorded blob that no GC is deleting may be linked: a tombstoned or forgotten
-        // one may have lost its bytes already.
+        // one may have lost its bytes already. A quota is decided on such a blob before
+        // anything is linked.
+        if quota.is_some() {
+            let live =
+                sqlx::query("SELECT 1 FROM blobs WHERE digest = ?1 AND deleting_until IS NULL")
+                    .bind(digest.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if live.is_none() {
+                return Ok(Admit::Deleting);
+            }
+            let admitted = admit(&mut tx, digest, size, quota).await?;
+            if admitted != Admit::Admitted {
+                return Ok(admitted);
+            }
+        }
+        // The link in one trip to the writer (every push ends here): the first statement
+        // returns a row only for a live blob; without one, the link itself is skipped (the
+        // blob row it would reference may not exist) and dropping the transaction undoes the
+        // rest. The parameters are anonymous and bound in order across the statements: sqlx
+        // binds numbered ones per statement and leaves any after a gap unbound (NULL).
+        let (digest, now) = (digest.to_string(), now_secs());
         let live = sqlx::query(
-            "UPDATE blobs SET touched_at = ?2 WHERE digest = ?1 AND deleting_until IS NULL
-             RETURNING 1",
+            "UPDATE blobs SET touched_at = ? WHERE digest = ? AND deleting_until IS NULL
+             RETURNING 1;
+             INSERT INTO repositories (name) VALUES (?) ON CONFLICT (name) DO NOTHING;
+             INSERT INTO repository_blobs (repository_id, digest, created_at, touched_at)
+             SELECT id, ?, ?, ? FROM repositories WHERE name = ? AND EXISTS (
+                 SELECT 1 FROM blobs WHERE digest = ? AND deleting_until IS NULL)
+             ON CONFLICT DO UPDATE SET touched_at = excluded.touched_at;
+             DELETE FROM uploads WHERE id = ?;",
         )
-        .bind(digest.to_string())
         .bind(now)
-        .fetch_optional(&mut *tx)
+        .bind(&digest)
+        .bind(repository)
+        .bind(&digest)
+        .bind(now)
+        .bind(now)
+        .bind(repository)
+        .bind(&digest)
+        .bind(finished_upload)
+        .fetch_all(&mut *tx)
         .await?;
-        if live.is_none() {
+        if live.is_empty() {
             return Ok(Admit::Deleting);
-        }
-        let admitted = admit(&mut tx, digest, size, quota).await?;
-        if admitted != Admit::Admitted {
-            return Ok(admitted);
-        }
-        let repo = repository_id(&mut tx, repository).await?;
-        sqlx::query(
-            "INSERT INTO repository_blobs (repository_id, digest, created_at, touched_at)
-             VALUES (?1, ?2, ?3, ?3)
-             ON CONFLICT DO UPDATE SET touched_at = ?3",
-        )
-        .bind(repo)
-        .bind(digest.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(id) = finished_upload {
-            sqlx::query("DELETE FROM uploads WHERE id = ?1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
         }
         tx.commit().await?;
         Ok(Admit::Admitted)
@@ -355,7 +355,7 @@ impl MetaStore for SqliteMetaStore {
         )
         .bind(repository)
         .bind(digest.to_string())
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *self.reader.get().await?)
         .await?;
         Ok(row.map(|row| LinkedBlob {
             size: row.get::<i64, _>(0) as u64,
@@ -371,7 +371,7 @@ impl MetaStore for SqliteMetaStore {
         .bind(repository)
         .bind(digest.to_string())
         .bind(now_secs())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(())
     }
@@ -383,7 +383,7 @@ impl MetaStore for SqliteMetaStore {
         )
         .bind(repository)
         .bind(digest.to_string())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -398,7 +398,7 @@ impl MetaStore for SqliteMetaStore {
         .bind(session.offset as i64)
         .bind(&session.hash_state)
         .bind(now_secs())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(())
     }
@@ -407,7 +407,7 @@ impl MetaStore for SqliteMetaStore {
         let row =
             sqlx::query("SELECT id, repository, received, hash_state FROM uploads WHERE id = ?1")
                 .bind(id)
-                .fetch_optional(&self.reader)
+                .fetch_optional(&mut *self.reader.get().await?)
                 .await?;
         Ok(row.as_ref().map(session_from_row))
     }
@@ -429,7 +429,7 @@ impl MetaStore for SqliteMetaStore {
         .bind(now_ms)
         .bind(until_ms)
         .bind(repository)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.get().await?)
         .await?;
         Ok(row.as_ref().map(session_from_row))
     }
@@ -440,7 +440,7 @@ impl MetaStore for SqliteMetaStore {
                 .bind(id)
                 .bind(holder)
                 .bind(until_ms)
-                .execute(&self.writer)
+                .execute(&mut *self.writer.get().await?)
                 .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -460,7 +460,7 @@ impl MetaStore for SqliteMetaStore {
         .bind(holder)
         .bind(offset as i64)
         .bind(hash_state)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -469,7 +469,7 @@ impl MetaStore for SqliteMetaStore {
         sqlx::query("UPDATE uploads SET lease_holder = NULL, lease_until = 0 WHERE id = ?1 AND lease_holder = ?2")
             .bind(id)
             .bind(holder)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.get().await?)
             .await?;
         Ok(())
     }
@@ -479,7 +479,7 @@ impl MetaStore for SqliteMetaStore {
             "INSERT INTO probe (id, at) VALUES (1, ?1) ON CONFLICT (id) DO UPDATE SET at = ?1",
         )
         .bind(now_ms())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(())
     }
@@ -487,7 +487,7 @@ impl MetaStore for SqliteMetaStore {
     async fn upload_delete(&self, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM uploads WHERE id = ?1")
             .bind(id)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.get().await?)
             .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -504,12 +504,18 @@ impl MetaStore for SqliteMetaStore {
         // holding the writer (and every other push) for long.
         let blobs = digests_json(manifest.blobs);
         let children = digests_json(manifest.manifests);
-        if let Some(missing) =
-            missing_reference(&self.reader, repository, &blobs, &children).await?
+        if let Some(missing) = missing_reference(
+            &mut *self.reader.get().await?,
+            repository,
+            &blobs,
+            &children,
+        )
+        .await?
         {
             return Ok(ManifestPut::MissingReference(missing));
         }
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.writer.get().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let repo = repository_id(&mut tx, repository).await?;
         if let Some(missing) = missing_reference(&mut *tx, repository, &blobs, &children).await? {
             return Ok(ManifestPut::MissingReference(missing));
@@ -611,7 +617,7 @@ impl MetaStore for SqliteMetaStore {
         ))
         .bind(repository)
         .bind(digest.to_string())
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *self.reader.get().await?)
         .await?;
         row.as_ref().map(manifest_from_row).transpose()
     }
@@ -624,13 +630,14 @@ impl MetaStore for SqliteMetaStore {
         ))
         .bind(repository)
         .bind(tag)
-        .fetch_optional(&self.reader)
+        .fetch_optional(&mut *self.reader.get().await?)
         .await?;
         row.as_ref().map(manifest_from_row).transpose()
     }
 
     async fn delete_manifest(&self, repository: &str, digest: &Digest) -> Result<bool> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.writer.get().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let repo: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?1")
             .bind(repository)
             .fetch_optional(&mut *tx)
@@ -657,13 +664,14 @@ impl MetaStore for SqliteMetaStore {
         )
         .bind(repository)
         .bind(tag)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.get().await?)
         .await?;
         Ok(done.rows_affected() > 0)
     }
 
     async fn point_tag(&self, repository: &str, tag: &str, digest: &Digest) -> Result<TagPointed> {
-        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.writer.get().await?;
+        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
         let repo: Option<i64> = sqlx::query_scalar(
             "SELECT r.id FROM repositories r JOIN manifests m ON m.repository_id = r.id
              WHERE r.name = ?1 AND m.digest = ?2",
@@ -703,7 +711,7 @@ impl MetaStore for SqliteMetaStore {
         )
         .bind(repository)
         .bind(digest.to_string())
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader.get().await?)
         .await?;
         Ok(names)
     }
@@ -724,7 +732,7 @@ impl MetaStore for SqliteMetaStore {
         .bind(repository)
         .bind(last.unwrap_or(""))
         .bind(i64::from(limit))
-        .fetch_one(&self.reader)
+        .fetch_one(&mut *self.reader.get().await?)
         .await?;
         if row.get::<Option<i64>, _>(0).is_none() {
             return Ok(None);
@@ -745,7 +753,7 @@ impl MetaStore for SqliteMetaStore {
         )
         .bind(last.unwrap_or(""))
         .bind(i64::from(limit))
-        .fetch_one(&self.reader)
+        .fetch_one(&mut *self.reader.get().await?)
         .await?;
         let mut names = split_lines(names);
         names.sort_unstable();
@@ -767,7 +775,7 @@ impl MetaStore for SqliteMetaStore {
         .bind(repository)
         .bind(subject.to_string())
         .bind(artifact_type)
-        .fetch_all(&self.reader)
+        .fetch_all(&mut *self.reader.get().await?)
         .await?;
         rows.iter()
             .map(|row| {

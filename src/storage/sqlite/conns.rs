@@ -1,0 +1,90 @@
+//! The adapter's connections, handed out without sqlx's pool.
+//!
+//! Why not `SqlitePool`: its acquire pings the connection (`test_before_acquire`) and its
+//! release spawns a task that pings it again before the next caller may have it. Each ping is a
+//! trip to the connection's worker thread, so one statement cost three trips, and with the
+//! single writer every write in the process waited behind all three (a 4 KiB push makes about
+//! a dozen writer statements). A ping finds nothing on a local file that the next statement
+//! would not find itself. Here a connection is a mutex: taking it costs nothing when it is
+//! free, and a caller that finds them all busy waits in line (tokio's semaphore is fair).
+
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteTransactionManager};
+use sqlx::{ConnectOptions, SqliteConnection, TransactionManager};
+use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
+
+use super::Result;
+
+/// A fixed set of open connections to one database.
+pub(super) struct Connections {
+    conns: Vec<Mutex<SqliteConnection>>,
+    free: Semaphore,
+    next: AtomicUsize,
+    options: SqliteConnectOptions,
+}
+
+/// One connection, held until dropped.
+pub(super) struct Conn<'a> {
+    // Declared first, so dropped first: a permit is free only while a connection is.
+    conn: MutexGuard<'a, SqliteConnection>,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Connections {
+    /// Opens `n` connections with `options`.
+    pub(super) async fn open(options: SqliteConnectOptions, n: usize) -> Result<Connections> {
+        let mut conns = Vec::with_capacity(n);
+        for _ in 0..n {
+            conns.push(Mutex::new(options.connect().await?));
+        }
+        Ok(Connections {
+            conns,
+            free: Semaphore::new(n),
+            next: AtomicUsize::new(0),
+            options,
+        })
+    }
+
+    /// A free connection, waiting for one if all are in use.
+    ///
+    /// A connection left inside a transaction (its COMMIT failed on a full disk and the
+    /// rollback found none open, so every later `BEGIN` would fail) is replaced by a fresh
+    /// one; closing it makes SQLite roll back whatever is left, and writes recover once space
+    /// is back.
+    pub(super) async fn get(&self) -> Result<Conn<'_>> {
+        let permit = self
+            .free
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.conns.len();
+        let mut conn = (0..n)
+            .find_map(|i| self.conns[(start + i) % n].try_lock().ok())
+            .expect("a permit is free only while a connection is");
+        if SqliteTransactionManager::get_transaction_depth(&conn) != 0 {
+            let stuck = std::mem::replace(&mut *conn, self.options.connect().await?);
+            drop(stuck);
+        }
+        Ok(Conn {
+            conn,
+            _permit: permit,
+        })
+    }
+}
+
+impl Deref for Conn<'_> {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}

@@ -1,4 +1,4 @@
-//! `AccessStore` on SQLite: the same writer and read-only pools as the registry tables.
+//! `AccessStore` on SQLite: the same writer and read-only connections as the registry tables.
 
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;

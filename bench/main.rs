@@ -5,6 +5,7 @@
 
 mod ceilings;
 mod client;
+mod scaling;
 mod scripted;
 mod table;
 mod targets;
@@ -28,6 +29,7 @@ use sha2::{Digest as _, Sha256};
 
 use ceilings::*;
 use client::*;
+use scaling::*;
 use scripted::*;
 use table::*;
 use targets::*;
@@ -69,7 +71,7 @@ async fn main() {
         serve_minimal(Path::new(&routes)).await;
     }
     // `cargo bench --bench registry -- GROUP…` runs only those groups (blobs, api, small, heavy,
-    // gc, docker, images).
+    // gc, docker, images, scaling).
     let groups: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with('-'))
@@ -437,11 +439,24 @@ async fn main() {
     }
 
     let images = wanted("images").then(go_image_figures);
+    let scaling = if wanted("scaling") {
+        Some(scaling_figures().await)
+    } else {
+        None
+    };
     println!("{}", table.render());
     if let Some(figures) = images {
         println!("\nGo image tools (berth only; no other registry takes part):\n");
         for (row, value, unit) in figures {
             println!("| {row} | {value:.2} {unit} |");
+        }
+    }
+    if let Some(figures) = scaling {
+        println!(
+            "\nScaling with stored work (berth only, synthetic rows; see bench/scaling.rs):\n"
+        );
+        for (row, value, unit) in figures {
+            println!("| {row} | {value:.1} {unit} |");
         }
     }
     if std::env::var_os("BENCH_SAMPLES").is_some() {

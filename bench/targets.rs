@@ -28,6 +28,13 @@ impl Target {
         std::fs::write(format!("/proc/{}/clear_refs", self.child.id()), "5").unwrap();
     }
 
+    /// Stops the registry and hands back its data directory.
+    pub(crate) fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self._data, tempfile::tempdir().unwrap())
+    }
+
     pub(crate) fn rss_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         let line = status.lines().find(|l| l.starts_with(field)).unwrap();
@@ -53,7 +60,12 @@ pub(crate) fn free_port() -> u16 {
 /// Starts berth with tokens that outlive the run, `extra` configuration, and everything else
 /// as configured by default.
 pub(crate) fn start_berth(name: &'static str, extra: &str) -> Target {
-    let data = tempfile::tempdir().unwrap();
+    start_berth_in(name, tempfile::tempdir().unwrap(), extra)
+}
+
+/// Starts berth on the data directory `data/data` (created on the first start, kept by
+/// [`Target::stop`] for the next).
+pub(crate) fn start_berth_in(name: &'static str, data: tempfile::TempDir, extra: &str) -> Target {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let config = data.path().join("berth.toml");
     // No access log, as for Distribution below: neither pays for logging per request.

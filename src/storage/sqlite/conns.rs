@@ -61,9 +61,13 @@ impl Connections {
             .expect("the semaphore is never closed");
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.conns.len();
-        let mut conn = (0..n)
-            .find_map(|i| self.conns[(start + i) % n].try_lock().ok())
-            .expect("a permit is free only while a connection is");
+        // A permit is released only after its connection, so one is usually free; if the
+        // scan races another taker, wait for the connection this caller started at.
+        let free = (0..n).find_map(|i| self.conns[(start + i) % n].try_lock().ok());
+        let mut conn = match free {
+            Some(conn) => conn,
+            None => self.conns[start % n].lock().await,
+        };
         if SqliteTransactionManager::get_transaction_depth(&conn) != 0 {
             let stuck = std::mem::replace(&mut *conn, self.options.connect().await?);
             drop(stuck);

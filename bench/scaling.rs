@@ -1,12 +1,14 @@
 //! Rows that grow the stored work instead of the load: `berth serve` ready with 1,000,000
-//! manifests stored, and a page of the tags list and of the catalog at 100,000 tags in one
-//! repository and 100,000 repositories against the same pages at 100. berth only: the rows
-//! compare berth with itself at two sizes.
+//! manifests stored; a page of the tags list and of the catalog at 100,000 tags in one
+//! repository and 100,000 repositories against the same pages at 100; and `berth gc` of
+//! 1,000,000 unreferenced blobs beside a serving berth that takes pushes meanwhile. berth
+//! only: the rows compare berth with itself at two sizes, and Distribution's GC cannot run
+//! while its registry takes pushes.
 //!
-//! The stored rows are synthetic: written straight into berth's SQLite schema by SQL (a
-//! recursive `WITH`), since pushing a million manifests through the API would take the
-//! benchmark's whole budget. Their contents do not hash to their digests; none of these rows
-//! reads a manifest's content.
+//! The stored rows are synthetic: written straight into berth's SQLite schema by SQL, since
+//! pushing a million manifests or blobs through the API would take the benchmark's whole
+//! budget. The manifests' contents do not hash to their digests (none of these rows reads a
+//! manifest's content); the garbage blobs' bytes do.
 
 use super::*;
 
@@ -16,6 +18,9 @@ const SMALL: usize = 100;
 const LARGE: usize = 100_000;
 /// Restarts timed for the ready row.
 const STARTS: usize = 3;
+/// Unreferenced blobs for the GC row, and the connections pushing 4 KiB blobs meanwhile.
+const GC_GARBAGE: usize = 1_000_000;
+const GC_PUSHERS: usize = 4;
 
 /// The rows, as `(row, value, unit)`.
 pub(crate) async fn scaling_figures() -> Vec<(String, f64, &'static str)> {
@@ -43,7 +48,7 @@ pub(crate) async fn scaling_figures() -> Vec<(String, f64, &'static str)> {
         }
         let berth = start_berth_in("berth", data, "");
         wait_ready(berth.addr).await;
-        catalog_login(berth.addr).await;
+        keep_admin_token(berth.addr, "registry:catalog:*").await;
         // A page of 100 from the middle (from the start at 100: the whole list).
         let (tags_last, repos_last) = match size {
             SMALL => (String::new(), String::new()),
@@ -71,29 +76,133 @@ pub(crate) async fn scaling_figures() -> Vec<(String, f64, &'static str)> {
         }
     }
     figures.extend(pages);
+    figures.extend(gc_beside_pushes().await);
     figures
 }
 
-/// Keeps an admin token for the catalog (`registry:catalog:*`) as `addr`'s authorization.
-async fn catalog_login(addr: SocketAddr) {
-    let basic = format!(
-        "Basic {}",
-        base64_encode(&format!("admin:{ADMIN_PASSWORD}"))
+/// Times `berth gc` of `GC_GARBAGE` unreferenced blobs (old, so past the grace period) beside
+/// a serving berth on the same data directory, while `GC_PUSHERS` connections push 4 KiB
+/// blobs; every blob pushed meanwhile must survive, and nothing else.
+async fn gc_beside_pushes() -> Vec<(String, f64, &'static str)> {
+    let berth = start_berth("berth", "");
+    wait_ready(berth.addr).await;
+    berth_login(berth.addr).await;
+    let data = berth.stop();
+    let root = data.path().join("data");
+    seed_garbage(&root, GC_GARBAGE).await;
+    let berth = start_berth_in("berth", data, "");
+    wait_ready(berth.addr).await;
+    keep_admin_token(berth.addr, "repository:*:pull,push,delete").await;
+
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut pushers = vec![];
+    for pusher in 0..GC_PUSHERS {
+        let (stop, addr) = (stop.clone(), berth.addr);
+        pushers.push(tokio::spawn(async move {
+            let mut conn = connect(addr).await.unwrap();
+            let mut pushed = vec![];
+            while !stop.load(Ordering::Relaxed) {
+                // Odd and distinct: `pseudo_random` sets the low bit of its seed.
+                let seed = ((pusher * 10_000_000 + pushed.len()) as u64) * 2 + 1;
+                let blob = pseudo_random(SMALL_BLOB, seed);
+                pushed.push(push_small(&mut conn, "bench/beside-gc", blob).await);
+            }
+            pushed
+        }));
+    }
+    // Pushes going on before the GC starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let config = berth._data.path().join("berth.toml");
+    let mut gc = tokio::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    gc.arg("gc")
+        .arg("--data-dir")
+        .arg(&root)
+        .arg("--config")
+        .arg(&config)
+        .env("BERTH_LOG", "warn")
+        .stdout(Stdio::piped());
+    let started = Instant::now();
+    let output = gc.output().await.expect("berth gc runs");
+    let elapsed = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut pushed = vec![];
+    for pusher in pushers {
+        pushed.extend(pusher.await.unwrap());
+    }
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "berth gc failed: {report}");
+    assert!(
+        report.starts_with(&format!("removed {GC_GARBAGE} blobs ")),
+        "berth gc: {report}"
     );
-    let mut conn = connect(addr).await.unwrap();
-    let path = "/auth/token?service=berth&scope=registry:catalog:*";
-    let reply = send(
-        &mut conn,
-        Method::GET,
-        path,
-        &[("authorization", &basic)],
-        Bytes::new(),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::OK);
-    let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
-    let token = format!("Bearer {}", body["token"].as_str().unwrap());
-    authorization().lock().unwrap().insert(addr, token);
+    // What was pushed is there; the garbage is gone.
+    let mut conn = connect(berth.addr).await.unwrap();
+    for digest in &pushed {
+        let path = format!("/v2/bench/beside-gc/blobs/{digest}");
+        let (status, _) = request(&mut conn, Method::HEAD, &path, &[], Bytes::new()).await;
+        assert_eq!(status, StatusCode::OK, "{digest} was pushed during the GC");
+    }
+    assert_eq!(count_files(&root.join("blobs")), pushed.len());
+    let seconds = elapsed.as_secs_f64();
+    vec![
+        (
+            format!("berth gc of {GC_GARBAGE} unreferenced blobs, {GC_PUSHERS} pushers running"),
+            seconds,
+            "s",
+        ),
+        (
+            "4 KiB pushes stored during that GC".to_owned(),
+            pushed.len() as f64 / seconds,
+            "pushes/s",
+        ),
+    ]
+}
+
+/// Stores `n` garbage blobs in the data directory `root` of a stopped berth: the bytes in the
+/// blob store's layout, and a row for each in the metadata store, created and last touched at
+/// the epoch and linked to no repository (what GC finds after the manifests and links that
+/// held them are gone).
+async fn seed_garbage(root: &Path, n: usize) {
+    use sqlx::Connection;
+    let blobs = root.join("blobs/sha256");
+    let digests: Vec<(String, usize)> = std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..2)
+            .map(|part| {
+                let blobs = &blobs;
+                scope.spawn(move || {
+                    let mut digests = vec![];
+                    for i in (part..n).step_by(2) {
+                        let (bytes, hex) = garbage(i);
+                        let dir = blobs.join(&hex[..2]);
+                        std::fs::create_dir_all(&dir).unwrap();
+                        std::fs::write(dir.join(&hex), &bytes).unwrap();
+                        digests.push((hex, bytes.len()));
+                    }
+                    digests
+                })
+            })
+            .collect();
+        writers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let url = format!("sqlite://{}", root.join("meta.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut tx = conn.begin().await.unwrap();
+    for chunk in digests.chunks(1000) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|(hex, len)| format!("('sha256:{hex}', {len}, 0, 0)"))
+            .collect();
+        let statement = format!(
+            "INSERT INTO blobs (digest, size, created_at, touched_at) VALUES {}",
+            values.join(",")
+        );
+        sqlx::query(&statement).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    conn.close().await.unwrap();
 }
 
 /// Polls `/v2/` every millisecond until berth answers, for the ready row.

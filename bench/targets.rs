@@ -134,34 +134,26 @@ pub(crate) async fn wait_ready(addr: SocketAddr) {
 /// Logs in to berth: creates the public project `bench` and keeps an admin token for every
 /// repository, which every connection to berth then sends.
 pub(crate) async fn berth_login(addr: SocketAddr) {
-    let basic = format!(
-        "Basic {}",
-        base64_encode(&format!("admin:{ADMIN_PASSWORD}"))
-    );
     let mut conn = connect(addr).await.unwrap();
     let project = Bytes::from_static(br#"{"name":"bench","public":true}"#);
+    let basic = admin_basic();
     let headers = [
         ("authorization", basic.as_str()),
         ("content-type", "application/json"),
     ];
-    let (status, _) = request(
-        &mut conn,
-        Method::POST,
-        "/api/v1/projects",
-        &headers,
-        project,
-    )
-    .await;
+    let path = "/api/v1/projects";
+    let (status, _) = request(&mut conn, Method::POST, path, &headers, project).await;
     assert_eq!(status, StatusCode::CREATED);
-    let path = "/auth/token?service=berth&scope=repository:*:pull,push,delete";
-    let reply = send(
-        &mut conn,
-        Method::GET,
-        path,
-        &[("authorization", basic.as_str())],
-        Bytes::new(),
-    )
-    .await;
+    keep_admin_token(addr, "repository:*:pull,push,delete").await;
+}
+
+/// Keeps an admin token for `scope` as `addr`'s authorization.
+pub(crate) async fn keep_admin_token(addr: SocketAddr, scope: &str) {
+    let mut conn = connect(addr).await.unwrap();
+    let path = format!("/auth/token?service=berth&scope={scope}");
+    let basic = admin_basic();
+    let headers = [("authorization", basic.as_str())];
+    let reply = send(&mut conn, Method::GET, &path, &headers, Bytes::new()).await;
     assert_eq!(reply.status, StatusCode::OK);
     let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
     let token = body["token"].as_str().unwrap();
@@ -171,7 +163,14 @@ pub(crate) async fn berth_login(addr: SocketAddr) {
         .insert(addr, format!("Bearer {token}"));
 }
 
-pub(crate) fn base64_encode(text: &str) -> String {
+fn admin_basic() -> String {
+    format!(
+        "Basic {}",
+        base64_encode(&format!("admin:{ADMIN_PASSWORD}"))
+    )
+}
+
+fn base64_encode(text: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(text)
 }

@@ -116,35 +116,7 @@ pub(crate) async fn small_pushes(addr: SocketAddr, round: usize) -> f64 {
                     break;
                 }
                 let blob = pseudo_random(SMALL_BLOB, (round * SMALL_PUSHES + i) as u64 + 7);
-                let (status, headers) = request(
-                    &mut conn,
-                    Method::POST,
-                    "/v2/bench/small/blobs/uploads/",
-                    &[],
-                    Bytes::new(),
-                )
-                .await;
-                assert_eq!(status, StatusCode::ACCEPTED);
-                let (status, headers) = request(
-                    &mut conn,
-                    Method::PATCH,
-                    &location(&headers),
-                    &[],
-                    blob.clone(),
-                )
-                .await;
-                assert_eq!(status, StatusCode::ACCEPTED);
-                let digest = sha256(&blob);
-                let (status, headers) = request(
-                    &mut conn,
-                    Method::PUT,
-                    &with_digest(&location(&headers), &digest),
-                    &[],
-                    Bytes::new(),
-                )
-                .await;
-                assert_eq!(status, StatusCode::CREATED);
-                assert_eq!(headers["docker-content-digest"], digest.as_str());
+                push_small(&mut conn, "bench/small", blob).await;
             }
         }));
     }
@@ -152,6 +124,22 @@ pub(crate) async fn small_pushes(addr: SocketAddr, round: usize) -> f64 {
         task.await.unwrap();
     }
     SMALL_PUSHES as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Pushes `blob` to `repo` in three requests (POST, one PATCH, PUT), as Docker pushes a small
+/// layer; returns its digest.
+pub(crate) async fn push_small(conn: &mut Conn, repo: &str, blob: Bytes) -> String {
+    let path = format!("/v2/{repo}/blobs/uploads/");
+    let (status, headers) = request(conn, Method::POST, &path, &[], Bytes::new()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let digest = sha256(&blob);
+    let (status, headers) = request(conn, Method::PATCH, &location(&headers), &[], blob).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let put = with_digest(&location(&headers), &digest);
+    let (status, headers) = request(conn, Method::PUT, &put, &[], Bytes::new()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(headers["docker-content-digest"], digest.as_str());
+    digest
 }
 
 /// A manifest of `layers` descriptors of `layer`, made distinct by `salt`.

@@ -14,8 +14,6 @@
 
 use std::collections::HashSet;
 
-use futures_util::{StreamExt, TryStreamExt};
-
 use super::lock::JobLock;
 use super::{Lifecycle, Result};
 use crate::auth::Actor;
@@ -25,8 +23,6 @@ use crate::storage::lifecycle::Dangling;
 
 /// Blobs tombstoned and deleted per batch.
 const BATCH: u32 = 1000;
-/// Blob deletions in flight at once.
-const DELETES_IN_FLIGHT: usize = 16;
 
 /// What one GC run removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -98,7 +94,7 @@ impl Lifecycle {
                 break;
             }
             let digests: Vec<Digest> = marked.iter().map(|(d, _)| d.clone()).collect();
-            self.delete_bytes(&digests).await?;
+            self.blobs.delete(&digests).await?;
             self.store.gc_forget_blobs(&digests).await?;
             report.blobs += marked.len() as u64;
             report.bytes += marked.iter().map(|(_, size)| size).sum::<u64>();
@@ -122,7 +118,7 @@ impl Lifecycle {
         for batch in orphans.chunks(BATCH as usize) {
             let until = lock.renew().await?;
             let tombstoned = self.store.gc_tombstone_orphans(batch, until).await?;
-            self.delete_bytes(&tombstoned).await?;
+            self.blobs.delete(&tombstoned).await?;
             self.store.gc_forget_blobs(&tombstoned).await?;
             report.orphans += tombstoned.len() as u64;
         }
@@ -137,18 +133,6 @@ impl Lifecycle {
             }
         }
         Ok(report)
-    }
-
-    async fn delete_bytes(&self, digests: &[Digest]) -> Result<()> {
-        futures_util::stream::iter(digests.to_vec())
-            .map(|digest| {
-                let blobs = self.blobs.clone();
-                async move { blobs.delete(&digest).await }
-            })
-            .buffer_unordered(DELETES_IN_FLIGHT)
-            .try_collect::<()>()
-            .await?;
-        Ok(())
     }
 
     /// Checks that every manifest's blobs and children exist and that no stored blob is

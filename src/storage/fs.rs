@@ -21,6 +21,8 @@ const WRITE_QUEUE: usize = 4;
 const READ_CHUNK: u64 = 1 << 20;
 /// How many read chunks may wait for the client. Bounds memory per download.
 const READ_QUEUE: usize = 4;
+/// Blocking tasks one batch of blob deletions is spread over.
+const DELETE_TASKS: usize = 2;
 
 pub struct FsBlobStore {
     root: PathBuf,
@@ -167,11 +169,24 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn upload_delete(&self, id: &str) -> Result<()> {
-        remove_if_present(&self.upload_path(id)?).await
+        let path = self.upload_path(id)?;
+        blocking(move || remove_present(&path)).await
     }
 
-    async fn delete(&self, digest: &Digest) -> Result<()> {
-        remove_if_present(&self.blob_path(digest)).await
+    async fn delete(&self, digests: &[Digest]) -> Result<()> {
+        // A few blocking tasks rather than one per blob: an unlink is cheap next to the hop
+        // to a blocking thread.
+        let paths: Vec<PathBuf> = digests.iter().map(|d| self.blob_path(d)).collect();
+        let per_task = paths.len().div_ceil(DELETE_TASKS).max(1);
+        let tasks: Vec<_> = paths
+            .chunks(per_task)
+            .map(|chunk| {
+                let chunk = chunk.to_vec();
+                blocking(move || chunk.iter().try_for_each(|path| remove_present(path)))
+            })
+            .collect();
+        futures_util::future::try_join_all(tasks).await?;
+        Ok(())
     }
 
     async fn list(&self) -> Result<Vec<(Digest, i64)>> {
@@ -218,8 +233,8 @@ impl BlobStore for FsBlobStore {
     }
 }
 
-async fn remove_if_present(path: &Path) -> Result<()> {
-    match tokio::fs::remove_file(path).await {
+fn remove_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::from(e)),
         _ => Ok(()),
     }

@@ -141,9 +141,11 @@ pub trait BlobStore: Send + Sync {
     /// Removes an upload's staging area. Idempotent.
     async fn upload_delete(&self, id: &str) -> Result<()>;
 
-    /// Deletes a committed blob. Idempotent. Only garbage collection calls it, after the
-    /// metadata store has tombstoned the blob so that no upload can claim it meanwhile.
-    async fn delete(&self, digest: &Digest) -> Result<()>;
+    /// Deletes committed blobs, a batch at a time (one request per batch where the store has
+    /// a batch delete). Idempotent: absent blobs are skipped. Only garbage collection calls
+    /// it, after the metadata store has tombstoned the blobs so that no upload can claim them
+    /// meanwhile.
+    async fn delete(&self, digests: &[Digest]) -> Result<()>;
 
     /// Every committed blob with its modification time (unix seconds), for GC and fsck.
     async fn list(&self) -> Result<Vec<(Digest, i64)>>;

@@ -135,6 +135,7 @@ port_suite!(fs_blobs, open_fs_blobs, blob:
     a_failing_body_leaves_nothing_visible,
     a_large_blob_reads_back_whole_and_from_any_offset,
     a_probe_leaves_nothing_behind,
+    a_batch_delete_skips_absent_blobs_and_spares_the_rest,
 );
 
 port_suite!(sqlite_meta, open_sqlite, meta:
@@ -319,6 +320,33 @@ mod blob {
         let (from, to) = ((1 << 20) - 5, 2 * (1 << 20) + 7);
         let range = store.read(&digest, from as u64, (to - from) as u64);
         assert!(read_all(range.await.unwrap()).await == large[from..to]);
+    }
+
+    pub async fn a_batch_delete_skips_absent_blobs_and_spares_the_rest(store: &dyn BlobStore) {
+        let contents: [&'static [u8]; 3] = [b"one", b"two", b"three"];
+        for (i, content) in contents.iter().enumerate() {
+            let id = format!("u{i}");
+            stage(store, &id, &[content]).await;
+            let size = content.len() as u64;
+            store
+                .upload_commit(&id, size, &sha256(content))
+                .await
+                .unwrap();
+        }
+        let gone = [sha256(b"one"), sha256(b"never stored"), sha256(b"three")];
+        store.delete(&gone).await.unwrap();
+        // Again: what is already gone is no error.
+        store.delete(&gone).await.unwrap();
+        store.delete(&[]).await.unwrap();
+        let left: Vec<Digest> = store
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(d, _)| d)
+            .collect();
+        assert_eq!(left, vec![sha256(b"two")]);
+        assert_eq!(store.stat(&sha256(b"one")).await.unwrap(), None);
     }
 
     pub async fn a_probe_leaves_nothing_behind(store: &dyn BlobStore) {

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use sqlx::{Connection, Row};
 
-use super::{SqliteMetaStore, in_project, parse_digest, project_bytes, split_lines};
+use super::{SqliteMetaStore, digests_json, in_project, parse_digest, project_bytes, split_lines};
 use crate::oci::digest::Digest;
 use crate::storage::Result;
 use crate::storage::lifecycle::{
@@ -371,39 +371,28 @@ impl LifecycleStore for SqliteMetaStore {
     }
 
     async fn gc_tombstone_orphans(&self, digests: &[Digest], until_ms: i64) -> Result<Vec<Digest>> {
-        let mut conn = self.writer.get().await?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        let mut tombstoned = Vec::new();
-        for digest in digests {
-            let done = sqlx::query(
-                "INSERT INTO blobs (digest, size, created_at, touched_at, deleting_until)
-                 VALUES (?1, 0, 0, 0, ?2) ON CONFLICT DO NOTHING",
-            )
-            .bind(digest.to_string())
-            .bind(until_ms)
-            .execute(&mut *tx)
-            .await?;
-            if done.rows_affected() > 0 {
-                tombstoned.push(digest.clone());
-            }
-        }
-        tx.commit().await?;
-        Ok(tombstoned)
+        // One statement for the batch; RETURNING names only the rows it inserted.
+        let rows: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO blobs (digest, size, created_at, touched_at, deleting_until)
+             SELECT value, 0, 0, 0, ?2 FROM json_each(?1) WHERE true
+             ON CONFLICT DO NOTHING RETURNING digest",
+        )
+        .bind(digests_json(digests))
+        .bind(until_ms)
+        .fetch_all(&mut *self.writer.get().await?)
+        .await?;
+        rows.iter().map(|d| parse_digest(d)).collect()
     }
 
     async fn gc_forget_blobs(&self, digests: &[Digest]) -> Result<()> {
-        let mut conn = self.writer.get().await?;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-        for digest in digests {
-            sqlx::query(
-                "DELETE FROM blobs AS b WHERE b.digest = ?1 AND b.deleting_until IS NOT NULL
-                 AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)",
-            )
-            .bind(digest.to_string())
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+        sqlx::query(
+            "DELETE FROM blobs AS b
+             WHERE b.digest IN (SELECT value FROM json_each(?1)) AND b.deleting_until IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM repository_blobs rb WHERE rb.digest = b.digest)",
+        )
+        .bind(digests_json(digests))
+        .execute(&mut *self.writer.get().await?)
+        .await?;
         Ok(())
     }
 

@@ -176,13 +176,12 @@ impl BlobStore for FsBlobStore {
     async fn delete(&self, digests: &[Digest]) -> Result<()> {
         // A few blocking tasks rather than one per blob: an unlink is cheap next to the hop
         // to a blocking thread.
-        let paths: Vec<PathBuf> = digests.iter().map(|d| self.blob_path(d)).collect();
-        let per_task = paths.len().div_ceil(DELETE_TASKS).max(1);
-        let tasks: Vec<_> = paths
+        let per_task = digests.len().div_ceil(DELETE_TASKS).max(1);
+        let tasks: Vec<_> = digests
             .chunks(per_task)
             .map(|chunk| {
-                let chunk = chunk.to_vec();
-                blocking(move || chunk.iter().try_for_each(|path| remove_present(path)))
+                let paths: Vec<PathBuf> = chunk.iter().map(|d| self.blob_path(d)).collect();
+                blocking(move || paths.iter().try_for_each(|path| remove_present(path)))
             })
             .collect();
         futures_util::future::try_join_all(tasks).await?;

@@ -371,7 +371,8 @@ impl LifecycleStore for SqliteMetaStore {
     }
 
     async fn gc_tombstone_orphans(&self, digests: &[Digest], until_ms: i64) -> Result<Vec<Digest>> {
-        // One statement for the batch; RETURNING names only the rows it inserted.
+        // One statement for the batch; RETURNING names only the rows it inserted. (`WHERE
+        // true` keeps SQLite from reading `ON CONFLICT` as part of the SELECT's join.)
         let rows: Vec<String> = sqlx::query_scalar(
             "INSERT INTO blobs (digest, size, created_at, touched_at, deleting_until)
              SELECT value, 0, 0, 0, ?2 FROM json_each(?1) WHERE true

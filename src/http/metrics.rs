@@ -117,9 +117,27 @@ pub fn install() -> PrometheusHandle {
                 }
             }
             process().describe();
+            spawn_upkeep(handle.clone());
             handle
         })
         .clone()
+}
+
+/// Drains the histograms' raw samples into their buckets every few seconds. The recorder
+/// keeps every sample until then, and `install_recorder` starts nothing that would drain
+/// them: without this, a registry that nobody scrapes grew by about 20 bytes a request
+/// (10 MiB per 560,000 requests). A thread, not a task, so that no runtime's end stops it.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        })
+        .expect("a thread starts");
 }
 
 /// `GET /metrics` in the Prometheus text format, with the process metrics read now.

@@ -246,6 +246,7 @@ fn storage_status(e: &storage::Error) -> StatusCode {
         | storage::Error::Body(_)
         | storage::Error::Io(_)
         | storage::Error::Db(_)
+        | storage::Error::Read(_)
         | storage::Error::Migrate(_)
         | storage::Error::Corrupt(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

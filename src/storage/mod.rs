@@ -44,6 +44,9 @@ pub enum Error {
     /// The metadata database failed.
     #[error("metadata store: {0}")]
     Db(sqlx::Error),
+    /// A read on the metadata database's inline connections failed.
+    #[error("metadata store read: {0}")]
+    Read(rusqlite::Error),
     /// A store's volume is full (or its quota reached): nothing was written. Writes succeed
     /// again once space is freed; the stores recover by themselves.
     #[error("the registry is out of storage space ({0})")]
@@ -91,6 +94,12 @@ impl From<sqlx::Error> for Error {
             return Error::OutOfSpace(format!("metadata store: {e}"));
         }
         Error::Db(e)
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        Error::Read(e)
     }
 }
 

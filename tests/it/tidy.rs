@@ -69,7 +69,7 @@ const LAYER_RULES: &[LayerRule] = &[
     LayerRule {
         within: &["src/"],
         except: &["src/storage/"],
-        forbidden: &["sqlx"],
+        forbidden: &["sqlx", "rusqlite"],
         why: "SQL lives in the storage adapters only",
     },
     LayerRule {

@@ -1,7 +1,9 @@
 //! `MetaStore` on SQLite, the embedded default.
 //!
-//! One writer connection and a pool of read-only connections in WAL mode, so reads never wait
-//! for writes. Write transactions start with `BEGIN IMMEDIATE`: a second process on the same
+//! One writer connection and read-only connections in WAL mode, so reads never wait for
+//! writes. The request path's point reads (a manifest, a blob link, a page of tags or
+//! repositories, referrers) run on rusqlite connections on the calling thread
+//! (`conns::InlineReaders` says why); everything else goes through sqlx. Write transactions start with `BEGIN IMMEDIATE`: a second process on the same
 //! file waits for the lock (`busy_timeout`) instead of failing on a read-to-write upgrade.
 //!
 //! `synchronous = NORMAL` under WAL: a crash of the process or the machine never corrupts the
@@ -14,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use rusqlite::OptionalExtension;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection};
 
@@ -23,7 +26,7 @@ use super::{
 };
 use crate::oci::digest::Digest;
 use crate::time::{now_ms, now_secs};
-use conns::Connections;
+use conns::{Connections, InlineReaders};
 
 mod access;
 mod conns;
@@ -32,6 +35,7 @@ mod lifecycle;
 pub struct SqliteMetaStore {
     writer: Connections,
     reader: Connections,
+    inline: InlineReaders,
 }
 
 impl SqliteMetaStore {
@@ -49,7 +53,12 @@ impl SqliteMetaStore {
             .run(&mut *writer.get().await?)
             .await?;
         let reader = Connections::open(options.read_only(true), 8).await?;
-        Ok(SqliteMetaStore { writer, reader })
+        let inline = InlineReaders::open(path, 4)?;
+        Ok(SqliteMetaStore {
+            writer,
+            reader,
+            inline,
+        })
     }
 }
 
@@ -155,7 +164,7 @@ async fn admit(
     Ok(Admit::Admitted)
 }
 
-/// The columns `manifest_from_row` reads, as a literal so that queries stay `&'static str`.
+/// The columns `read_manifest` reads, as a literal so that queries stay `&'static str`.
 macro_rules! select_manifest {
     () => {
         "SELECT m.digest, m.media_type, m.content, m.subject, m.artifact_type, m.annotations
@@ -163,23 +172,47 @@ macro_rules! select_manifest {
     };
 }
 
-fn manifest_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ManifestRecord> {
-    let subject: Option<String> = row.get(3);
-    Ok(ManifestRecord {
-        digest: parse_digest(row.get(0))?,
-        media_type: row.get(1),
-        content: Bytes::from(row.get::<Vec<u8>, _>(2)),
-        subject: subject.as_deref().map(parse_digest).transpose()?,
-        artifact_type: row.get(4),
-        annotations: row.get(5),
-    })
+impl SqliteMetaStore {
+    /// The manifest that `query` (`select_manifest!` and a condition on `?1`, `?2`) finds.
+    fn read_manifest(
+        &self,
+        query: &str,
+        first: &str,
+        second: &str,
+    ) -> Result<Option<ManifestRecord>> {
+        let row = self.inline.read(|conn| {
+            conn.prepare_cached(query)?
+                .query_row((first, second), |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get(1)?,
+                        row.get::<_, Vec<u8>>(2)?,
+                        row.get::<_, Option<String>>(3)?,
+                        row.get(4)?,
+                        row.get(5)?,
+                    ))
+                })
+                .optional()
+        })?;
+        let Some((digest, media_type, content, subject, artifact_type, annotations)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(ManifestRecord {
+            digest: parse_digest(&digest)?,
+            media_type,
+            content: Bytes::from(content),
+            subject: subject.as_deref().map(parse_digest).transpose()?,
+            artifact_type,
+            annotations,
+        }))
+    }
 }
 
-/// Splits a `group_concat(…, char(10))` result. Listing queries aggregate their page into one
-/// row because sqlx hands every row across a thread: one row instead of a hundred is most of
-/// the cost of a tag list. Names and tags cannot contain newlines (their grammars forbid it).
-/// The aggregate takes no `ORDER BY` of its own (a second sort of the page in SQLite); callers
-/// sort the page, whose order group_concat does not promise.
+/// Splits a `group_concat(…, char(10))` result. The lifecycle's listing queries aggregate
+/// names into one row because sqlx hands every row across a thread: one row instead of a
+/// hundred is most of the cost of such a list. Names and tags cannot contain newlines (their
+/// grammars forbid it). The aggregate takes no `ORDER BY` of its own (a second sort in
+/// SQLite); callers sort, since group_concat promises no order.
 fn split_lines(joined: Option<String>) -> Vec<String> {
     joined.map_or_else(Vec::new, |joined| {
         joined.split('\n').map(str::to_owned).collect()
@@ -347,20 +380,21 @@ impl MetaStore for SqliteMetaStore {
     }
 
     async fn linked_blob(&self, repository: &str, digest: &Digest) -> Result<Option<LinkedBlob>> {
-        let row = sqlx::query(
-            "SELECT b.size, rb.touched_at FROM repository_blobs rb
-             JOIN repositories r ON r.id = rb.repository_id
-             JOIN blobs b ON b.digest = rb.digest
-             WHERE r.name = ?1 AND rb.digest = ?2",
-        )
-        .bind(repository)
-        .bind(digest.to_string())
-        .fetch_optional(&mut *self.reader.get().await?)
-        .await?;
-        Ok(row.map(|row| LinkedBlob {
-            size: row.get::<i64, _>(0) as u64,
-            touched_at: row.get(1),
-        }))
+        self.inline.read(|conn| {
+            conn.prepare_cached(
+                "SELECT b.size, rb.touched_at FROM repository_blobs rb
+                 JOIN repositories r ON r.id = rb.repository_id
+                 JOIN blobs b ON b.digest = rb.digest
+                 WHERE r.name = ?1 AND rb.digest = ?2",
+            )?
+            .query_row((repository, digest.to_string()), |row| {
+                Ok(LinkedBlob {
+                    size: row.get::<_, i64>(0)? as u64,
+                    touched_at: row.get(1)?,
+                })
+            })
+            .optional()
+        })
     }
 
     async fn touch_link(&self, repository: &str, digest: &Digest) -> Result<()> {
@@ -611,28 +645,17 @@ impl MetaStore for SqliteMetaStore {
         repository: &str,
         digest: &Digest,
     ) -> Result<Option<ManifestRecord>> {
-        let row = sqlx::query(concat!(
-            select_manifest!(),
-            "WHERE r.name = ?1 AND m.digest = ?2"
-        ))
-        .bind(repository)
-        .bind(digest.to_string())
-        .fetch_optional(&mut *self.reader.get().await?)
-        .await?;
-        row.as_ref().map(manifest_from_row).transpose()
+        let query = concat!(select_manifest!(), "WHERE r.name = ?1 AND m.digest = ?2");
+        self.read_manifest(query, repository, &digest.to_string())
     }
 
     async fn manifest_by_tag(&self, repository: &str, tag: &str) -> Result<Option<ManifestRecord>> {
-        let row = sqlx::query(concat!(
+        let query = concat!(
             select_manifest!(),
             "JOIN tags t ON t.repository_id = m.repository_id AND t.digest = m.digest
              WHERE r.name = ?1 AND t.name = ?2"
-        ))
-        .bind(repository)
-        .bind(tag)
-        .fetch_optional(&mut *self.reader.get().await?)
-        .await?;
-        row.as_ref().map(manifest_from_row).transpose()
+        );
+        self.read_manifest(query, repository, tag)
     }
 
     async fn delete_manifest(&self, repository: &str, digest: &Digest) -> Result<bool> {
@@ -722,42 +745,34 @@ impl MetaStore for SqliteMetaStore {
         last: Option<&str>,
         limit: u32,
     ) -> Result<Option<Vec<String>>> {
-        // One row: NULL id for an unknown repository, else the page joined by newlines.
-        let row = sqlx::query(
-            "SELECT r.id, (SELECT group_concat(name, char(10)) FROM (
-                 SELECT name FROM tags WHERE repository_id = r.id AND name > ?2
-                 ORDER BY name LIMIT ?3))
-             FROM (SELECT 1) LEFT JOIN repositories r ON r.name = ?1",
-        )
-        .bind(repository)
-        .bind(last.unwrap_or(""))
-        .bind(i64::from(limit))
-        .fetch_one(&mut *self.reader.get().await?)
-        .await?;
-        if row.get::<Option<i64>, _>(0).is_none() {
-            return Ok(None);
-        }
-        // The page is the first `limit` names in order; sorting here (a pass over sorted
-        // input) keeps the order a guarantee, which group_concat's output order is not.
-        let mut tags = split_lines(row.get(1));
-        tags.sort_unstable();
-        Ok(Some(tags))
+        self.inline.read(|conn| {
+            let repo: Option<i64> = conn
+                .prepare_cached("SELECT id FROM repositories WHERE name = ?1")?
+                .query_row([repository], |row| row.get(0))
+                .optional()?;
+            let Some(repo) = repo else { return Ok(None) };
+            conn.prepare_cached(
+                "SELECT name FROM tags WHERE repository_id = ?1 AND name > ?2
+                 ORDER BY name LIMIT ?3",
+            )?
+            .query_map((repo, last.unwrap_or(""), i64::from(limit)), |row| {
+                row.get(0)
+            })?
+            .collect::<rusqlite::Result<_>>()
+            .map(Some)
+        })
     }
 
     async fn repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
-        let names = sqlx::query_scalar(
-            "SELECT group_concat(name, char(10)) FROM (
-                 SELECT name FROM repositories r WHERE name > ?1
+        self.inline.read(|conn| {
+            conn.prepare_cached(
+                "SELECT name FROM repositories r WHERE name > ?1
                  AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
-                 ORDER BY name LIMIT ?2)",
-        )
-        .bind(last.unwrap_or(""))
-        .bind(i64::from(limit))
-        .fetch_one(&mut *self.reader.get().await?)
-        .await?;
-        let mut names = split_lines(names);
-        names.sort_unstable();
-        Ok(names)
+                 ORDER BY name LIMIT ?2",
+            )?
+            .query_map((last.unwrap_or(""), i64::from(limit)), |row| row.get(0))?
+            .collect()
+        })
     }
 
     async fn referrers(
@@ -766,25 +781,32 @@ impl MetaStore for SqliteMetaStore {
         subject: &Digest,
         artifact_type: Option<&str>,
     ) -> Result<Vec<Referrer>> {
-        let rows = sqlx::query(
-            "SELECT m.digest, m.media_type, length(m.content), m.artifact_type, m.annotations
-             FROM manifests m JOIN repositories r ON r.id = m.repository_id
-             WHERE r.name = ?1 AND m.subject = ?2 AND (?3 IS NULL OR m.artifact_type = ?3)
-             ORDER BY m.digest",
-        )
-        .bind(repository)
-        .bind(subject.to_string())
-        .bind(artifact_type)
-        .fetch_all(&mut *self.reader.get().await?)
-        .await?;
-        rows.iter()
-            .map(|row| {
+        let rows = self.inline.read(|conn| {
+            conn.prepare_cached(
+                "SELECT m.digest, m.media_type, length(m.content), m.artifact_type, m.annotations
+                 FROM manifests m JOIN repositories r ON r.id = m.repository_id
+                 WHERE r.name = ?1 AND m.subject = ?2 AND (?3 IS NULL OR m.artifact_type = ?3)
+                 ORDER BY m.digest",
+            )?
+            .query_map((repository, subject.to_string(), artifact_type), |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        rows.into_iter()
+            .map(|(digest, media_type, size, artifact_type, annotations)| {
                 Ok(Referrer {
-                    digest: parse_digest(row.get(0))?,
-                    media_type: row.get(1),
-                    size: row.get::<i64, _>(2) as u64,
-                    artifact_type: row.get(3),
-                    annotations: row.get(4),
+                    digest: parse_digest(&digest)?,
+                    media_type,
+                    size: size as u64,
+                    artifact_type,
+                    annotations,
                 })
             })
             .collect()

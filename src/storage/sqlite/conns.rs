@@ -112,6 +112,10 @@ pub(super) struct InlineReaders {
     next: AtomicUsize,
 }
 
+/// How much of the database file the inline readers map. Address space, not memory: only
+/// pages read are resident, and the kernel may drop them as it drops any file's cache.
+const MMAP_SIZE: i64 = 1 << 30;
+
 impl InlineReaders {
     /// Opens `n` read-only connections to the database at `path`, which must exist.
     pub(super) fn open(path: &Path, n: usize) -> Result<InlineReaders> {
@@ -120,6 +124,10 @@ impl InlineReaders {
         for _ in 0..n {
             let conn = rusqlite::Connection::open_with_flags(path, flags)?;
             conn.busy_timeout(Duration::from_secs(10))?;
+            // Pages read through a shared mapping: no read call and no copy into a cache of
+            // this connection's own, which a large database overflows (a catalog page at
+            // 100,000 repositories touches a hundred scattered index pages).
+            conn.pragma_update(None, "mmap_size", MMAP_SIZE)?;
             conns.push(std::sync::Mutex::new(conn));
         }
         Ok(InlineReaders {

@@ -539,11 +539,19 @@ mod meta {
 
     pub async fn only_repositories_holding_a_manifest_are_listed(store: &dyn MetaStore) {
         let layer = linked_layer(store).await;
-        image_and_index(store).await;
+        let (image, index) = image_and_index(store).await;
         store
             .link_blob("only-blobs", &layer, 5, None, None)
             .await
             .unwrap();
+        assert_eq!(store.repositories(None, 10).await.unwrap(), ["a"]);
+        // Gone with its last manifest, back with the next one.
+        assert!(store.delete_manifest("a", &index.digest).await.unwrap());
+        assert_eq!(store.repositories(None, 10).await.unwrap(), ["a"]);
+        assert!(store.delete_manifest("a", &image.digest).await.unwrap());
+        assert!(store.repositories(None, 10).await.unwrap().is_empty());
+        let layers = std::slice::from_ref(&layer);
+        assert_eq!(put(store, "a", &image, layers, &[], None).await, STORED);
         assert_eq!(store.repositories(None, 10).await.unwrap(), ["a"]);
         assert!(store.unlink_blob("a", &layer).await.unwrap());
         assert!(!store.unlink_blob("a", &layer).await.unwrap());

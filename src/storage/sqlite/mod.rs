@@ -766,8 +766,7 @@ impl MetaStore for SqliteMetaStore {
     async fn repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
         self.inline.read(|conn| {
             conn.prepare_cached(
-                "SELECT name FROM repositories r WHERE name > ?1
-                 AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+                "SELECT name FROM repositories WHERE name > ?1 AND manifests > 0
                  ORDER BY name LIMIT ?2",
             )?
             .query_map((last.unwrap_or(""), i64::from(limit)), |row| row.get(0))?

@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rusqlite::OpenFlags;
-
 use sqlx::sqlite::{SqliteConnectOptions, SqliteTransactionManager};
 use sqlx::{ConnectOptions, SqliteConnection, TransactionManager};
 use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};

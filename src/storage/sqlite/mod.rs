@@ -3,8 +3,9 @@
 //! One writer connection and read-only connections in WAL mode, so reads never wait for
 //! writes. The request path's point reads (a manifest, a blob link, a page of tags or
 //! repositories, referrers) run on rusqlite connections on the calling thread
-//! (`conns::InlineReaders` says why); everything else goes through sqlx. Write transactions start with `BEGIN IMMEDIATE`: a second process on the same
-//! file waits for the lock (`busy_timeout`) instead of failing on a read-to-write upgrade.
+//! (`conns::InlineReaders` says why); everything else goes through sqlx. Write transactions
+//! start with `BEGIN IMMEDIATE`: a second process on the same file waits for the lock
+//! (`busy_timeout`) instead of failing on a read-to-write upgrade.
 //!
 //! `synchronous = NORMAL` under WAL: a crash of the process or the machine never corrupts the
 //! database or loses an earlier commit; a power loss may drop the last commits before the next

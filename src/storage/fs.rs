@@ -17,10 +17,15 @@ use crate::oci::digest::Digest;
 
 /// How many body chunks may wait for the writer thread. Bounds memory per upload.
 const WRITE_QUEUE: usize = 4;
-/// Bytes per read when streaming a blob out: few syscalls and frames, bounded memory.
-const READ_CHUNK: u64 = 1 << 20;
-/// How many read chunks may wait for the client. Bounds memory per download.
-const READ_QUEUE: usize = 4;
+/// Bytes per read when streaming a blob out. Small enough that a chunk is still in the CPU's
+/// cache when it is copied to the socket: a client that copies what it receives (Python's
+/// http.client reading a body whole) pulled 1,748 MiB/s in 256 KiB chunks against 1,416 in
+/// 1 MiB ones, nginx copying 1,774 (medians of 12 pulls each, one session).
+const READ_CHUNK: u64 = 1 << 18;
+/// How many read chunks may wait for the client (2 MiB ahead). Bounds memory per download;
+/// four chunks of 256 KiB left a fast reader (curl) waiting: 2,111 MiB/s against 2,368 with
+/// 512 KiB chunks; with eight, 2,299 to 2,320.
+const READ_QUEUE: usize = 8;
 /// Blocking tasks one batch of blob deletions is spread over. An unlink mostly waits for the
 /// disk to read the directory and inode blocks it changes, so several in flight finish sooner:
 /// 1,000,000 unlinks took 89 s from one thread and 35 s from eight on this project's machines.
@@ -405,7 +410,7 @@ fn read_exact_into(file: &mut File, buf: &mut [u8]) -> io::Result<()> {
 }
 
 /// The read buffers of one download, handed to the response and returned when it is done with
-/// them. Why: a fresh 1 MiB buffer per chunk is fresh pages, and the page faults of touching
+/// them. Why: a fresh buffer per chunk is fresh pages, and the page faults of touching
 /// them cost as much as the copy into them.
 struct BufferPool {
     home: std::sync::mpsc::SyncSender<Vec<u8>>,

@@ -181,8 +181,8 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn delete(&self, digests: &[Digest]) -> Result<()> {
-        // A few blocking tasks rather than one per blob: an unlink is cheap next to the hop
-        // to a blocking thread.
+        // `DELETE_TASKS` blocking tasks rather than one per blob: enough unlinks in flight to
+        // overlap their disk waits, without a hop to a blocking thread for each.
         let per_task = digests.len().div_ceil(DELETE_TASKS).max(1);
         let tasks: Vec<_> = digests
             .chunks(per_task)

@@ -746,22 +746,24 @@ impl MetaStore for SqliteMetaStore {
         last: Option<&str>,
         limit: u32,
     ) -> Result<Option<Vec<String>>> {
-        self.inline.read(|conn| {
-            let repo: Option<i64> = conn
-                .prepare_cached("SELECT id FROM repositories WHERE name = ?1")?
-                .query_row([repository], |row| row.get(0))
-                .optional()?;
-            let Some(repo) = repo else { return Ok(None) };
+        // One statement, so one read transaction: no row for an unknown repository, one row
+        // with a NULL name for a known one with nothing past `last`, else the page, in the
+        // primary key's order.
+        let names = self.inline.read(|conn| {
             conn.prepare_cached(
-                "SELECT name FROM tags WHERE repository_id = ?1 AND name > ?2
-                 ORDER BY name LIMIT ?3",
+                "SELECT t.name FROM repositories r
+                 LEFT JOIN tags t ON t.repository_id = r.id AND t.name > ?2
+                 WHERE r.name = ?1 ORDER BY t.name LIMIT ?3",
             )?
-            .query_map((repo, last.unwrap_or(""), i64::from(limit)), |row| {
-                row.get(0)
+            .query_map((repository, last.unwrap_or(""), i64::from(limit)), |row| {
+                row.get::<_, Option<String>>(0)
             })?
-            .collect::<rusqlite::Result<_>>()
-            .map(Some)
-        })
+            .collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        if names.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(names.into_iter().flatten().collect()))
     }
 
     async fn repositories(&self, last: Option<&str>, limit: u32) -> Result<Vec<String>> {
